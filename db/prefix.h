@@ -1,0 +1,48 @@
+/* prefix.h: IP prefixes as text and as bytes (SPEC §2 "entry").
+ *
+ * Pure functions, no allocation, no LMDB: shared by spfdb-ctl, the db and
+ * the tests.  A prefix is canonical: host bits zero, IPv4-mapped IPv6
+ * (::ffff:0:0/96 and longer) stored as the IPv4 prefix it maps.
+ */
+#ifndef SPFDB_PREFIX_H
+#define SPFDB_PREFIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct spfdb_prefix {
+    uint8_t family;   /* 4 or 6 */
+    uint8_t len;      /* 0..32 or 0..128 */
+    uint8_t addr[16]; /* network order; IPv4 in addr[0..3], the rest zero */
+};
+
+/* Notes a successful parse can carry (bit set in *notes). */
+enum {
+    SPFDB_NOTE_MAPPED = 1,  /* IPv4-mapped IPv6 text, stored as IPv4 */
+    SPFDB_NOTE_SPECIAL = 2, /* private, loopback, link-local, shared or ULA */
+    SPFDB_NOTE_WIDE = 4     /* shorter than /8 (IPv4) or /16 (IPv6): needs --force */
+};
+
+/* Parse exactly LEN bytes of S ("198.51.100.0/24", "2001:db8::/32", a bare
+ * address = /32 or /128).  No whitespace, no leading zeros in IPv4 octets
+ * or in the length.  Returns 0 with *out and *notes set, or SPFDB_EINVAL
+ * (-3) with a one-line reason in MSG, e.g. "host bits set; did you mean
+ * 198.51.100.0/24?".  MSG may be NULL. */
+int spfdb_prefix_parse(const char *s, size_t len, struct spfdb_prefix *out, unsigned *notes,
+                       char *msg, size_t msgcap);
+
+/* Why P is special (e.g. "private (RFC 1918)"), or NULL. */
+const char *spfdb_prefix_special(const struct spfdb_prefix *p);
+
+/* Canonical text, always with "/len" (RFC 5952 for IPv6).  BUF of at least
+ * SPFDB_PREFIX_STRLEN bytes. */
+#define SPFDB_PREFIX_STRLEN 64
+void spfdb_prefix_format(const struct spfdb_prefix *p, char *buf, size_t cap);
+
+/* Does P contain Q (same family, P.len <= Q.len, Q inside P)? */
+int spfdb_prefix_contains(const struct spfdb_prefix *p, const struct spfdb_prefix *q);
+
+/* Order: family, address, length.  <0, 0, >0. */
+int spfdb_prefix_cmp(const struct spfdb_prefix *a, const struct spfdb_prefix *b);
+
+#endif

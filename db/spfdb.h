@@ -1,0 +1,173 @@
+/* spfdb.h: libspfdb, the LMDB-backed store shared by spfdbd and spfdb-ctl.
+ *
+ * The database is one LMDB environment (a directory) holding allocations
+ * (named IP sets), their entries (CIDR prefixes), the served zones and a
+ * time-based SOA serial (SPEC §2).  Only db/ includes <lmdb.h>; callers see
+ * opaque handles and the error codes below.
+ *
+ * Rules (cf. lmdb.h "Caveats"):
+ * - One spfdb_env per process per database.  Do not use an env, or any
+ *   transaction from it, after fork(); open a new one in the child.
+ * - A read transaction (spfdb_txn_read) belongs to one thread at a time.  A
+ *   long-lived reader (a server worker) keeps one handle for its lifetime,
+ *   calls spfdb_txn_renew() before each batch of work and spfdb_txn_reset()
+ *   before it waits for more: a reset handle pins no pages, so writers never
+ *   grow the file because of an idle reader.  Never hold a renewed handle
+ *   across an idle wait.
+ * - spfdb_txn_renew() handles the two failures a long-lived reader meets:
+ *   MDB_MAP_RESIZED (another process grew the map: the env adopts the new
+ *   size once every reader of this process has reset, then retries) and
+ *   MDB_READERS_FULL (stale slots of killed processes are cleared with
+ *   mdb_reader_check, then retries).  spfdb_env_reader_check() does the same
+ *   clearing on demand (at start, and periodically).
+ * - Readers never block writers and see each commit as soon as they renew.
+ *   Writers are serialised by LMDB across threads and processes.
+ * - Every change runs inside spfdb_write(): one LMDB write transaction, all
+ *   of it commits or none of it does.  Commits are durable (no MDB_NOSYNC).
+ *   When the map is full, spfdb_write() aborts, grows the map and runs the
+ *   callback again from the start, so the callback must be restartable: it
+ *   must not emit output or keep state that a rerun would duplicate.
+ *
+ * Errors: functions return 0 (SPFDB_OK) or a negative SPFDB_E* code;
+ * spfdb_strerror() names it.  Queries that answer yes/no return 1 or 0.
+ */
+#ifndef SPFDB_H
+#define SPFDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "names.h"
+#include "prefix.h"
+
+enum {
+    SPFDB_OK = 0,
+    SPFDB_ENOTFOUND = -1, /* no such entry, allocation or zone */
+    SPFDB_EEXIST = -2,    /* already present */
+    SPFDB_EINVAL = -3,    /* bad argument (bad name, bad record, wrong txn kind) */
+    SPFDB_ENODIR = -4,    /* the database directory does not exist */
+    SPFDB_EACCES = -5,    /* permission denied on the directory or its files */
+    SPFDB_EIO = -6,       /* LMDB or the OS failed to read or write */
+    SPFDB_ENOSPC = -7,    /* map could not grow: disk or address space full */
+    SPFDB_EFORMAT = -8,   /* not an spfdb database, or a newer format */
+    SPFDB_ENOMEM = -9,
+    SPFDB_EBUSY = -10,    /* refused: in use (allocation bound to a zone) */
+    SPFDB_ENOTEMPTY = -11 /* refused: allocation holds entries */
+};
+
+const char *spfdb_strerror(int err);
+
+typedef struct spfdb_env spfdb_env;
+typedef struct spfdb_txn spfdb_txn;
+
+/* ---- environment ------------------------------------------------------ */
+
+/* Open the database in directory DIR, creating its files when DIR is empty
+ * (never creating DIR itself: SPFDB_ENODIR).  A new database holds the
+ * allocation "default".  The initial map size can be set with the
+ * environment variable SPFDB_MAPSIZE (bytes; for tests of map growth). */
+int spfdb_env_open(const char *dir, spfdb_env **out);
+void spfdb_env_close(spfdb_env *env);
+
+/* Clear reader slots left by dead processes; returns how many, or <0. */
+int spfdb_env_reader_check(spfdb_env *env);
+
+/* LMDB's version string, for the start-up log line. */
+const char *spfdb_lmdb_version(void);
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* Begin a read transaction (a snapshot of the last commit). */
+int spfdb_txn_read(spfdb_env *env, spfdb_txn **out);
+/* Drop the snapshot but keep the handle (and its reader slot). */
+void spfdb_txn_reset(spfdb_txn *txn);
+/* Take a fresh snapshot on a reset (or live) handle. */
+int spfdb_txn_renew(spfdb_txn *txn);
+/* End and free a read transaction. */
+void spfdb_txn_close(spfdb_txn *txn);
+/* The snapshot's LMDB transaction id: equal ids, equal data. */
+uint64_t spfdb_txn_id(const spfdb_txn *txn);
+
+/* Run FN(txn, ARG) in one write transaction.  FN returns 0 to commit (a
+ * transaction that changed nothing commits nothing and leaves the serial
+ * alone) or any nonzero value to abort; spfdb_write() then returns FN's
+ * value unchanged.  A commit sets the serial (SPEC §2).  On a full map FN is
+ * run again after the map grows (see the rules above). */
+typedef int (*spfdb_write_fn)(spfdb_txn *txn, void *arg);
+int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
+
+/* ---- metadata ----------------------------------------------------------- */
+
+struct spfdb_info {
+    uint32_t serial;       /* SOA serial of every zone (SPEC §2) */
+    uint64_t meta_gen;     /* changes whenever zones or allocations change */
+    int64_t changed;       /* time of the last committed change, or 0 */
+};
+int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
+
+#define SPFDB_NAME_MAX 255 /* a zone or host name, no trailing dot */
+#define SPFDB_LABEL_MAX 63 /* an allocation name */
+#define SPFDB_NS_MAX 16
+
+struct spfdb_alloc {
+    char name[SPFDB_LABEL_MAX + 1]; /* lowercase */
+    uint32_t id;                    /* never 0, never reused */
+    uint64_t n4, n6;                /* entry counts */
+};
+
+struct spfdb_zone {
+    char name[SPFDB_NAME_MAX + 1];       /* lowercase, no trailing dot */
+    uint32_t alloc_id;                   /* delegated: bound allocation; 0: provider */
+    char alloc[SPFDB_LABEL_MAX + 1];     /* its name ("" for provider zones); filled on read */
+    uint32_t ttl;                        /* A and NS TTL */
+    uint32_t neg_ttl;                    /* SOA TTL and MINIMUM */
+    char hostmaster[SPFDB_NAME_MAX + 1]; /* local@domain, or "" for the default (names.h) */
+    unsigned n_ns;
+    char ns[SPFDB_NS_MAX][SPFDB_NAME_MAX + 1]; /* lowercase, no trailing dot */
+};
+
+/* Allocations.  NAME must already be a valid lowercase label (the caller
+ * validates and reports); the db re-checks and returns SPFDB_EINVAL. */
+int spfdb_alloc_get(spfdb_txn *txn, const char *name, struct spfdb_alloc *out);
+int spfdb_alloc_get_id(spfdb_txn *txn, uint32_t id, struct spfdb_alloc *out);
+int spfdb_alloc_add(spfdb_txn *txn, const char *name, uint32_t *id_out);
+/* Refuses "default" (SPFDB_EINVAL), an allocation a zone is bound to
+ * (SPFDB_EBUSY) and, unless FORCE, one holding entries (SPFDB_ENOTEMPTY). */
+int spfdb_alloc_del(spfdb_txn *txn, const char *name, int force);
+/* Calls FN for each allocation in name order; a nonzero return stops the
+ * walk and is returned. */
+typedef int (*spfdb_alloc_fn)(const struct spfdb_alloc *a, void *arg);
+int spfdb_alloc_foreach(spfdb_txn *txn, spfdb_alloc_fn fn, void *arg);
+
+/* Zones.  The caller validates names and SPEC §2's zone rules (nesting, NS
+ * placement, size limits) before spfdb_zone_put; the db stores the record. */
+int spfdb_zone_get(spfdb_txn *txn, const char *name, struct spfdb_zone *out);
+int spfdb_zone_put(spfdb_txn *txn, const struct spfdb_zone *z); /* add or replace */
+int spfdb_zone_del(spfdb_txn *txn, const char *name);
+typedef int (*spfdb_zone_fn)(const struct spfdb_zone *z, void *arg);
+int spfdb_zone_foreach(spfdb_txn *txn, spfdb_zone_fn fn, void *arg);
+
+/* ---- the IP set ------------------------------------------------------- */
+
+/* Add an entry: 0, or SPFDB_EEXIST when exactly that entry is present. */
+int spfdb_entry_add(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
+/* Remove exactly that entry: 0, or SPFDB_ENOTFOUND. */
+int spfdb_entry_del(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
+/* Is the entry present exactly?  1 or 0, or <0. */
+int spfdb_entry_has(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
+/* The most specific entry that contains P (P itself when it is an entry):
+ * 0 and *out, SPFDB_ENOTFOUND, or <0.  Not for the query path (it may probe
+ * each shorter prefix length). */
+int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
+                         struct spfdb_prefix *out);
+/* Entries in address order (family 4 before 6, then address, then length). */
+typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);
+int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
+
+/* The query path: is the address listed?  FAMILY is 4 (ADDR holds 4 bytes)
+ * or 6 (16 bytes; no ::ffff:0:0/96 mapping is done here).  1 listed, 0 not,
+ * <0 on a read failure.  A bounded, small number of B-tree descents whatever
+ * the allocation holds (docs/design.md). */
+int spfdb_covers(spfdb_txn *txn, uint32_t alloc_id, int family, const uint8_t *addr);
+
+#endif

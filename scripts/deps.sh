@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install what building and testing spfdb needs, from Debian's packages.
+# Idempotent; does nothing when everything is already installed.
+set -eu
+pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
+      libsystemd-dev clang knot-dnsutils dnsutils unbound python3 python3-dnspython
+      python3-spf iproute2 procps"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "deps.sh: missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Debian starts unbound when it is installed; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now unbound >/dev/null 2>&1 || true; fi
