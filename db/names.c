@@ -1,0 +1,107 @@
+/* names.c: allocation, zone and host names (names.h). */
+#include "names.h"
+#include "text.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WIRE_TEXT_MAX 253 /* a 255-octet wire name without the trailing dot */
+
+int spfdb_text_fail(char *msg, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (msg && cap) {
+        va_start(ap, fmt);
+        vsnprintf(msg, cap, fmt, ap);
+        va_end(ap);
+    }
+    return TEXT_EINVAL;
+}
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int spfdb_alloc_name_norm(const char *s, char *out, size_t cap, char *msg, size_t msgcap)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return spfdb_text_fail(msg, msgcap, "empty allocation name");
+    if (n > 63)
+        return spfdb_text_fail(msg, msgcap, "allocation name longer than 63 characters");
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '-')
+            return spfdb_text_fail(msg, msgcap,
+                                   "allocation name may hold only letters, digits and '-'");
+    if (s[0] == '-' || s[n - 1] == '-')
+        return spfdb_text_fail(msg, msgcap, "allocation name may not begin or end with '-'");
+    if (cap <= n)
+        return spfdb_text_fail(msg, msgcap, "allocation name too long for buffer");
+    for (size_t i = 0; i <= n; i++)
+        out[i] = lower(s[i]);
+    return 0;
+}
+
+int spfdb_dns_name_norm(const char *s, size_t maxlen, char *out, size_t cap, char *msg,
+                        size_t msgcap)
+{
+    size_t n = strlen(s), label = 0;
+
+    if (n > 0 && s[n - 1] == '.')
+        n--;
+    if (n == 0)
+        return spfdb_text_fail(msg, msgcap, "empty name");
+    if (maxlen > WIRE_TEXT_MAX)
+        maxlen = WIRE_TEXT_MAX;
+    if (n > maxlen)
+        return spfdb_text_fail(msg, msgcap, "name longer than %zu characters", maxlen);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (label == 0)
+                return spfdb_text_fail(msg, msgcap, "empty label in name");
+            label = 0;
+            continue;
+        }
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_')
+            return spfdb_text_fail(msg, msgcap,
+                                   "name may hold only letters, digits, '-', '_' and '.'");
+        if (++label > 63)
+            return spfdb_text_fail(msg, msgcap, "label longer than 63 characters");
+    }
+    if (label == 0)
+        return spfdb_text_fail(msg, msgcap, "empty label in name");
+    if (cap <= n)
+        return spfdb_text_fail(msg, msgcap, "name too long for buffer");
+    for (size_t i = 0; i < n; i++)
+        out[i] = lower(s[i]);
+    out[n] = '\0';
+    return 0;
+}
+
+/* A single-label NS host has no parent to take: the mailbox then uses the
+ * host name itself. */
+int spfdb_hostmaster(const char *hostmaster, const char *ns1, char *out, size_t cap)
+{
+    const char *dom;
+    int n;
+
+    if (hostmaster && hostmaster[0]) {
+        n = snprintf(out, cap, "%s", hostmaster);
+    } else {
+        if (!ns1 || !ns1[0])
+            return TEXT_EINVAL;
+        dom = strchr(ns1, '.');
+        dom = dom && dom[1] ? dom + 1 : ns1;
+        n = snprintf(out, cap, "hostmaster@%s", dom);
+    }
+    return n < 0 || (size_t)n >= cap ? TEXT_EINVAL : 0;
+}

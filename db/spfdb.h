@@ -20,6 +20,10 @@
  *   MDB_READERS_FULL (stale slots of killed processes are cleared with
  *   mdb_reader_check, then retries).  spfdb_env_reader_check() does the same
  *   clearing on demand (at start, and periodically).
+ * - A thread holds at most one live (renewed, not reset) read transaction,
+ *   and none while it calls spfdb_write(): adopting or growing the map waits
+ *   until every transaction of the process has reset.  That wait is bounded
+ *   (10 s); past it spfdb_txn_renew() or spfdb_write() returns SPFDB_EBUSY.
  * - Readers never block writers and see each commit as soon as they renew.
  *   Writers are serialised by LMDB across threads and processes.
  * - Every change runs inside spfdb_write(): one LMDB write transaction, all
@@ -51,8 +55,9 @@ enum {
     SPFDB_ENOSPC = -7,    /* map could not grow: disk or address space full */
     SPFDB_EFORMAT = -8,   /* not an spfdb database, or a newer format */
     SPFDB_ENOMEM = -9,
-    SPFDB_EBUSY = -10,    /* refused: in use (allocation bound to a zone) */
-    SPFDB_ENOTEMPTY = -11 /* refused: allocation holds entries */
+    SPFDB_EBUSY = -10,    /* in use: allocation bound to a zone; remap wait timed out */
+    SPFDB_ENOTEMPTY = -11, /* refused: allocation holds entries */
+    SPFDB_ENOTREG = -12    /* data.mdb or lock.mdb is a symlink, fifo...: refused */
 };
 
 const char *spfdb_strerror(int err);
@@ -71,6 +76,24 @@ void spfdb_env_close(spfdb_env *env);
 
 /* Clear reader slots left by dead processes; returns how many, or <0. */
 int spfdb_env_reader_check(spfdb_env *env);
+
+/* A consistent hot copy of the database into directory DIR (which must
+ * exist and hold no data.mdb), compacted, as mdb_copy -c does.  Writers go
+ * on meanwhile; the copy is the last commit when it began.  Restore: put
+ * the copy's data.mdb into an empty directory. */
+int spfdb_env_copy(spfdb_env *env, const char *dir);
+
+/* Files spfdb_env_open creates in the database directory get mode 0660
+ * whatever the umask.  Run as root, it opens and creates them as the
+ * directory's owner and group (setfsuid/setfsgid), so they are theirs and
+ * nothing is changed by path afterwards; anyone else's files get the
+ * directory's group only from a setgid directory.  A data.mdb or lock.mdb
+ * that is not a regular file is refused (SPFDB_ENOTREG).  The directory is
+ * meant to be owned by spfdbd's user and shared by the spfdb group (its
+ * admins), mode 2770.  Thread rule: spfdb_env_open changes the process's
+ * umask and this thread's filesystem ids for its duration: call it while
+ * the process is single-threaded (spfdb-ctl; spfdbd before its workers
+ * start). */
 
 /* LMDB's version string, for the start-up log line. */
 const char *spfdb_lmdb_version(void);
@@ -95,6 +118,62 @@ uint64_t spfdb_txn_id(const spfdb_txn *txn);
  * run again after the map grows (see the rules above). */
 typedef int (*spfdb_write_fn)(spfdb_txn *txn, void *arg);
 int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
+
+/* ---- change log --------------------------------------------------------
+ *
+ * Every commit of spfdb_write() that changed something also stores, in the
+ * same transaction, one change log record: its time, who (USER and, when
+ * the real uid is 0, the SUDO_USER of the environment), the command, and each change made through
+ * this API (entries added and removed, alloc_del --force's entries,
+ * allocations and zones added, changed and deleted), in order.  Records are
+ * numbered 1, 2, ... and never changed or removed.  */
+
+/* Set the origin of this env's later writes: USER NULL means the login name
+ * of the real uid (the default when never called); COMMAND (NULL: "") is
+ * stored cut to 4000 bytes.  The strings are copied. */
+int spfdb_env_set_origin(spfdb_env *env, const char *user, const char *command);
+
+enum {
+    SPFDB_LOG_ADD = 1,     /* entry added to alloc */
+    SPFDB_LOG_DEL,         /* entry removed from alloc */
+    SPFDB_LOG_ALLOC_ADD,   /* allocation alloc created */
+    SPFDB_LOG_ALLOC_DEL,   /* allocation alloc deleted (its entries: DELs before) */
+    SPFDB_LOG_ZONE_ADD,    /* zone served; alloc: its bound allocation or "" */
+    SPFDB_LOG_ZONE_SET,    /* zone changed; detail: its new settings */
+    SPFDB_LOG_ZONE_DEL
+};
+
+/* One record.  The strings point into the read transaction's snapshot:
+ * valid until it resets or closes.  pos walks the changes; copy the struct
+ * to walk them again. */
+struct spfdb_log_rec {
+    uint64_t seq;
+    int64_t time;          /* seconds since 1970 */
+    const char *user;
+    const char *sudo_user; /* "" when not run through sudo */
+    const char *command;
+    const uint8_t *pos, *end;
+    const char *ctx;       /* the allocation of the next entry changes */
+};
+
+struct spfdb_log_change {
+    int op;                 /* SPFDB_LOG_* */
+    const char *alloc;      /* the allocation ("" for a provider zone) */
+    const char *zone;       /* zone ops, else "" */
+    const char *detail;     /* zone add and set: the settings, else "" */
+    struct spfdb_prefix p;  /* entry ops */
+};
+
+/* Calls FN for each record of seq >= FROM and time >= SINCE, oldest (lowest
+ * seq) first; a nonzero return stops the walk and is returned.
+ * SPFDB_EFORMAT on a damaged record.  Records never change, so a long
+ * listing can walk in chunks, each in a short transaction, from the seq
+ * after the last one seen. */
+typedef int (*spfdb_log_fn)(struct spfdb_log_rec *r, void *arg);
+int spfdb_log_foreach(spfdb_txn *txn, uint64_t from, int64_t since, spfdb_log_fn fn,
+                      void *arg);
+/* The next change of R: 1 and *OUT, 0 after the last, or SPFDB_EFORMAT. */
+int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out);
 
 /* ---- metadata ----------------------------------------------------------- */
 
@@ -160,7 +239,8 @@ int spfdb_entry_has(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix
  * each shorter prefix length). */
 int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
                          struct spfdb_prefix *out);
-/* Entries in address order (family 4 before 6, then address, then length). */
+/* Entries in address order (family 4 before 6, then address, then length).
+ * FN must not add or remove entries of the allocation. */
 typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);
 int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 

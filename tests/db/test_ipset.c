@@ -1,0 +1,461 @@
+/* The IP set against a brute-force oracle (db/spfdb.h "the IP set"). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "spfdb.h"
+#include "tmpdb.h"
+
+#define MAXE 6000
+#define NALLOC 2
+
+struct oracle {
+    struct spfdb_prefix e[MAXE];
+    size_t n;
+};
+
+struct ctx {
+    char dir[256];
+    spfdb_env *env;
+    uint64_t rng;
+    uint32_t ids[NALLOC];
+    struct oracle o[NALLOC];
+    int calls; /* callback runs: a rerun would double-apply the oracle */
+    int dense; /* all entries in one /24 and one /120: adjacent and nested */
+};
+
+static uint32_t rnd(struct ctx *c)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    return (uint32_t)(c->rng >> 11);
+}
+
+static unsigned bits(int family)
+{
+    return family == 4 ? 32 : 128;
+}
+
+static void mask(struct spfdb_prefix *p)
+{
+    for (unsigned b = p->len; b < bits(p->family); b++)
+        p->addr[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+}
+
+/* Addresses from a small space, so that prefixes nest often. */
+static void rand_addr(struct ctx *c, int family, uint8_t *a)
+{
+    static const uint8_t first4[] = {10, 11, 200, 255};
+
+    memset(a, 0, 16);
+    if (c->dense) {
+        a[0] = family == 4 ? 10 : 0x20;
+        a[family == 4 ? 3 : 15] = (uint8_t)rnd(c);
+    } else if (family == 4) {
+        a[0] = first4[rnd(c) % 4];
+        a[1] = (uint8_t)(rnd(c) % 4);
+        a[2] = (uint8_t)(rnd(c) % 4 * 64);
+        a[3] = (uint8_t)(rnd(c) % 3 ? rnd(c) % 8 : rnd(c));
+        if (a[0] == 255 && rnd(c) % 2)
+            memset(a, 255, 4);
+    } else {
+        a[0] = 0x20;
+        a[1] = rnd(c) % 2 ? 0x01 : 0xff;
+        for (int i = 2; i < 16; i++)
+            a[i] = rnd(c) % 4 == 0 ? (uint8_t)(rnd(c) % 3) : 0;
+        if (rnd(c) % 8 == 0)
+            memset(a, 0xff, 16);
+    }
+}
+
+static void rand_prefix(struct ctx *c, struct spfdb_prefix *p)
+{
+    memset(p, 0, sizeof *p);
+    p->family = rnd(c) % 3 ? 4 : 6;
+    rand_addr(c, p->family, p->addr);
+    if (c->dense)
+        p->len = (uint8_t)(bits(p->family) - rnd(c) % 9);
+    else if (rnd(c) % 30 == 0) /* a wide one that swallows many */
+        p->len = (uint8_t)(rnd(c) % (p->family == 4 ? 9 : 17));
+    else if (p->family == 4)
+        p->len = (uint8_t)(8 + rnd(c) % 25);
+    else
+        p->len = (uint8_t)(16 + rnd(c) % 113);
+    mask(p);
+}
+
+static int in(const struct spfdb_prefix *p, int family, const uint8_t *addr)
+{
+    struct spfdb_prefix q = {.family = (uint8_t)family, .len = (uint8_t)bits(family)};
+
+    memcpy(q.addr, addr, family == 4 ? 4 : 16);
+    return spfdb_prefix_contains(p, &q);
+}
+
+static int o_covers(const struct oracle *o, int family, const uint8_t *addr)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (in(&o->e[i], family, addr))
+            return 1;
+    return 0;
+}
+
+static const struct spfdb_prefix *o_covering(const struct oracle *o, const struct spfdb_prefix *p)
+{
+    const struct spfdb_prefix *best = NULL;
+
+    for (size_t i = 0; i < o->n; i++)
+        if (spfdb_prefix_contains(&o->e[i], p) && (!best || o->e[i].len > best->len))
+            best = &o->e[i];
+    return best;
+}
+
+static long o_find(const struct oracle *o, const struct spfdb_prefix *p)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (spfdb_prefix_cmp(&o->e[i], p) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void check_addr(struct ctx *c, spfdb_txn *t, int k, int family, const uint8_t *addr)
+{
+    int want = o_covers(&c->o[k], family, addr);
+    int got = spfdb_covers(t, c->ids[k], family, addr);
+
+    if (got != want) {
+        struct spfdb_prefix q = {.family = (uint8_t)family, .len = (uint8_t)bits(family)};
+        char buf[SPFDB_PREFIX_STRLEN];
+        memcpy(q.addr, addr, 16);
+        spfdb_prefix_format(&q, buf, sizeof buf);
+        fail_msg("covers(%u, %s) = %d, oracle %d", c->ids[k], buf, got, want);
+    }
+}
+
+/* Start, end and the addresses either side of P. */
+static void check_edges(struct ctx *c, spfdb_txn *t, int k, const struct spfdb_prefix *p)
+{
+    uint8_t a[16];
+    unsigned n = p->family == 4 ? 4 : 16;
+
+    memcpy(a, p->addr, 16);
+    check_addr(c, t, k, p->family, a);
+    for (int i = (int)n - 1; i >= 0 && a[i]-- == 0; i--)
+        ;
+    check_addr(c, t, k, p->family, a);
+    memcpy(a, p->addr, 16);
+    for (unsigned b = p->len; b < n * 8; b++)
+        a[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+    check_addr(c, t, k, p->family, a);
+    for (int i = (int)n - 1; i >= 0 && ++a[i] == 0; i--)
+        ;
+    check_addr(c, t, k, p->family, a);
+}
+
+static void check_covering(struct ctx *c, spfdb_txn *t, int k, const struct spfdb_prefix *p)
+{
+    const struct spfdb_prefix *want = o_covering(&c->o[k], p);
+    struct spfdb_prefix got;
+    int rc = spfdb_entry_covering(t, c->ids[k], p, &got);
+
+    if (!want) {
+        assert_int_equal(rc, SPFDB_ENOTFOUND);
+    } else {
+        assert_int_equal(rc, 0);
+        assert_int_equal(spfdb_prefix_cmp(&got, want), 0);
+    }
+}
+
+struct walk {
+    const struct oracle *o;
+    struct spfdb_prefix *sorted;
+    size_t i;
+};
+
+static int cmp_prefix(const void *a, const void *b)
+{
+    return spfdb_prefix_cmp(a, b);
+}
+
+static int walk_fn(const struct spfdb_prefix *p, void *arg)
+{
+    struct walk *w = arg;
+
+    assert_true(w->i < w->o->n);
+    assert_int_equal(spfdb_prefix_cmp(p, &w->sorted[w->i]), 0);
+    w->i++;
+    return 0;
+}
+
+static void check_all(struct ctx *c, spfdb_txn *t, int full)
+{
+    struct spfdb_prefix p;
+    uint8_t a[16];
+
+    for (int k = 0; k < NALLOC; k++) {
+        const struct oracle *o = &c->o[k];
+
+        for (int i = 0; i < 150; i++) {
+            int family = i % 3 ? 4 : 6;
+            rand_addr(c, family, a);
+            check_addr(c, t, k, family, a);
+        }
+        for (int i = 0; i < 40 && o->n; i++)
+            check_edges(c, t, k, &o->e[rnd(c) % o->n]);
+        for (int i = 0; i < 60; i++) {
+            rand_prefix(c, &p);
+            check_covering(c, t, k, &p);
+        }
+        if (full) {
+            struct walk w = {o, malloc(sizeof(struct spfdb_prefix) * (o->n + 1)), 0};
+            struct spfdb_alloc al;
+            uint64_t n4 = 0;
+
+            assert_non_null(w.sorted);
+            memcpy(w.sorted, o->e, sizeof(struct spfdb_prefix) * o->n);
+            qsort(w.sorted, o->n, sizeof *w.sorted, cmp_prefix);
+            assert_int_equal(spfdb_entry_foreach(t, c->ids[k], walk_fn, &w), 0);
+            assert_int_equal(w.i, o->n);
+            free(w.sorted);
+            for (size_t i = 0; i < o->n; i++)
+                n4 += o->e[i].family == 4;
+            assert_int_equal(spfdb_alloc_get_id(t, c->ids[k], &al), 0);
+            assert_int_equal(al.n4, n4);
+            assert_int_equal(al.n6, o->n - n4);
+            for (size_t i = 0; i < o->n; i++) {
+                assert_int_equal(spfdb_entry_has(t, c->ids[k], &o->e[i]), 1);
+                check_covering(c, t, k, &o->e[i]);
+            }
+        }
+    }
+}
+
+static int batch_fn(spfdb_txn *t, void *arg)
+{
+    struct ctx *c = arg;
+    struct spfdb_prefix p;
+
+    c->calls++;
+    for (int i = 0; i < 60; i++) {
+        int k = rnd(c) % NALLOC, op = rnd(c) % 10, rc;
+        struct oracle *o = &c->o[k];
+        long at;
+
+        if (op < 6 && o->n < MAXE) {
+            rand_prefix(c, &p);
+            at = o_find(o, &p);
+            rc = spfdb_entry_add(t, c->ids[k], &p);
+            assert_int_equal(rc, at >= 0 ? SPFDB_EEXIST : 0);
+            if (at < 0)
+                o->e[o->n++] = p;
+        } else {
+            if (op < 9 && o->n) {
+                p = o->e[rnd(c) % o->n];
+                /* Half the time the top above it, with all it holds. */
+                for (size_t j = 0, top = rnd(c) % 2; top && j < o->n; j++)
+                    if (spfdb_prefix_contains(&o->e[j], &p) && o->e[j].len < p.len)
+                        p = o->e[j];
+            } else
+                rand_prefix(c, &p);
+            at = o_find(o, &p);
+            rc = spfdb_entry_del(t, c->ids[k], &p);
+            assert_int_equal(rc, at >= 0 ? 0 : SPFDB_ENOTFOUND);
+            if (at >= 0)
+                o->e[at] = o->e[--o->n];
+        }
+        assert_int_equal(spfdb_entry_has(t, c->ids[k], &p), o_find(o, &p) >= 0);
+        /* The write txn reads its own changes: every entry the change
+         * could have promoted or swallowed, edges included. */
+        check_edges(c, t, k, &p);
+        for (size_t j = 0, seen = 0; j < o->n && seen < 64; j++)
+            if (spfdb_prefix_contains(&p, &o->e[j]) && ++seen)
+                check_edges(c, t, k, &o->e[j]);
+    }
+    return 0;
+}
+
+static int add_alloc_fn(spfdb_txn *t, void *arg)
+{
+    return spfdb_alloc_add(t, "other", arg);
+}
+
+static void run_oracle(uint64_t seed, int batches, int dense)
+{
+    struct ctx *c = calloc(1, sizeof *c);
+    spfdb_txn *t;
+
+    assert_non_null(c);
+    c->rng = seed;
+    c->dense = dense;
+    assert_int_equal(tmpdb_make(c->dir), 0);
+    assert_int_equal(spfdb_env_open(c->dir, &c->env), 0);
+    c->ids[0] = 1;
+    assert_int_equal(spfdb_write(c->env, add_alloc_fn, &c->ids[1]), 0);
+    assert_int_equal(c->ids[1], 2);
+    assert_int_equal(spfdb_txn_read(c->env, &t), 0);
+    spfdb_txn_reset(t);
+    for (int b = 0; b < batches; b++) {
+        c->calls = 0;
+        assert_int_equal(spfdb_write(c->env, batch_fn, c), 0);
+        assert_int_equal(c->calls, 1);
+        assert_int_equal(spfdb_txn_renew(t), 0);
+        check_all(c, t, b % 10 == 9 || b == batches - 1);
+        spfdb_txn_reset(t);
+    }
+    spfdb_txn_close(t);
+    spfdb_env_close(c->env);
+    tmpdb_remove(c->dir);
+    free(c);
+}
+
+static void test_oracle_a(void **state)
+{
+    (void)state;
+    run_oracle(0x9e3779b97f4a7c15ull, 60, 0);
+}
+
+static void test_oracle_b(void **state)
+{
+    (void)state;
+    run_oracle(0x2545f4914f6cdd1dull, 60, 0);
+}
+
+static void test_oracle_dense(void **state)
+{
+    (void)state;
+    run_oracle(0x853c49e6748fea9bull, 40, 1);
+}
+
+/* ---- hand-made cases -------------------------------------------------- */
+
+struct ops {
+    const char *const *add, *const *del;
+};
+
+static struct spfdb_prefix pfx(const char *s)
+{
+    struct spfdb_prefix p;
+
+    if (spfdb_prefix_parse(s, strlen(s), &p, NULL, NULL, 0) != 0)
+        fail_msg("bad test prefix %s", s);
+    return p;
+}
+
+static int ops_fn(spfdb_txn *t, void *arg)
+{
+    const struct ops *o = arg;
+
+    for (size_t i = 0; o->add && o->add[i]; i++) {
+        struct spfdb_prefix p = pfx(o->add[i]);
+        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+    }
+    for (size_t i = 0; o->del && o->del[i]; i++) {
+        struct spfdb_prefix p = pfx(o->del[i]);
+        assert_int_equal(spfdb_entry_del(t, 1, &p), 0);
+    }
+    return 0;
+}
+
+static int listed(spfdb_env *env, const char *ip)
+{
+    struct spfdb_prefix p = pfx(ip);
+    spfdb_txn *t;
+    int rc;
+
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    rc = spfdb_covers(t, 1, p.family, p.addr);
+    spfdb_txn_close(t);
+    return rc;
+}
+
+static void apply(spfdb_env *env, const char *const *add, const char *const *del)
+{
+    struct ops o = {add, del};
+
+    assert_int_equal(spfdb_write(env, ops_fn, &o), 0);
+}
+
+static int swallow_fn(spfdb_txn *t, void *arg)
+{
+    struct spfdb_prefix p = pfx("10.0.0.0/24");
+    (void)arg;
+    for (int i = 0; i < 256; i++) {
+        p.addr[2] = (uint8_t)i;
+        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+    }
+    return 0;
+}
+
+static void test_nesting(void **state)
+{
+    char dir[256];
+    spfdb_env *env;
+    (void)state;
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), 0);
+
+    /* 256 /24s swallowed by a /16, promoted again when it goes. */
+    assert_int_equal(spfdb_write(env, swallow_fn, NULL), 0);
+    assert_int_equal(listed(env, "10.0.5.1"), 1);
+    assert_int_equal(listed(env, "10.1.0.0"), 0);
+    apply(env, (const char *[]){"10.0.0.0/16", NULL}, NULL);
+    assert_int_equal(listed(env, "10.0.255.255"), 1);
+    apply(env, NULL, (const char *[]){"10.0.0.0/16", NULL});
+    assert_int_equal(listed(env, "10.0.5.1"), 1);
+    apply(env, NULL, (const char *[]){"10.0.5.0/24", NULL});
+    assert_int_equal(listed(env, "10.0.5.1"), 0);
+    assert_int_equal(listed(env, "10.0.6.1"), 1);
+
+    apply(env, (const char *[]){"10.9.0.0/30", "10.9.0.2/32", "10.9.0.3/32", NULL}, NULL);
+    apply(env, NULL, (const char *[]){"10.9.0.0/30", NULL});
+    assert_int_equal(listed(env, "10.9.0.3"), 1);
+
+    /* A chain: deleting the outer promotes the middle only. */
+    apply(env, (const char *[]){"20.0.0.0/8", "20.1.0.0/16", "20.1.2.0/24", "20.1.2.3", NULL},
+          NULL);
+    apply(env, NULL, (const char *[]){"20.0.0.0/8", NULL});
+    assert_int_equal(listed(env, "20.2.0.0"), 0);
+    assert_int_equal(listed(env, "20.1.255.0"), 1);
+    apply(env, NULL, (const char *[]){"20.1.0.0/16", NULL});
+    assert_int_equal(listed(env, "20.1.255.0"), 0);
+    assert_int_equal(listed(env, "20.1.2.9"), 1);
+    apply(env, NULL, (const char *[]){"20.1.2.0/24", NULL});
+    assert_int_equal(listed(env, "20.1.2.9"), 0);
+    assert_int_equal(listed(env, "20.1.2.3"), 1);
+
+    /* The ends of the address space. */
+    apply(env, (const char *[]){"255.255.255.255", "0.0.0.0/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                                "::/0", "::", NULL},
+          NULL);
+    assert_int_equal(listed(env, "99.0.0.1"), 1);
+    assert_int_equal(listed(env, "2001:db8::1"), 1);
+    apply(env, NULL, (const char *[]){"0.0.0.0/0", "::/0", NULL});
+    assert_int_equal(listed(env, "99.0.0.1"), 0);
+    assert_int_equal(listed(env, "255.255.255.255"), 1);
+    assert_int_equal(listed(env, "255.255.255.254"), 0);
+    assert_int_equal(listed(env, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), 1);
+    assert_int_equal(listed(env, "::"), 1);
+    assert_int_equal(listed(env, "::1"), 0);
+    /* IPv4 entries say nothing about IPv6 addresses with the same bytes. */
+    assert_int_equal(listed(env, "a00:600::"), 0);
+
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nesting),
+        cmocka_unit_test(test_oracle_a),
+        cmocka_unit_test(test_oracle_b),
+        cmocka_unit_test(test_oracle_dense),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
