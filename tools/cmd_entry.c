@@ -1,0 +1,915 @@
+/* Entry commands: add, del, replace, list, check (SPEC §3).
+ *
+ * add, del and replace read every prefix (arguments, or all of a file or
+ * stdin) into an item array, stop at the first bad one, sort the array
+ * (sorted inserts are much cheaper in a B-tree) and only then open their one
+ * write transaction.  Messages about an item name its input line; notes are
+ * printed in input order after the commit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+enum { ST_NEW = 0, ST_DUP, ST_PRESENT, ST_DONE, ST_KEEP };
+
+#define WIDE_WHY                                                                           \
+    "shorter than /%d: it would let much of the Internet pass SPF for every customer of " \
+    "the allocation; use --force if you mean it"
+
+struct item { /* 64 bytes: one cache line */
+    const char *tok;           /* the text as given, not NUL-terminated */
+    struct spfdb_prefix p;
+    struct spfdb_prefix cover; /* del: another entry still covering it */
+    uint8_t notes;             /* SPFDB_NOTE_* from the parse */
+    uint8_t state;             /* ST_* */
+    uint8_t covered;           /* del: cover is set */
+    uint32_t toklen;
+    uint32_t line;             /* input line, 0 for a command-line argument */
+    uint32_t seq;              /* input order */
+    uint32_t first_line;       /* ST_DUP: line of the first occurrence */
+};
+
+struct items {
+    struct item *v;
+    size_t n, cap;
+    const char *src; /* "stdin", a file name, or NULL for arguments */
+    char *data;      /* the whole input file */
+    int force;       /* accept SPFDB_NOTE_WIDE */
+    int wide_ok;     /* not refused while parsing (del; replace checks in its txn) */
+};
+
+static void items_free(struct items *it)
+{
+    free(it->v);
+    free(it->data);
+}
+
+/* "stdin line 12: " for a message about IT, or "" for an argument. */
+static const char *where(const struct items *it, const struct item *i, char *buf, size_t cap)
+{
+    if (!i->line)
+        return "";
+    snprintf(buf, cap, "%s line %u: ", it->src, i->line);
+    return buf;
+}
+
+static int wide_refused(const struct items *it, const struct item *i)
+{
+    char w[300], q[CTL_QUOTE_MAX];
+
+    ctl_err("%s%s: " WIDE_WHY, where(it, i, w, sizeof w), ctl_quote(i->tok, i->toklen, q),
+            i->p.family == 4 ? 8 : 16);
+    return CTL_USAGE;
+}
+
+static int add_token(struct items *it, const char *tok, size_t len, uint32_t line)
+{
+    char msg[200], w[300], q[CTL_QUOTE_MAX];
+    struct item *i;
+    unsigned notes = 0;
+
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 256;
+        struct item *v = realloc(it->v, cap * sizeof *v);
+        if (!v) {
+            ctl_err("out of memory");
+            return CTL_DB;
+        }
+        it->v = v;
+        it->cap = cap;
+    }
+    i = &it->v[it->n];
+    memset(i, 0, sizeof *i);
+    i->line = line;
+    i->seq = (uint32_t)it->n;
+    i->tok = tok;
+    i->toklen = (uint32_t)len;
+    if (spfdb_prefix_parse(tok, len, &i->p, &notes, msg, sizeof msg) != 0) {
+        ctl_err("%s%s: %s", where(it, i, w, sizeof w), ctl_quote(tok, len, q), msg);
+        return CTL_USAGE;
+    }
+    i->notes = (uint8_t)notes;
+    if ((notes & SPFDB_NOTE_WIDE) && !it->force && !it->wide_ok)
+        return wide_refused(it, i);
+    it->n++;
+    return CTL_OK;
+}
+
+/* Read all of FD into it->data; 0, or -1 with errno set. */
+static int read_all(int fd, struct items *it, size_t *lenp)
+{
+    size_t len = 0, cap = 1 << 16;
+    struct stat st;
+    char *p;
+
+    /* a regular file: its size and one more byte to see the end */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+        (uint64_t)st.st_size < UINT32_MAX)
+        cap = (size_t)st.st_size + 1;
+    p = malloc(cap);
+
+    if (!p)
+        return -1;
+    for (;;) {
+        if (len == cap) {
+            char *q = cap < UINT32_MAX ? realloc(p, cap * 2) : NULL;
+            if (!q) {
+                free(p);
+                errno = ENOMEM;
+                return -1;
+            }
+            p = q;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, p + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(p);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    it->data = p;
+    *lenp = len;
+    return 0;
+}
+
+static int is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Read PATH ("-" for stdin): one prefix a line, blanks around it, a
+ * trailing "# comment", CR before LF; blank and comment lines skipped. */
+static int read_input(struct items *it, const char *path)
+{
+    int fd = 0, r;
+    uint32_t line = 0;
+    size_t len;
+
+    it->src = "stdin";
+    if (strcmp(path, "-") != 0) {
+        it->src = path;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ctl_err("cannot open %s: %s", path, strerror(errno));
+            return CTL_USAGE;
+        }
+    }
+    r = read_all(fd, it, &len);
+    if (r != 0)
+        ctl_err("cannot read %s: %s", it->src, strerror(errno));
+    if (fd != 0)
+        close(fd);
+    if (r != 0)
+        return CTL_USAGE;
+    /* one item a line at most: no slack, no copies while growing */
+    size_t lines = 1;
+    for (const char *s = it->data, *end = it->data + len;
+         (s = memchr(s, '\n', (size_t)(end - s))) != NULL; s++)
+        lines++;
+    struct item *v = malloc(lines * sizeof *v);
+    if (!v) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    it->v = v;
+    it->cap = lines;
+    for (const char *s = it->data, *end = it->data + len; s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *e = nl ? nl : end, *next = nl ? nl + 1 : end, *hash, *b;
+        line++;
+        if ((hash = memchr(s, '#', (size_t)(e - s))) != NULL)
+            e = hash;
+        while (s < e && is_blank(*s))
+            s++;
+        while (e > s && is_blank(e[-1]))
+            e--;
+        if (s < e) {
+            for (b = s; b < e && !is_blank(*b); b++)
+                ;
+            if (b < e) {
+                char q[CTL_QUOTE_MAX];
+                ctl_err("%s line %u: %s: one prefix a line", it->src, line,
+                        ctl_quote(s, (size_t)(e - s), q));
+                return CTL_USAGE;
+            }
+            if ((r = add_token(it, s, (size_t)(e - s), line)) != CTL_OK)
+                return r;
+        }
+        s = next;
+    }
+    return CTL_OK;
+}
+
+/* PREFIX... or "-" */
+static int read_args(struct ctl *c, struct items *it, int argc, char **argv)
+{
+    if (argc == 0)
+        return ctl_usage(c);
+    if (argc == 1 && strcmp(argv[0], "-") == 0)
+        return read_input(it, "-");
+    for (int k = 0; k < argc; k++) {
+        if (strcmp(argv[k], "-") == 0) {
+            ctl_err("'-' (standard input) cannot be mixed with prefixes");
+            return ctl_usage(c);
+        }
+        int r = add_token(it, argv[k], strlen(argv[k]), 0);
+        if (r != CTL_OK)
+            return r;
+    }
+    return CTL_OK;
+}
+
+/* The sort key of an item: family, address, length and input order packed
+ * into integers that compare like spfdb_prefix_cmp then seq (the IPv4
+ * address bytes past the fourth are zero).  Sorting these 24-byte keys and
+ * then moving the 64-byte items once is several times faster than sorting
+ * the items. */
+struct skey {
+    uint64_t hi;  /* family, addr[0..6] */
+    uint64_t mid; /* addr[7..14] */
+    uint64_t lo;  /* addr[15], len, seq */
+};
+
+static void skey_make(struct skey *k, const struct item *i)
+{
+    const uint8_t *a = i->p.addr;
+
+    k->hi = i->p.family;
+    for (int b = 0; b < 7; b++)
+        k->hi = k->hi << 8 | a[b];
+    k->mid = 0;
+    for (int b = 7; b < 15; b++)
+        k->mid = k->mid << 8 | a[b];
+    k->lo = (uint64_t)a[15] << 40 | (uint64_t)i->p.len << 32 | i->seq;
+}
+
+static int skey_cmp(const void *a, const void *b)
+{
+    const struct skey *x = a, *y = b;
+
+    if (x->hi != y->hi)
+        return x->hi < y->hi ? -1 : 1;
+    if (x->mid != y->mid)
+        return x->mid < y->mid ? -1 : 1;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Put the items in the order of the sorted keys K, in place (a gather
+ * into a new array was no faster and needs 64 MB more at a million): follow
+ * each cycle of the permutation (the seq in K[k] is where item k comes
+ * from), marking the done places in K. */
+static void items_permute(struct items *it, struct skey *k)
+{
+    for (size_t s = 0; s < it->n; s++) {
+        size_t d = s, from = (uint32_t)k[s].lo;
+        if (from == s)
+            continue;
+        struct item tmp = it->v[s];
+        while (from != s) {
+            it->v[d] = it->v[from];
+            k[d].lo = d;
+            d = from;
+            from = (uint32_t)k[d].lo;
+        }
+        it->v[d] = tmp;
+        k[d].lo = d;
+    }
+}
+
+/* Sort by prefix, the first occurrence first; mark the repeats.  Bulk input
+ * usually comes sorted: then only the one check. */
+static int items_sort(struct items *it)
+{
+    size_t first = 0, k = 1;
+    struct skey *keys;
+
+    while (k < it->n && spfdb_prefix_cmp(&it->v[k - 1].p, &it->v[k].p) <= 0)
+        k++;
+    if (k < it->n) {
+        if (!(keys = malloc(it->n * sizeof *keys))) {
+            ctl_err("out of memory");
+            return CTL_DB;
+        }
+        for (k = 0; k < it->n; k++)
+            skey_make(&keys[k], &it->v[k]);
+        qsort(keys, it->n, sizeof *keys, skey_cmp);
+        items_permute(it, keys);
+        free(keys);
+    }
+    for (k = 1; k < it->n; k++) {
+        if (spfdb_prefix_cmp(&it->v[first].p, &it->v[k].p) == 0) {
+            it->v[k].state = ST_DUP;
+            it->v[k].first_line = it->v[first].line;
+        } else {
+            first = k;
+        }
+    }
+    return CTL_OK;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int noteworthy(const struct item *i, unsigned mask)
+{
+    return (i->notes & mask) || i->state == ST_DUP || i->state == ST_PRESENT || i->covered;
+}
+
+/* Notes and warnings about one item: the parse notes in MASK, then what the
+ * transaction found. */
+static void note_item(struct buf *b, const struct items *it, const struct item *i,
+                      unsigned mask)
+{
+    char wb[300], p[SPFDB_PREFIX_STRLEN], cv[SPFDB_PREFIX_STRLEN], q[CTL_QUOTE_MAX];
+    const char *special, *w = where(it, i, wb, sizeof wb);
+
+    spfdb_prefix_format(&i->p, p, sizeof p);
+    mask &= i->notes;
+    if (mask & SPFDB_NOTE_MAPPED)
+        buf_printf(b, "spfdb-ctl: note: %s%s is IPv4-mapped: stored as %s\n", w,
+                   ctl_quote(i->tok, i->toklen, q), p);
+    if (mask & SPFDB_NOTE_WIDE)
+        buf_printf(b, "spfdb-ctl: warning: %s%s is shorter than /%d (accepted with --force)\n",
+                   w, p, i->p.family == 4 ? 8 : 16);
+    if ((mask & SPFDB_NOTE_SPECIAL) && (special = spfdb_prefix_special(&i->p)) != NULL)
+        buf_printf(b, "spfdb-ctl: warning: %s%s is special-use: %s\n", w, p, special);
+    if (i->state == ST_DUP) {
+        if (i->first_line)
+            buf_printf(b, "spfdb-ctl: note: %s%s repeats line %u, skipped\n", w, p,
+                       i->first_line);
+        else
+            buf_printf(b, "spfdb-ctl: note: %s%s given twice, skipped\n", w, p);
+    }
+    if (i->state == ST_PRESENT)
+        buf_printf(b, "spfdb-ctl: note: %s%s already present, skipped\n", w, p);
+    if (i->covered) {
+        spfdb_prefix_format(&i->cover, cv, sizeof cv);
+        buf_printf(b, "spfdb-ctl: warning: %s%s removed but still listed: entry %s covers it\n",
+                   w, p, cv);
+    }
+}
+
+/* Print the notes about the items, in input order. */
+static int report(const struct items *it, unsigned mask)
+{
+    const struct item **v;
+    struct buf b = {0};
+    size_t n = 0;
+
+    for (size_t k = 0; k < it->n; k++)
+        n += noteworthy(&it->v[k], mask);
+    if (n == 0)
+        return CTL_OK;
+    if (!(v = malloc(n * sizeof *v))) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    n = 0;
+    for (size_t k = 0; k < it->n; k++)
+        if (noteworthy(&it->v[k], mask))
+            v[n++] = &it->v[k];
+    qsort(v, n, sizeof *v, cmp_seq);
+    /* Written in blocks: stderr is unbuffered, and a bulk del may have a
+     * million warnings. */
+    for (size_t k = 0; k < n && !b.oom; k++) {
+        note_item(&b, it, v[k], mask);
+        if (b.len && (b.len >= 65536 || k + 1 == n)) {
+            fwrite(b.p, 1, b.len, stderr);
+            b.len = 0;
+        }
+    }
+    free(v);
+    free(b.p);
+    if (b.oom) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    return CTL_OK;
+}
+
+/* ---- add ---------------------------------------------------------------- */
+
+struct job {
+    struct ctl *c;
+    struct items *it;
+    const char *alloc;
+    size_t done, skipped, kept;
+    int dry_run, allow_empty;
+    struct spfdb_prefix *gone; /* replace: entries to remove, in order */
+    size_t n_gone, cap_gone;
+    size_t next;               /* replace: merge position in it->v */
+    const struct item *wide;   /* replace: first wide prefix to add */
+};
+
+static int add_txn(spfdb_txn *txn, void *arg)
+{
+    struct job *j = arg;
+    struct spfdb_alloc a;
+    int r;
+
+    ctl_txn_start(j->c);
+    j->done = j->skipped = 0;
+    if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
+        return r;
+    for (size_t k = 0; k < j->it->n; k++) {
+        struct item *i = &j->it->v[k];
+        if (i->state == ST_DUP) {
+            j->skipped++;
+            continue;
+        }
+        r = spfdb_entry_add(txn, a.id, &i->p);
+        if (r == SPFDB_EEXIST) {
+            i->state = ST_PRESENT;
+            j->skipped++;
+        } else if (r == 0) {
+            i->state = ST_DONE;
+            j->done++;
+        } else {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Parse the options add, del and replace share. */
+static int entry_opts(struct ctl *c, int argc, char **argv, char *alloc, struct job *j,
+                      int which)
+{
+    enum { O_ALLOC = CTL_OPT_FIRST, O_FORCE, O_DRY, O_EMPTY };
+    static const struct option add_opts[] = {
+        {"allocation", required_argument, NULL, O_ALLOC},
+        {"force", no_argument, NULL, O_FORCE},
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option del_opts[] = {
+        {"allocation", required_argument, NULL, O_ALLOC},
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option replace_opts[] = {
+        {"allocation", required_argument, NULL, O_ALLOC},
+        {"force", no_argument, NULL, O_FORCE},
+        {"dry-run", no_argument, NULL, O_DRY},
+        {"allow-empty", no_argument, NULL, O_EMPTY},
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    const struct option *opts = which == 'a' ? add_opts : which == 'd' ? del_opts : replace_opts;
+    int o, r, have_alloc = 0;
+
+    strcpy(alloc, "default");
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case O_ALLOC:
+            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
+                return CTL_USAGE;
+            have_alloc = 1;
+            break;
+        case O_FORCE:
+            j->it->force = 1;
+            break;
+        case O_DRY:
+            j->dry_run = 1;
+            break;
+        case O_EMPTY:
+            j->allow_empty = 1;
+            break;
+        default:
+            if ((r = ctl_common_opt(c, o)) != CTL_OK)
+                return r;
+        }
+    }
+    if (which == 'r' && !have_alloc) {
+        ctl_err("replace needs --allocation NAME");
+        return ctl_usage(c);
+    }
+    return CTL_OK;
+}
+
+/* ---- del ---------------------------------------------------------------- */
+
+static int del_txn(spfdb_txn *txn, void *arg)
+{
+    struct job *j = arg;
+    struct spfdb_alloc a;
+    const struct item *bad = NULL;
+    int r;
+
+    ctl_txn_start(j->c);
+    j->done = 0;
+    if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
+        return r;
+    /* Check all first: the error names the first missing prefix in input
+     * order, and its covering entry as the data stands. */
+    for (size_t k = 0; k < j->it->n; k++) {
+        struct item *i = &j->it->v[k];
+        if (i->state == ST_DUP)
+            continue;
+        if ((r = spfdb_entry_has(txn, a.id, &i->p)) < 0)
+            return r;
+        if (r == 0 && (!bad || i->seq < bad->seq))
+            bad = i;
+    }
+    if (bad) {
+        char w[300], q[CTL_QUOTE_MAX], cv[SPFDB_PREFIX_STRLEN];
+        struct spfdb_prefix cover;
+        r = spfdb_entry_covering(txn, a.id, &bad->p, &cover);
+        if (r < 0 && r != SPFDB_ENOTFOUND)
+            return r;
+        if (r == 0)
+            spfdb_prefix_format(&cover, cv, sizeof cv);
+        buf_printf(&j->c->err, "spfdb-ctl: %s%s: not an entry of allocation '%s'%s%s%s\n",
+                   where(j->it, bad, w, sizeof w), ctl_quote(bad->tok, bad->toklen, q), j->alloc,
+                   r == 0 ? " (entry " : "", r == 0 ? cv : "", r == 0 ? " covers it)" : "");
+        return CTL_USAGE;
+    }
+    for (size_t k = 0; k < j->it->n; k++) {
+        struct item *i = &j->it->v[k];
+        if (i->state == ST_DUP)
+            continue;
+        if ((r = spfdb_entry_del(txn, a.id, &i->p)) != 0)
+            return r;
+        j->done++;
+    }
+    for (size_t k = 0; k < j->it->n; k++) {
+        struct item *i = &j->it->v[k];
+        i->covered = 0;
+        if (i->state == ST_DUP)
+            continue;
+        r = spfdb_entry_covering(txn, a.id, &i->p, &i->cover);
+        if (r < 0 && r != SPFDB_ENOTFOUND)
+            return r;
+        i->covered = r == 0;
+    }
+    return 0;
+}
+
+/* add (WHICH 'a') and del ('d'): options, PREFIX... or -, one
+ * transaction, then the notes and the counts. */
+static int change_cmd(struct ctl *c, int argc, char **argv, int which)
+{
+    char alloc[SPFDB_LABEL_MAX + 1];
+    struct items it = {.wide_ok = which == 'd'};
+    struct job j = {.c = c, .it = &it, .alloc = alloc};
+    unsigned mask = which == 'a' ? SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL | SPFDB_NOTE_WIDE
+                                 : SPFDB_NOTE_MAPPED;
+    int r;
+
+    r = entry_opts(c, argc, argv, alloc, &j, which);
+    if (r < 0)
+        return ctl_help(c);
+    if (r == CTL_OK)
+        r = read_args(c, &it, argc - optind, argv + optind);
+    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK) {
+        r = ctl_write(c, which == 'a' ? add_txn : del_txn, &j);
+    }
+    if (r == CTL_OK && (r = report(&it, mask)) == CTL_OK) {
+        if (which == 'a')
+            printf("added %zu, skipped %zu\n", j.done, j.skipped);
+        else
+            printf("removed %zu\n", j.done);
+        r = ctl_flush();
+    }
+    items_free(&it);
+    return r;
+}
+
+int cmd_add(struct ctl *c, int argc, char **argv)
+{
+    return change_cmd(c, argc, argv, 'a');
+}
+
+int cmd_del(struct ctl *c, int argc, char **argv)
+{
+    return change_cmd(c, argc, argv, 'd');
+}
+
+/* ---- replace ------------------------------------------------------------ */
+
+/* The next item that is not a repeat, at or after j->next. */
+static struct item *merge_peek(struct job *j)
+{
+    while (j->next < j->it->n && j->it->v[j->next].state == ST_DUP)
+        j->next++;
+    return j->next < j->it->n ? &j->it->v[j->next] : NULL;
+}
+
+static void merge_add(struct job *j, struct item *i)
+{
+    i->state = ST_NEW;
+    if ((i->notes & SPFDB_NOTE_WIDE) && !j->it->force && (!j->wide || i->seq < j->wide->seq))
+        j->wide = i;
+    j->next++;
+}
+
+/* One existing entry, in address order: file items before it are new. */
+static int merge_entry(const struct spfdb_prefix *p, void *arg)
+{
+    struct job *j = arg;
+    struct item *i;
+    int d = 1;
+
+    while ((i = merge_peek(j)) != NULL && (d = spfdb_prefix_cmp(&i->p, p)) < 0)
+        merge_add(j, i);
+    if (i && d == 0) {
+        i->state = ST_KEEP;
+        j->kept++;
+        j->next++;
+        return 0;
+    }
+    if (j->n_gone == j->cap_gone) {
+        size_t cap = j->cap_gone ? j->cap_gone * 2 : 256;
+        struct spfdb_prefix *v = realloc(j->gone, cap * sizeof *v);
+        if (!v)
+            return SPFDB_ENOMEM;
+        j->gone = v;
+        j->cap_gone = cap;
+    }
+    j->gone[j->n_gone++] = *p;
+    return 0;
+}
+
+/* Compute the difference (and apply it unless a dry run) in TXN. */
+static int replace_txn(spfdb_txn *txn, void *arg)
+{
+    struct job *j = arg;
+    struct spfdb_alloc a;
+    struct item *i;
+    int r;
+
+    ctl_txn_start(j->c);
+    j->next = j->kept = j->n_gone = 0;
+    j->wide = NULL;
+    if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
+        return r;
+    if ((r = spfdb_entry_foreach(txn, a.id, merge_entry, j)) != 0)
+        return r;
+    while ((i = merge_peek(j)) != NULL)
+        merge_add(j, i);
+    if (j->wide) {
+        char w[300], q[CTL_QUOTE_MAX];
+        buf_printf(&j->c->err, "spfdb-ctl: %s%s: " WIDE_WHY "\n",
+                   where(j->it, j->wide, w, sizeof w),
+                   ctl_quote(j->wide->tok, j->wide->toklen, q), j->wide->p.family == 4 ? 8 : 16);
+        return CTL_USAGE;
+    }
+    if (j->it->n == 0 && j->n_gone > 0 && !j->allow_empty) {
+        buf_printf(&j->c->err,
+                   "spfdb-ctl: refusing to leave allocation '%s' empty (it holds %zu entries); "
+                   "use --allow-empty if you mean it\n",
+                   j->alloc, j->n_gone);
+        return CTL_USAGE;
+    }
+    if (j->dry_run)
+        return 0;
+    for (size_t k = 0; k < j->n_gone; k++)
+        if ((r = spfdb_entry_del(txn, a.id, &j->gone[k])) != 0)
+            return r;
+    for (size_t k = 0; k < j->it->n; k++)
+        if (j->it->v[k].state == ST_NEW && (r = spfdb_entry_add(txn, a.id, &j->it->v[k].p)) != 0)
+            return r;
+    return 0;
+}
+
+/* Write B's text to stdout once it holds a block, or at the end (LAST). */
+static int put_block(struct buf *b, int last)
+{
+    int r = CTL_OK;
+
+    if (b->oom) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    if (b->len >= 65536 || (last && b->len)) {
+        r = ctl_out(b->p, b->len);
+        b->len = 0;
+    }
+    return r;
+}
+
+/* "+ P" and "- P" lines in address order, then the counts.  No transaction
+ * is open here; the lines go out in blocks as they are made. */
+static int replace_print(struct job *j)
+{
+    char p[SPFDB_PREFIX_STRLEN];
+    size_t g = 0, added = 0;
+    struct buf b = {0};
+    int r = CTL_OK;
+
+    for (size_t k = 0; k <= j->it->n && r == CTL_OK; k++) {
+        const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
+        if (i && i->state != ST_NEW)
+            continue;
+        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0)) {
+            spfdb_prefix_format(&j->gone[g++], p, sizeof p);
+            buf_printf(&b, "- %s\n", p);
+        }
+        if (i) {
+            spfdb_prefix_format(&i->p, p, sizeof p);
+            buf_printf(&b, "+ %s\n", p);
+            added++;
+        }
+        r = put_block(&b, 0);
+    }
+    if (r == CTL_OK) {
+        buf_printf(&b, "added %zu, removed %zu, kept %zu\n", added, j->n_gone, j->kept);
+        r = put_block(&b, 1);
+    }
+    free(b.p);
+    return r;
+}
+
+int cmd_replace(struct ctl *c, int argc, char **argv)
+{
+    char alloc[SPFDB_LABEL_MAX + 1];
+    struct items it = {.wide_ok = 1}; /* wide: refused in the txn, only if new */
+    struct job j = {.c = c, .it = &it, .alloc = alloc};
+    int r;
+
+    r = entry_opts(c, argc, argv, alloc, &j, 'r');
+    if (r < 0)
+        return ctl_help(c);
+    if (r == CTL_OK && argc - optind != 1)
+        r = ctl_usage(c);
+    if (r == CTL_OK)
+        r = read_input(&it, argv[optind]);
+    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK) {
+        if (!j.dry_run) {
+            r = ctl_write(c, replace_txn, &j);
+        } else {
+            spfdb_txn *txn;
+            if ((r = ctl_read(c, &txn)) == CTL_OK) {
+                r = replace_txn(txn, &j);
+                spfdb_txn_close(txn);
+                if (r < 0)
+                    r = ctl_dberr(c, r);
+                else if (c->err.len)
+                    fwrite(c->err.p, 1, c->err.len, stderr);
+            }
+        }
+    }
+    if (r == CTL_OK && (r = report(&it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL)) == CTL_OK) {
+        r = replace_print(&j);
+        if (j.dry_run)
+            fprintf(stderr, "spfdb-ctl: dry run: nothing changed\n");
+    }
+    free(j.gone);
+    items_free(&it);
+    return r;
+}
+
+/* ---- list, check -------------------------------------------------------- */
+
+static int print_entry(const struct spfdb_prefix *p, void *arg)
+{
+    char buf[SPFDB_PREFIX_STRLEN];
+    struct ctl_list *j = arg;
+    int w;
+
+    spfdb_prefix_format(p, buf, sizeof buf);
+    if (j->n < 0)
+        w = fprintf(j->f, "%s\n", buf);
+    else
+        w = fprintf(j->f, "%s\"%s\"", j->n++ ? ",\n" : "\n", buf);
+    return w < 0 ? SPFDB_ENOMEM : 0;
+}
+
+/* Options of list and check; returns -1 for --help. */
+static int read_opts(struct ctl *c, int argc, char **argv, char *alloc, int *json)
+{
+    static const struct option opts[] = {
+        {"allocation", required_argument, NULL, 'a'},
+        CTL_JSON_OPTION,
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    int o, r;
+
+    strcpy(alloc, "default");
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (o == 'a') {
+            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
+                return CTL_USAGE;
+        } else if (o == CTL_OPT_JSON) {
+            *json = 1;
+        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
+            return r;
+        }
+    }
+    return CTL_OK;
+}
+
+/* Look up ALLOC in a read transaction, printing c->err on failure. */
+static int read_alloc(struct ctl *c, spfdb_txn *txn, const char *alloc, struct spfdb_alloc *a)
+{
+    int r = ctl_alloc_lookup(c, txn, alloc, a);
+
+    if (r < 0)
+        return ctl_dberr(c, r);
+    if (r != 0)
+        fwrite(c->err.p, 1, c->err.len, stderr);
+    return r;
+}
+
+int cmd_list(struct ctl *c, int argc, char **argv)
+{
+    char alloc[SPFDB_LABEL_MAX + 1];
+    struct spfdb_alloc a;
+    struct ctl_list j = {.n = -1};
+    struct ctl_mem m;
+    spfdb_txn *txn;
+    int json = 0, r;
+
+    if ((r = read_opts(c, argc, argv, alloc, &json)) != CTL_OK)
+        return r < 0 ? ctl_help(c) : r;
+    if (optind != argc)
+        return ctl_usage(c);
+    if ((r = ctl_mem_open(&m)) != CTL_OK)
+        return r;
+    j.f = m.f;
+    if ((r = ctl_read(c, &txn)) != CTL_OK) {
+        ctl_mem_drop(&m);
+        return r;
+    }
+    /* One snapshot, collected whole: 1,000,000 entries take some 20 MB. */
+    if ((r = read_alloc(c, txn, alloc, &a)) == CTL_OK) {
+        if (json) {
+            j.n = 0;
+            fputs("{\"allocation\": ", m.f);
+            ctl_json_str(m.f, a.name);
+            fputs(", \"entries\": [", m.f);
+        }
+        r = spfdb_entry_foreach(txn, a.id, print_entry, &j);
+        if (r == 0 && json)
+            fputs("\n]}\n", m.f);
+    }
+    spfdb_txn_close(txn);
+    if (r == 0)
+        return ctl_mem_emit(&m);
+    ctl_mem_drop(&m);
+    return r > 0 ? r : ctl_dberr(c, r);
+}
+
+int cmd_check(struct ctl *c, int argc, char **argv)
+{
+    char alloc[SPFDB_LABEL_MAX + 1], msg[200], q[CTL_QUOTE_MAX], buf[SPFDB_PREFIX_STRLEN];
+    char addr[SPFDB_PREFIX_STRLEN];
+    struct spfdb_prefix p, cover;
+    struct spfdb_alloc a;
+    spfdb_txn *txn;
+    unsigned notes;
+    const char *ip;
+    int json = 0, listed, r;
+
+    if ((r = read_opts(c, argc, argv, alloc, &json)) != CTL_OK)
+        return r < 0 ? ctl_help(c) : r;
+    if (argc - optind != 1)
+        return ctl_usage(c);
+    ip = argv[optind];
+    if (strchr(ip, '/')) {
+        ctl_err("%s: give a bare address, not a prefix", ctl_quote(ip, strlen(ip), q));
+        return CTL_USAGE;
+    }
+    if (spfdb_prefix_parse(ip, strlen(ip), &p, &notes, msg, sizeof msg) != 0) {
+        ctl_err("%s: %s", ctl_quote(ip, strlen(ip), q), msg);
+        return CTL_USAGE;
+    }
+    spfdb_prefix_format(&p, addr, sizeof addr);
+    *strchr(addr, '/') = '\0';
+    if ((r = ctl_read(c, &txn)) != CTL_OK)
+        return r;
+    if ((r = read_alloc(c, txn, alloc, &a)) == CTL_OK)
+        r = spfdb_entry_covering(txn, a.id, &p, &cover);
+    spfdb_txn_close(txn);
+    if (r > 0)
+        return r;
+    if (r != 0 && r != SPFDB_ENOTFOUND)
+        return ctl_dberr(c, r);
+    listed = r == 0;
+    spfdb_prefix_format(listed ? &cover : &p, buf, sizeof buf);
+    if (json)
+        printf("{\"allocation\": \"%s\", \"address\": \"%s\", \"listed\": %s, "
+               "\"entry\": %s%s%s}\n", alloc, addr, listed ? "true" : "false",
+               listed ? "\"" : "", listed ? buf : "null", listed ? "\"" : "");
+    else if (listed)
+        puts(buf);
+    if (!listed)
+        fprintf(stderr, "spfdb-ctl: %s is not listed in allocation '%s'\n", buf, alloc);
+    r = ctl_flush();
+    return r == CTL_OK && !listed ? CTL_NOTLISTED : r;
+}

@@ -1,0 +1,489 @@
+/* Operations commands: log, spf-record, backup (the formats are in their
+ * --help, spfdb-ctl.c). */
+#define _GNU_SOURCE /* strptime */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+/* ---- log ---------------------------------------------------------------- */
+
+struct log_job {
+    const char *alloc; /* --allocation, or NULL */
+    int json;
+    int n;             /* JSON records printed */
+    FILE *f;           /* this chunk's output */
+    uint64_t next;     /* the seq to go on from */
+};
+
+/* spfdb_log_foreach's stop when a chunk is full (errors are negative). */
+#define LOG_MORE 1
+#define LOG_CHUNK (1 << 20)
+
+static const char *op_name(int op)
+{
+    switch (op) {
+    case SPFDB_LOG_ADD: return "add";
+    case SPFDB_LOG_DEL: return "del";
+    case SPFDB_LOG_ALLOC_ADD: return "allocation-add";
+    case SPFDB_LOG_ALLOC_DEL: return "allocation-del";
+    case SPFDB_LOG_ZONE_ADD: return "zone-add";
+    case SPFDB_LOG_ZONE_SET: return "zone-set";
+    default: return "zone-del";
+    }
+}
+
+static int wanted(const struct log_job *j, const struct spfdb_log_change *ch)
+{
+    return !j->alloc || strcmp(ch->alloc, j->alloc) == 0;
+}
+
+/* Text: bytes outside printable ASCII as \xHH, so that a line is a line.
+ * Appends to DST (of CAP bytes, with room for 4 bytes a byte of S). */
+static void put_text(char *dst, size_t cap, const char *s)
+{
+    size_t o = strlen(dst);
+
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < cap; p++)
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+            dst[o++] = (char)*p;
+        else
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+    dst[o] = '\0';
+}
+
+static void print_change_text(FILE *f, const char *head, const struct spfdb_log_change *ch)
+{
+    char p[SPFDB_PREFIX_STRLEN];
+
+    fputs(head, f);
+    fprintf(f, " %s ", op_name(ch->op));
+    switch (ch->op) {
+    case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
+        spfdb_prefix_format(&ch->p, p, sizeof p);
+        fprintf(f, "%s %s\n", ch->alloc, p);
+        break;
+    case SPFDB_LOG_ALLOC_ADD: case SPFDB_LOG_ALLOC_DEL:
+        fprintf(f, "%s\n", ch->alloc);
+        break;
+    default:
+        fprintf(f, "%s %s%s%s%s\n", ch->zone, *ch->alloc ? "delegated:" : "provider", ch->alloc,
+                *ch->detail ? " " : "", ch->detail);
+    }
+}
+
+static void print_change_json(FILE *f, int first, const struct spfdb_log_change *ch)
+{
+    char p[SPFDB_PREFIX_STRLEN];
+
+    fprintf(f, "%s{\"op\": \"%s\", ", first ? "\n" : ",\n", op_name(ch->op));
+    switch (ch->op) {
+    case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
+        spfdb_prefix_format(&ch->p, p, sizeof p);
+        fputs("\"allocation\": ", f);
+        ctl_json_str(f, ch->alloc);
+        fprintf(f, ", \"prefix\": \"%s\"}", p);
+        break;
+    case SPFDB_LOG_ALLOC_ADD: case SPFDB_LOG_ALLOC_DEL:
+        fputs("\"allocation\": ", f);
+        ctl_json_str(f, ch->alloc);
+        putc('}', f);
+        break;
+    default:
+        fputs("\"zone\": ", f);
+        ctl_json_str(f, ch->zone);
+        fputs(", \"allocation\": ", f);
+        ctl_json_str_or_null(f, ch->alloc);
+        fputs(", \"settings\": ", f);
+        ctl_json_str(f, ch->detail);
+        putc('}', f);
+    }
+}
+
+static int print_record(struct spfdb_log_rec *r, void *arg)
+{
+    struct log_job *j = arg;
+    struct spfdb_log_rec walk = *r;
+    struct spfdb_log_change ch;
+    char when[32], head[2 * 4 * 256 + 64];
+    struct tm tm;
+    time_t t = (time_t)r->time;
+    FILE *f = j->f;
+    int rc = 1, n = 0;
+
+    j->next = r->seq + 1;
+    /* With --allocation, a record none of whose changes match is left out. */
+    while (j->alloc && (rc = spfdb_log_next(&walk, &ch)) == 1 && !wanted(j, &ch))
+        ;
+    if (j->alloc && rc != 1)
+        return rc;
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        strcpy(when, "?");
+    if (j->json) {
+        fprintf(f, "%s{\"seq\": %llu, \"time\": \"%s\", \"unix\": %lld, \"user\": ",
+                j->n++ ? ",\n" : "\n", (unsigned long long)r->seq, when, (long long)r->time);
+        ctl_json_str(f, r->user);
+        fputs(", \"sudo_user\": ", f);
+        ctl_json_str_or_null(f, r->sudo_user);
+        fputs(", \"command\": ", f);
+        ctl_json_str(f, r->command);
+        fputs(", \"changes\": [", f);
+    } else {
+        /* The head starts every line: each line stands alone for grep. */
+        snprintf(head, sizeof head, "%s seq=%llu user=", when, (unsigned long long)r->seq);
+        put_text(head, sizeof head, r->user);
+        if (*r->sudo_user) {
+            strcat(head, " sudo=");
+            put_text(head, sizeof head, r->sudo_user);
+        }
+        fprintf(f, "%s command: ", head);
+        for (const unsigned char *p = (const unsigned char *)r->command; *p; p++)
+            if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+                putc(*p, f);
+            else
+                fprintf(f, "\\x%02x", *p);
+        putc('\n', f);
+    }
+    while ((rc = spfdb_log_next(r, &ch)) == 1) {
+        if (!wanted(j, &ch))
+            continue;
+        if (j->json)
+            print_change_json(f, n++ == 0, &ch);
+        else
+            print_change_text(f, head, &ch);
+    }
+    if (j->json)
+        fputs("\n]}", f);
+    if (rc < 0)
+        return rc;
+    if (ferror(f))
+        return SPFDB_ENOMEM;
+    return ftell(f) >= LOG_CHUNK ? LOG_MORE : 0;
+}
+
+/* --since: an ISO 8601 date or UTC time, or a time ago (90s, 30m, 1h, 7d,
+ * 2w).  -1 when it is neither. */
+static int64_t parse_since(const char *s)
+{
+    struct tm tm;
+    const char *e;
+    char *end;
+    long long v;
+
+    if (*s >= '0' && *s <= '9') {
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (!errno && end[0] && !end[1] && end != s) {
+            static const char units[] = "smhdw";
+            static const long long secs[] = {1, 60, 3600, 86400, 604800};
+            const char *u = strchr(units, end[0]);
+            if (u && v <= (long long)1e12 / secs[u - units])
+                return (int64_t)time(NULL) - v * secs[u - units];
+        }
+    }
+    memset(&tm, 0, sizeof tm);
+    e = strptime(s, "%Y-%m-%d", &tm);
+    if (e && (*e == 'T' || *e == ' ')) {
+        const char *f = strptime(e + 1, "%H:%M:%S", &tm);
+        e = f ? f : strptime(e + 1, "%H:%M", &tm);
+    }
+    if (e && *e == 'Z')
+        e++;
+    if (!e || *e)
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+int cmd_log(struct ctl *c, int argc, char **argv)
+{
+    enum { O_ALLOC = CTL_OPT_FIRST, O_SINCE };
+    static const struct option opts[] = {
+        {"allocation", required_argument, NULL, O_ALLOC},
+        {"since", required_argument, NULL, O_SINCE},
+        CTL_JSON_OPTION,
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    char alloc[SPFDB_LABEL_MAX + 1], q[CTL_QUOTE_MAX];
+    struct log_job j = {0};
+    int64_t since = INT64_MIN;
+    struct ctl_mem m;
+    spfdb_txn *txn;
+    int o, r, e;
+
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (o == O_ALLOC) {
+            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
+                return CTL_USAGE;
+            j.alloc = alloc;
+        } else if (o == O_SINCE) {
+            if ((since = parse_since(optarg)) < 0) {
+                ctl_err("--since %s: expected 2026-11-23, 2026-11-23T10:00:00Z or a time "
+                        "ago such as 1h or 7d", ctl_quote(optarg, strlen(optarg), q));
+                return CTL_USAGE;
+            }
+        } else if (o == CTL_OPT_JSON) {
+            j.json = 1;
+        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
+            return r < 0 ? ctl_help(c) : r;
+        }
+    }
+    if (optind != argc)
+        return ctl_usage(c);
+    /* The log can be large: print it in chunks of about LOG_CHUNK bytes,
+     * each from a short snapshot and written after the snapshot ends.
+     * Records are appended and never change, so the chunks join up to one
+     * consistent listing (of the records up to the last chunk's). */
+    if ((r = ctl_read(c, &txn)) != CTL_OK)
+        return r;
+    if (j.json)
+        fputs("[", stdout);
+    for (;;) {
+        if ((r = ctl_mem_open(&m)) != CTL_OK)
+            break;
+        j.f = m.f;
+        r = spfdb_log_foreach(txn, j.next, since, print_record, &j);
+        spfdb_txn_reset(txn);
+        if (r < 0) {
+            ctl_mem_drop(&m);
+            r = ctl_dberr(c, r);
+            break;
+        }
+        if ((e = ctl_mem_emit(&m)) != CTL_OK || r != LOG_MORE) {
+            r = e;
+            break;
+        }
+        if ((r = spfdb_txn_renew(txn)) != 0) {
+            r = ctl_dberr(c, r);
+            break;
+        }
+    }
+    spfdb_txn_close(txn);
+    if (r == CTL_OK && j.json)
+        fputs("\n]\n", stdout);
+    return r == CTL_OK ? ctl_flush() : r;
+}
+
+/* ---- spf-record --------------------------------------------------------- */
+
+struct spf_job {
+    struct spfdb_alloc a;
+    const char *zone; /* --zone, or NULL */
+    int n;            /* zones printed */
+    FILE *f;
+};
+
+static int serves(const struct spf_job *j, const struct spfdb_zone *z)
+{
+    return z->alloc_id == 0 || z->alloc_id == j->a.id;
+}
+
+static int print_spf(const struct spfdb_zone *z, void *arg)
+{
+    struct spf_job *j = arg;
+    char mech[SPFDB_NAME_MAX + SPFDB_LABEL_MAX + 32];
+    FILE *f = j->f;
+
+    if ((j->zone && strcmp(z->name, j->zone) != 0) || !serves(j, z))
+        return 0;
+    if (z->alloc_id)
+        snprintf(mech, sizeof mech, "exists:%%{i}.%s", z->name);
+    else
+        snprintf(mech, sizeof mech, "exists:%%{i}.spf.%s.%s", j->a.name, z->name);
+    fprintf(f, "%s%s\n", j->n++ ? "\n" : "", mech);
+    fprintf(f, "; %s zone %s: the customer's domain publishes, for example:\n",
+            z->alloc_id ? "delegated" : "provider", z->name);
+    fprintf(f, "example.com. IN TXT \"v=spf1 %s ~all\"\n", mech);
+    /* The usual mistakes: a second SPF record is a permerror (RFC 7208
+     * 3.2), and mechanisms after "all" are never reached. */
+    fputs("; a domain has one SPF record: add the mechanism to an existing one, before its\n"
+          "; 'all'; it costs one of the 10 DNS lookups a check may make\n", f);
+    if (z->alloc_id) {
+        fprintf(f, "; the parent zone of %s must hold these NS records and no DS record:\n",
+                z->name);
+        for (unsigned k = 0; k < z->n_ns; k++)
+            fprintf(f, "%s. IN NS %s.\n", z->name, z->ns[k]);
+    }
+    return ferror(f) ? SPFDB_ENOMEM : 0;
+}
+
+int cmd_spf_record(struct ctl *c, int argc, char **argv)
+{
+    enum { O_ZONE = CTL_OPT_FIRST };
+    static const struct option opts[] = {
+        {"zone", required_argument, NULL, O_ZONE},
+        CTL_COMMON_OPTIONS,
+        {NULL, 0, NULL, 0},
+    };
+    char alloc[SPFDB_LABEL_MAX + 1], zone[SPFDB_NAME_MAX + 1], msg[200], q[CTL_QUOTE_MAX];
+    struct spf_job j = {0};
+    struct spfdb_zone z;
+    struct ctl_mem m;
+    spfdb_txn *txn;
+    int o, r;
+
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (o == O_ZONE) {
+            if (spfdb_dns_name_norm(optarg, SPFDB_NAME_MAX, zone, sizeof zone, msg,
+                                    sizeof msg) != 0) {
+                ctl_err("bad zone name %s: %s", ctl_quote(optarg, strlen(optarg), q), msg);
+                return CTL_USAGE;
+            }
+            j.zone = zone;
+        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
+            return r < 0 ? ctl_help(c) : r;
+        }
+    }
+    if (argc - optind != 1)
+        return ctl_usage(c);
+    if (ctl_alloc_arg(argv[optind], alloc) != CTL_OK)
+        return CTL_USAGE;
+    if ((r = ctl_mem_open(&m)) != CTL_OK)
+        return r;
+    j.f = m.f;
+    if ((r = ctl_read(c, &txn)) != CTL_OK) {
+        ctl_mem_drop(&m);
+        return r;
+    }
+    r = ctl_alloc_lookup(c, txn, alloc, &j.a);
+    if (r == 0 && j.zone) {
+        r = spfdb_zone_get(txn, j.zone, &z);
+        if (r == SPFDB_ENOTFOUND) {
+            buf_printf(&c->err, "spfdb-ctl: zone %s is not served (see 'spfdb-ctl zone list')\n",
+                       j.zone);
+            r = CTL_USAGE;
+        } else if (r == 0 && !serves(&j, &z)) {
+            buf_printf(&c->err, "spfdb-ctl: zone %s is bound to allocation '%s', not '%s'\n",
+                       j.zone, z.alloc, alloc);
+            r = CTL_USAGE;
+        }
+    }
+    if (r == 0)
+        r = spfdb_zone_foreach(txn, print_spf, &j);
+    spfdb_txn_close(txn);
+    if (r == 0 && j.n == 0) {
+        buf_printf(&c->err, "spfdb-ctl: no served zone serves allocation '%s': add a provider "
+                   "zone, or a delegated zone bound to it (spfdb-ctl zone add)\n", alloc);
+        r = CTL_USAGE;
+    }
+    if (r == 0)
+        return ctl_mem_emit(&m);
+    ctl_mem_drop(&m);
+    if (r < 0)
+        return ctl_dberr(c, r);
+    fwrite(c->err.p, 1, c->err.len, stderr);
+    return r;
+}
+
+/* ---- backup ------------------------------------------------------------- */
+
+/* 1 when DIR holds nothing, 0 when it holds something, -1 (errno). */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int empty = 1;
+
+    if (!d)
+        return -1;
+    errno = 0;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    if (empty && errno) {
+        closedir(d);
+        return -1;
+    }
+    closedir(d);
+    return empty;
+}
+
+/* The copy reaches the disk before we say it is done. */
+static int sync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC), r;
+
+    if (fd < 0)
+        return -1;
+    r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+/* The copy PATH, never followed if a symlink, made 0660 and synced. */
+static int share_copy(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), r;
+
+    if (fd < 0)
+        return -1;
+    r = fstat(fd, st);
+    if (r == 0 && !S_ISREG(st->st_mode)) {
+        errno = EINVAL;
+        r = -1;
+    }
+    if (r == 0)
+        r = fchmod(fd, 0660);
+    if (r == 0)
+        r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+int cmd_backup(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {CTL_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+    char path[4096];
+    struct stat st;
+    const char *out;
+    mode_t old;
+    int o, r, e;
+
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if ((r = ctl_common_opt(c, o)) != CTL_OK)
+            return r < 0 ? ctl_help(c) : r;
+    if (argc - optind != 1)
+        return ctl_usage(c);
+    out = argv[optind];
+    if (stat(out, &st) != 0) {
+        ctl_err("%s: %s; create an empty directory for the backup first", out, strerror(errno));
+        return errno == ENOENT || errno == ENOTDIR ? CTL_USAGE : CTL_DB;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        ctl_err("%s: not a directory; a backup goes into an empty directory", out);
+        return CTL_USAGE;
+    }
+    if ((e = dir_empty(out)) < 0) {
+        ctl_err("%s: %s", out, strerror(errno));
+        return CTL_DB;
+    }
+    if (!e) {
+        ctl_err("%s: not empty; a backup goes into an empty directory", out);
+        return CTL_USAGE;
+    }
+    if ((r = ctl_open(c)) != CTL_OK)
+        return r;
+    /* LMDB creates the copy 0666 & ~umask: no moment world-readable, and
+     * then 0660 like the database files (spfdb-ctl is single-threaded). */
+    old = umask(0);
+    umask(old | 0007);
+    e = spfdb_env_copy(c->env, out);
+    umask(old);
+    if (e != 0) {
+        ctl_err("backup to %s failed: %s", out, spfdb_strerror(e));
+        return CTL_DB;
+    }
+    snprintf(path, sizeof path, "%s/data.mdb", out);
+    if (share_copy(path, &st) != 0 || sync_path(out, O_RDONLY | O_DIRECTORY) != 0) {
+        ctl_err("backup to %s failed: %s", out, strerror(errno));
+        return CTL_DB;
+    }
+    printf("backup written: %s (%lld bytes)\n", path, (long long)st.st_size);
+    return ctl_flush();
+}
