@@ -1,1 +1,565 @@
-int main(void) { return 0; }
+/* main.c: spfdbd's command line, start-up, signals and shutdown (SPEC §4).
+ *
+ * Start-up order: bind every socket (DNS and metrics), drop privileges
+ * (--user), open the database (so files LMDB creates belong to that user),
+ * build the workers' zone tables, start the workers, then say READY: every
+ * start-up error is reported before anything is served.  The main thread
+ * then runs its own event loop: signals, the metrics endpoint, and the
+ * clearing of stale reader slots every minute.  Under systemd it also
+ * reports READY=1, STATUS= and STOPPING=1 (Type=notify).
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "spfdb.h"
+#include "worker.h"
+#include "zones.h"
+
+enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
+enum { LISTEN_MAX = 32, WORKERS_MAX = 256, READER_CHECK_S = 60 };
+
+struct options {
+    const char *db;
+    struct net_addr addrs[LISTEN_MAX];
+    unsigned naddrs;
+    unsigned workers;
+    unsigned tcp_max;
+    unsigned tcp_idle_s;
+    int with_metrics;
+    struct net_addr metrics;
+    const char *user;      /* --user: switch to it after binding */
+    uid_t uid;
+    gid_t gid;
+};
+
+/* The running server, owned by the main thread. */
+struct server {
+    const struct options *o;
+    struct event_base *base;   /* the main thread's loop */
+    struct worker *ws;
+    unsigned started;          /* workers running */
+    spfdb_env *env;
+    struct metrics *metrics;
+    struct event *sigev[3], *tick;
+    int sig;                   /* the signal that stopped the loop */
+};
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (unsigned)n;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: spfdbd --db DIR [OPTION]...\n"
+            "Serve SPF exists:%%{i}.spf.<allocation>.<zone> lookups from an spfdb database\n"
+            "(managed with spfdb-ctl) over UDP and TCP.\n"
+            "\n"
+            "  --db DIR                the database directory (required)\n"
+            "  --listen ADDR[:PORT]    serve UDP and TCP on ADDR (repeatable), e.g.\n"
+            "                          127.0.0.1:5353, [::1]:5353, [::]:53; the port is 53\n"
+            "                          when not given.  Default: 0.0.0.0:53 and [::]:53\n"
+            "  --workers N             worker threads (default: online CPUs, here %u)\n"
+            "  --tcp-max N             TCP connections open at once, in total (default\n"
+            "                          1000); at the cap the longest-idle one is closed\n"
+            "  --tcp-idle-timeout S    close a TCP connection idle for S seconds (default 10)\n"
+            "  --metrics ADDR:PORT     serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+            "  --user NAME             when started as root: switch to user NAME (and its\n"
+            "                          groups) once the sockets are bound\n"
+            "  --help                  show this help\n"
+            "  --version               show the version\n"
+            "\n"
+            "Runs in the foreground and logs to stderr; SIGTERM or SIGINT stops it.  Every\n"
+            "committed spfdb-ctl change is served at once: there is nothing to reload.\n"
+            "Exit status: 0 stopped by a signal, 1 cannot start (e.g. address in use),\n"
+            "2 bad usage, 3 the database cannot be opened or read.\n",
+            online_cpus());
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    char msg[512];
+
+    snprintf(msg, sizeof msg, fmt, arg);
+    log_err("%s (see spfdbd --help)", msg);
+    return EXIT_USAGE;
+}
+
+/* Returns -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum { O_DB = 256, O_LISTEN, O_WORKERS, O_TCP_MAX, O_TCP_IDLE, O_METRICS, O_USER, O_HELP,
+           O_VERSION };
+    static const struct option longopts[] = {
+        { "db", required_argument, NULL, O_DB },
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "workers", required_argument, NULL, O_WORKERS },
+        { "tcp-max", required_argument, NULL, O_TCP_MAX },
+        { "tcp-idle-timeout", required_argument, NULL, O_TCP_IDLE },
+        { "metrics", required_argument, NULL, O_METRICS },
+        { "user", required_argument, NULL, O_USER },
+        { "help", no_argument, NULL, O_HELP },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    o->workers = online_cpus();
+    o->tcp_max = 1000;
+    o->tcp_idle_s = 10;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_DB:
+            o->db = optarg;
+            break;
+        case O_LISTEN:
+            if (o->naddrs == LISTEN_MAX)
+                return bad_usage("too many --listen addresses (at most 32): %s", optarg);
+            if (net_addr_parse(optarg, &o->addrs[o->naddrs]) != 0)
+                return bad_usage("bad --listen address %s: expected ADDR:PORT, [ADDR]:PORT "
+                                 "or ADDR",
+                                 optarg);
+            for (unsigned i = 0; i < o->naddrs; i++)
+                if (strcmp(o->addrs[i].text, o->addrs[o->naddrs].text) == 0)
+                    return bad_usage("--listen %s given twice", o->addrs[i].text);
+            o->naddrs++;
+            break;
+        case O_WORKERS:
+            if (parse_uint(optarg, 1, WORKERS_MAX, &o->workers) != 0)
+                return bad_usage("bad --workers %s: expected 1 to 256", optarg);
+            break;
+        case O_TCP_MAX:
+            if (parse_uint(optarg, 1, 1000000, &o->tcp_max) != 0)
+                return bad_usage("bad --tcp-max %s: expected 1 to 1000000", optarg);
+            break;
+        case O_TCP_IDLE:
+            if (parse_uint(optarg, 1, 3600, &o->tcp_idle_s) != 0)
+                return bad_usage("bad --tcp-idle-timeout %s: expected 1 to 3600 seconds", optarg);
+            break;
+        case O_METRICS: {
+            /* A port is required: 53 (net_addr_parse's default) is no HTTP port. */
+            const char *colon = strrchr(optarg, ':');
+            if (colon == NULL || colon == optarg ||
+                (optarg[0] == '[' ? colon[-1] != ']' : strchr(optarg, ':') != colon) ||
+                net_addr_parse(optarg, &o->metrics) != 0)
+                return bad_usage("bad --metrics address %s: expected ADDR:PORT or [ADDR]:PORT",
+                                 optarg);
+            o->with_metrics = 1;
+            break;
+        }
+        case O_USER:
+            o->user = optarg;
+            break;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("spfdbd %s (libevent %s, %s)\n", SPFDB_VERSION, event_get_version(),
+                   spfdb_lmdb_version());
+            return 0;
+        case ':':
+            return bad_usage("option %s needs an argument", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument %s", argv[optind]);
+    if (o->db == NULL)
+        return bad_usage("%s", "--db DIR is required");
+    if (o->naddrs == 0) {
+        if (net_addr_parse("0.0.0.0:53", &o->addrs[0]) != 0 ||
+            net_addr_parse("[::]:53", &o->addrs[1]) != 0)
+            return bad_usage("%s", "cannot parse the default listen addresses");
+        o->naddrs = 2;
+    }
+    return -1;
+}
+
+/* --user needs root and a real, unprivileged user; as root without it,
+ * and not under systemd (which sets User= itself), warn.  -1 to go on, or
+ * the exit status. */
+static int check_user(struct options *o)
+{
+    struct passwd *pw;
+
+    if (o->user == NULL) {
+        if (geteuid() == 0 && getenv("INVOCATION_ID") == NULL && getenv("NOTIFY_SOCKET") == NULL)
+            log_warn("running as root: start spfdbd with --user NAME to drop privileges once "
+                     "the sockets are bound");
+        return -1;
+    }
+    if (geteuid() != 0)
+        return bad_usage("--user %s needs root (spfdbd switches users after binding); "
+                         "run it as that user without --user instead",
+                         o->user);
+    errno = 0;
+    pw = getpwnam(o->user);
+    if (pw == NULL)
+        return bad_usage(errno == 0 ? "--user %s: no such user" : "--user %s: cannot look it up",
+                         o->user);
+    if (pw->pw_uid == 0)
+        return bad_usage("--user %s is root: name an unprivileged user", o->user);
+    o->uid = pw->pw_uid;
+    o->gid = pw->pw_gid;
+    return -1;
+}
+
+/* Called before any thread starts, so the switch covers the whole process.
+ * Then make sure there is no way back: a half-done switch (saved uid 0)
+ * would let a compromised process regain root. */
+static int drop_privileges(const struct options *o)
+{
+    if (initgroups(o->user, o->gid) != 0 || setgid(o->gid) != 0 || setuid(o->uid) != 0) {
+        log_err("cannot switch to user %s: %s", o->user, strerror(errno));
+        return -1;
+    }
+    if (getuid() != o->uid || geteuid() != o->uid || getgid() != o->gid ||
+        getegid() != o->gid || setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0) {
+        log_err("switched to user %s but root privileges could be regained: stopping", o->user);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every TCP connection is a descriptor: make room for --tcp-max of them. */
+static void raise_nofile(const struct options *o)
+{
+    rlim_t need = (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) + 64;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+        log_warn("open file limit %llu is below the %llu that --tcp-max %u needs",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->tcp_max);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+
+    (void)what;
+    if (sig == SIGHUP) {
+        log_info("SIGHUP ignored: committed changes are served without a reload");
+        return;
+    }
+    srv->sig = (int)sig;
+    if (event_base_loopbreak(srv->base) != 0) {
+        log_err("cannot stop the main event loop");
+        exit(EXIT_START);
+    }
+}
+
+/* Clear reader slots that killed processes (spfdb-ctl, an old spfdbd)
+ * left behind. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    int n = spfdb_env_reader_check(srv->env);
+
+    (void)fd;
+    (void)what;
+    if (n < 0)
+        log_warn("reader check: %s", spfdb_strerror(n));
+    else if (n > 0)
+        log_info("cleared %d stale database reader slot%s", n, n == 1 ? "" : "s");
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, so a
+ * Type=notify unit knows when spfdbd serves and when it is stopping.
+ * Nothing to do when not started by systemd. */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len;
+    int fd;
+
+    if (path == NULL || (path[0] != '/' && path[0] != '@'))
+        return;
+    len = strlen(path);
+    if (len >= sizeof sa.sun_path) {
+        log_warn("NOTIFY_SOCKET too long, systemd not notified");
+        return;
+    }
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0'; /* abstract namespace */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        log_warn("cannot notify systemd: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
+/* "LMDB 0.9.24: (July 24, 2019)" -> "LMDB 0.9.24" */
+static int lmdb_len(const char *v)
+{
+    return (int)strcspn(v, ":");
+}
+
+static void log_ready(const struct options *o, unsigned zones)
+{
+    const char *lmdb = spfdb_lmdb_version();
+    const struct passwd *pw = getpwuid(geteuid());
+    char addrs[LISTEN_MAX * 16], user[64];
+    size_t off = 0;
+
+    addrs[0] = '\0';
+    for (unsigned i = 0; i < o->naddrs && off < sizeof addrs; i++) {
+        int n = snprintf(addrs + off, sizeof addrs - off, "%s%s", i ? " " : "", o->addrs[i].text);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    if (pw != NULL)
+        snprintf(user, sizeof user, "%s", pw->pw_name);
+    else
+        snprintf(user, sizeof user, "uid %u", (unsigned)geteuid());
+    log_info("ready: spfdbd %s (libevent %s, %.*s), listening on %s, %u worker%s, "
+             "database %s with %u zone%s, metrics %s, user %s",
+             SPFDB_VERSION, event_get_version(), lmdb_len(lmdb), lmdb, addrs, o->workers,
+             o->workers == 1 ? "" : "s", o->db, zones, zones == 1 ? "" : "s",
+             o->with_metrics ? o->metrics.text : "off", user);
+}
+
+static void log_stop(int sig, const struct worker *ws, unsigned n)
+{
+    uint64_t udp = 0, tcp = 0, fail = 0, drop = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        udp += ws[i].st.udp_tx;
+        for (unsigned t = 0; t < QT_COUNT; t++)
+            tcp += ws[i].st.queries[ANSWER_TCP][t];
+        fail += ws[i].st.db_fail;
+        drop += ws[i].st.udp_txdrop + ws[i].st.udp_rxerr + ws[i].st.udp_txerr;
+    }
+    log_info("stopped on %s: answered %" PRIu64 " UDP and %" PRIu64 " TCP queries; %" PRIu64
+             " UDP errors or drops, %" PRIu64 " database read failures",
+             sig == SIGINT ? "SIGINT" : "SIGTERM", udp, tcp, drop, fail);
+}
+
+/* Bind everything, then switch user: nothing after this needs root. */
+static int bind_all(struct server *srv)
+{
+    const struct options *o = srv->o;
+    struct net_config cfg = { o->addrs, o->naddrs, o->tcp_max, o->tcp_idle_s };
+    char err[256];
+
+    for (unsigned i = 0; i < o->workers; i++) {
+        if (worker_init(&srv->ws[i], i, o->tcp_idle_s) != 0) {
+            log_err("out of memory");
+            return EXIT_START;
+        }
+        if (net_worker_new(&srv->ws[i], &cfg, i == 0, err, sizeof err) != 0) {
+            log_err("%s", err);
+            return EXIT_START;
+        }
+    }
+    if (o->with_metrics &&
+        metrics_new(srv->base, &o->metrics, &srv->metrics, err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EXIT_START;
+    }
+    raise_nofile(o);
+    if (o->user != NULL && drop_privileges(o) != 0)
+        return EXIT_START;
+    return 0;
+}
+
+static int open_db(struct server *srv)
+{
+    const struct options *o = srv->o;
+    int rc = spfdb_env_open(o->db, &srv->env);
+
+    if (rc != 0) {
+        log_err("cannot open database %s: %s%s", o->db, spfdb_strerror(rc),
+                rc == SPFDB_ENODIR ? " (create it, then add a zone with spfdb-ctl)"
+                : rc == SPFDB_EACCES && o->user != NULL
+                    ? " (the directory and its files must be writable by --user)"
+                    : "");
+        return EXIT_DB;
+    }
+    rc = spfdb_env_reader_check(srv->env);
+    if (rc < 0)
+        log_warn("reader check: %s", spfdb_strerror(rc));
+    for (unsigned i = 0; i < o->workers && rc >= 0; i++)
+        rc = worker_open(&srv->ws[i], srv->env);
+    if (rc >= 0 && srv->metrics != NULL)
+        rc = metrics_start(srv->metrics, srv->env, srv->ws, o->workers, time(NULL));
+    if (rc < 0) {
+        log_err("cannot read database %s: %s", o->db, spfdb_strerror(rc));
+        return EXIT_DB;
+    }
+    return 0;
+}
+
+/* The main loop takes the signals the workers keep blocked. */
+static int main_events(struct server *srv, const sigset_t *sigs)
+{
+    static const int sig[3] = { SIGTERM, SIGINT, SIGHUP };
+    const struct timeval tick = { READER_CHECK_S, 0 };
+
+    for (unsigned i = 0; i < 3; i++) {
+        srv->sigev[i] = evsignal_new(srv->base, sig[i], on_signal, srv);
+        if (srv->sigev[i] == NULL || event_add(srv->sigev[i], NULL) != 0)
+            return -1;
+    }
+    srv->tick = event_new(srv->base, -1, EV_PERSIST, on_tick, srv);
+    if (srv->tick == NULL || event_add(srv->tick, &tick) != 0)
+        return -1;
+    return pthread_sigmask(SIG_UNBLOCK, sigs, NULL) != 0 ? -1 : 0;
+}
+
+static int serve(struct server *srv, const sigset_t *sigs)
+{
+    const struct options *o = srv->o;
+    char status[128];
+    unsigned zones = 0;
+    int rc = bind_all(srv);
+
+    if (rc == 0)
+        rc = open_db(srv);
+    /* Counted before the workers start: worker 0 may replace its table
+     * as soon as it runs. */
+    if (rc == 0)
+        zones = zonetab_zone_count(srv->ws[0].zones);
+    for (; rc == 0 && srv->started < o->workers; srv->started++) {
+        int err = worker_start(&srv->ws[srv->started]);
+        if (err != 0) {
+            log_err("cannot start worker %u: %s", srv->started, strerror(err));
+            rc = EXIT_START;
+        }
+    }
+    if (rc == 0 && main_events(srv, sigs) != 0) {
+        log_err("cannot set up the main event loop");
+        rc = EXIT_START;
+    }
+    if (rc == 0) {
+        if (zones == 0)
+            log_warn("database %s has no zones: every query is answered REFUSED until one "
+                     "is added (spfdb-ctl zone add)",
+                     o->db);
+        log_ready(o, zones);
+        snprintf(status, sizeof status, "READY=1\nSTATUS=serving %u zone%s with %u worker%s",
+                 zones, zones == 1 ? "" : "s", o->workers, o->workers == 1 ? "" : "s");
+        notify(status);
+        if (event_base_dispatch(srv->base) != 0) {
+            log_err("the main event loop failed");
+            rc = EXIT_START;
+        }
+        notify("STOPPING=1");
+    }
+    for (unsigned i = 0; i < srv->started; i++)
+        worker_stop(&srv->ws[i]);
+    for (unsigned i = 0; i < srv->started; i++)
+        worker_join(&srv->ws[i]);
+    if (rc == 0)
+        log_stop(srv->sig, srv->ws, o->workers);
+    return rc;
+}
+
+static void server_free(struct server *srv)
+{
+    metrics_free(srv->metrics);
+    for (unsigned i = 0; i < 3; i++)
+        if (srv->sigev[i] != NULL)
+            event_free(srv->sigev[i]);
+    if (srv->tick != NULL)
+        event_free(srv->tick);
+    for (unsigned i = 0; i < srv->o->workers; i++)
+        worker_fini(&srv->ws[i]);
+    free(srv->ws);
+    if (srv->env != NULL)
+        spfdb_env_close(srv->env);
+    event_base_free(srv->base);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    struct server srv = { .o = &o, .sig = SIGTERM };
+    sigset_t sigs;
+    char err[256];
+    int rc;
+
+    rc = parse_args(argc, argv, &o);
+    if (rc < 0)
+        rc = check_user(&o);
+    if (rc >= 0)
+        return rc;
+    for (unsigned i = 0; i < o.naddrs; i++) {
+        if (net_addr_check(&o.addrs[i], err, sizeof err) != 0) {
+            log_err("%s", err);
+            return EXIT_START;
+        }
+    }
+    /* Workers inherit the mask: only the main thread takes these signals,
+     * in its event loop, which unblocks them once it can.  An ignored
+     * signal is discarded, not kept pending, so undo an SIG_IGN inherited
+     * from a shell's background job or nohup. */
+    if (sigemptyset(&sigs) != 0 || sigaddset(&sigs, SIGTERM) != 0 ||
+        sigaddset(&sigs, SIGINT) != 0 || sigaddset(&sigs, SIGHUP) != 0 ||
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 || signal(SIGTERM, SIG_DFL) == SIG_ERR ||
+        signal(SIGINT, SIG_DFL) == SIG_ERR || signal(SIGHUP, SIG_DFL) == SIG_ERR ||
+        signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        log_err("cannot set up signals: %s", strerror(errno));
+        return EXIT_START;
+    }
+    /* Workers' loops are stopped from the main thread. */
+    if (evthread_use_pthreads() != 0) {
+        log_err("libevent has no thread support");
+        return EXIT_START;
+    }
+    srv.base = event_base_new();
+    srv.ws = calloc(o.workers, sizeof *srv.ws);
+    if (srv.base == NULL || srv.ws == NULL) {
+        log_err("out of memory");
+        if (srv.base != NULL)
+            event_base_free(srv.base);
+        free(srv.ws);
+        return EXIT_START;
+    }
+    rc = serve(&srv, &sigs);
+    server_free(&srv);
+    return rc;
+}

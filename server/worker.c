@@ -1,0 +1,262 @@
+/* worker.c: a worker's snapshot and zone table, and its thread.  See worker.h. */
+#include "worker.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+#include "zones.h"
+
+enum { LOG_INTERVAL = 10 }; /* seconds between repeated failure lines */
+
+struct build {
+    struct worker *w;
+    struct zonetab *t;
+};
+
+/* An unservable record must not take the other zones down with it: skip it
+ * and say so (worker 0 only, so a change is reported once). */
+static int build_zone(const struct spfdb_zone *z, void *arg)
+{
+    struct build *b = arg;
+    int rc = zonetab_add_zone(b->t, z);
+
+    if (rc == SPFDB_EINVAL) {
+        if (b->w->id == 0)
+            log_warn("zone %s cannot be served, skipped", z->name);
+        return 0;
+    }
+    return rc;
+}
+
+static int build_alloc(const struct spfdb_alloc *a, void *arg)
+{
+    struct build *b = arg;
+    int rc = zonetab_add_alloc(b->t, a->name, a->id);
+
+    if (rc == SPFDB_EINVAL) {
+        if (b->w->id == 0)
+            log_warn("allocation %s cannot be served, skipped", a->name);
+        return 0;
+    }
+    return rc;
+}
+
+static int rebuild(struct worker *w)
+{
+    struct build b = { w, zonetab_new() };
+    int rc;
+
+    if (b.t == NULL)
+        return SPFDB_ENOMEM;
+    rc = spfdb_alloc_foreach(w->txn, build_alloc, &b);
+    if (rc == 0)
+        rc = spfdb_zone_foreach(w->txn, build_zone, &b);
+    if (rc != 0) {
+        zonetab_free(b.t);
+        return rc;
+    }
+    zonetab_free(w->zones);
+    w->zones = b.t;
+    w->aenv.zones = b.t;
+    return 0;
+}
+
+static time_t now(struct worker *w)
+{
+    struct timeval tv;
+
+    if (event_base_gettimeofday_cached(w->base, &tv) != 0)
+        return 0;
+    return tv.tv_sec;
+}
+
+/* Metadata is re-read only when the snapshot changed, and the zone table
+ * rebuilt only when zones or allocations changed: an entry change costs
+ * one spfdb_info_get per worker.  The serial and snapshot id are adopted
+ * whatever happens to the table, so the SOA serial never freezes or goes
+ * back.  A failed rebuild keeps the last good table and is retried when
+ * the metadata changes again, else at most once a second: a record the
+ * build cannot read would otherwise cost a full scan on every batch. */
+static int refresh(struct worker *w)
+{
+    uint64_t id = spfdb_txn_id(w->txn);
+    struct spfdb_info info;
+    int first = w->zones == NULL, rc;
+
+    if (id == w->txn_id && !first && !(w->build_failed && now(w) != w->failed_at))
+        return 0;
+    rc = spfdb_info_get(w->txn, &info);
+    if (rc != 0)
+        return rc;
+    w->aenv.serial = info.serial;
+    w->txn_id = id;
+    if (!first && info.meta_gen == w->meta_gen) {
+        w->build_failed = 0;
+        return 0;
+    }
+    if (!first && w->build_failed && info.meta_gen == w->failed_gen &&
+        now(w) == w->failed_at)
+        return 0;
+    rc = rebuild(w);
+    if (rc != 0) {
+        w->build_failed = 1;
+        w->failed_gen = info.meta_gen;
+        w->failed_at = now(w);
+        return rc;
+    }
+    w->build_failed = 0;
+    w->meta_gen = info.meta_gen;
+    unsigned n = zonetab_zone_count(w->zones);
+    if (w->id == 0 && !first)
+        log_info("zones or allocations changed: serving %u zone%s", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static int renew(struct worker *w)
+{
+    int rc = spfdb_txn_renew(w->txn);
+
+    w->txn_live = rc == 0;
+    return rc;
+}
+
+/* env->covers: the query path's only database read.  A failed read is
+ * retried once on a fresh snapshot; a second failure becomes SERVFAIL,
+ * never a guessed answer (SPEC §4). */
+static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *addr)
+{
+    struct worker *w = ctx;
+    int rc;
+
+    if (w->txn_live) {
+        rc = spfdb_covers(w->txn, alloc, family, addr);
+        if (rc >= 0)
+            return rc;
+        spfdb_txn_reset(w->txn);
+        w->txn_live = 0;
+    }
+    rc = renew(w);
+    if (rc == 0) {
+        rc = spfdb_covers(w->txn, alloc, family, addr);
+        if (rc >= 0)
+            return rc;
+    }
+    w->last_db_err = rc;
+    stat_add(&w->st.db_fail, 1);
+    return -1;
+}
+
+void worker_batch_begin(struct worker *w)
+{
+    int rc = renew(w);
+
+    if (rc == 0)
+        rc = refresh(w);
+    if (rc != 0) {
+        w->last_db_err = rc;
+        stat_add(&w->st.db_meta_fail, 1);
+    }
+}
+
+void worker_batch_end(struct worker *w)
+{
+    if (w->txn_live) {
+        spfdb_txn_reset(w->txn);
+        w->txn_live = 0;
+    }
+    if (w->st.db_fail != w->db_log.logged &&
+        log_limit_ok(&w->db_log, now(w), LOG_INTERVAL, w->st.db_fail))
+        log_err("worker %u: %" PRIu64 " database read failures so far, answered SERVFAIL: %s",
+                w->id, w->st.db_fail, spfdb_strerror(w->last_db_err));
+    if (w->st.db_meta_fail != w->meta_log.logged &&
+        log_limit_ok(&w->meta_log, now(w), LOG_INTERVAL, w->st.db_meta_fail))
+        log_err("worker %u: cannot read the zones (%" PRIu64 " times so far), serving the last "
+                "ones read: %s", w->id, w->st.db_meta_fail, spfdb_strerror(w->last_db_err));
+}
+
+/* Runs inside the loop: an event_base_loopbreak() from another thread
+ * before the loop starts would be forgotten when it starts, an activated
+ * event is not. */
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    if (event_base_loopbreak(w->base) != 0)
+        log_err("worker %u: cannot stop its event loop", w->id);
+}
+
+int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->aenv.covers = covers;
+    w->aenv.covers_ctx = w;
+    w->aenv.tcp_idle_100ms = (uint16_t)(tcp_idle_s * 10);
+    w->base = event_base_new();
+    if (w->base == NULL)
+        return SPFDB_ENOMEM;
+    w->stop = event_new(w->base, -1, 0, stop_cb, w);
+    if (w->stop == NULL)
+        return SPFDB_ENOMEM;
+    return 0;
+}
+
+int worker_open(struct worker *w, spfdb_env *env)
+{
+    int rc;
+
+    w->env = env;
+    rc = spfdb_txn_read(env, &w->txn);
+    if (rc != 0)
+        return rc;
+    w->txn_live = 1;
+    rc = refresh(w);
+    spfdb_txn_reset(w->txn);
+    w->txn_live = 0;
+    return rc;
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+
+    if (event_base_dispatch(w->base) < 0)
+        log_err("worker %u: event loop failed", w->id);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    return pthread_create(&w->thread, NULL, run, w);
+}
+
+void worker_stop(struct worker *w)
+{
+    event_active(w->stop, EV_READ, 0);
+}
+
+void worker_join(struct worker *w)
+{
+    int rc = pthread_join(w->thread, NULL);
+
+    if (rc != 0)
+        log_err("worker %u: pthread_join: %s", w->id, strerror(rc));
+}
+
+void worker_fini(struct worker *w)
+{
+    net_worker_free(w);
+    if (w->txn != NULL)
+        spfdb_txn_close(w->txn);
+    zonetab_free(w->zones);
+    if (w->stop != NULL)
+        event_free(w->stop);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    memset(w, 0, sizeof *w);
+}

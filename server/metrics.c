@@ -1,0 +1,312 @@
+/* metrics.c: the Prometheus text on GET /metrics.  See metrics.h.
+ *
+ * Counters count since the process started; every series is present from
+ * the first scrape (zero until something happens).
+ *
+ *   spfdb_build_info{version,libevent,lmdb}      gauge, always 1: the versions
+ *   process_start_time_seconds                   gauge: start, Unix time
+ *   spfdb_queries_total{transport,type}          queries received; transport
+ *       udp|tcp, type A|AAAA|ANY|SOA|NS|TXT|other ("other" also when the
+ *       question did not parse)
+ *   spfdb_query_results_total{result}            queries by what was answered:
+ *       listed (A 127.0.0.2, or NODATA for another type at a listed name),
+ *       unlisted (NXDOMAIN for a full address), tail (NODATA for a partial
+ *       address name), zone (apex, allocation nodes, other NXDOMAIN),
+ *       refused, malformed (FORMERR, NOTIMP, BADVERS), servfail (database
+ *       read failure), dropped (no reply: shorter than a header, or QR set)
+ *   spfdb_responses_total{rcode}                 replies by RCODE: NOERROR,
+ *       FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS
+ *   spfdb_udp_responses_sent_total               UDP replies the kernel took
+ *   spfdb_udp_send_dropped_total                 UDP replies dropped: socket
+ *       send buffer full
+ *   spfdb_udp_receive_errors_total               recvmmsg failures
+ *   spfdb_udp_send_errors_total                  sendmmsg failures
+ *   spfdb_tcp_connections_accepted_total         TCP connections admitted
+ *   spfdb_tcp_connections_open                   gauge: TCP connections open
+ *   spfdb_tcp_connections_refused_total          closed on arrival at
+ *       --tcp-max, no idle connection to close
+ *   spfdb_tcp_connections_evicted_total          idle connections closed at
+ *       --tcp-max to admit a new one
+ *   spfdb_tcp_connections_timed_out_total        closed: idle for
+ *       --tcp-idle-timeout, or a message not complete within 2 s
+ *   spfdb_tcp_connections_overflowed_total       closed: the client stopped
+ *       reading its replies (no progress for 2 s, or 64 KiB waiting)
+ *   spfdb_tcp_zero_length_messages_total         closed: a message of length 0
+ *   spfdb_tcp_errors_total                       accept, read, write or
+ *       memory failures
+ *   spfdb_database_read_failures_total           address lookups that failed
+ *       twice and were answered SERVFAIL
+ *   spfdb_database_zone_read_failures_total      zone table re-reads that
+ *       failed (the previous table kept serving)
+ *   spfdb_database_serial                        gauge: the SOA serial now
+ *   spfdb_database_changed_timestamp_seconds     gauge: last committed change,
+ *       Unix time
+ *   spfdb_database_age_seconds                   gauge: seconds since then
+ *   spfdb_zones                                  gauge: zones in the database
+ *
+ * The four database gauges are read from the database at each scrape; they
+ * are left out when it cannot be read (and the two timestamps also while
+ * nothing was ever committed).
+ */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "worker.h"
+
+enum { HTTP_TIMEOUT_S = 10, HTTP_HEADERS_MAX = 8192, HTTP_BODY_MAX = 4096 };
+
+struct metrics {
+    struct evhttp *http;
+    spfdb_txn *txn;            /* the scrapes' read handle, reset between them */
+    const struct worker *ws;
+    unsigned nworkers;
+    time_t start;
+};
+
+struct out {
+    struct evbuffer *b;
+    int failed;                /* an evbuffer_add_printf failed: reply 500 */
+};
+
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+        o->failed = 1;
+    va_end(ap);
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+    emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void one(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+    head(o, name, type, help);
+    emit(o, "%s %" PRIu64 "\n", name, v);
+}
+
+/* Sum every worker's counters.  The workers keep writing them meanwhile:
+ * see worker.h for why relaxed loads of plain uint64_t are enough. */
+static void sum_stats(const struct metrics *m, struct worker_stats *total)
+{
+    enum { WORDS = sizeof *total / sizeof(uint64_t) };
+    _Static_assert(sizeof *total % sizeof(uint64_t) == 0, "worker_stats holds only uint64_t");
+    uint64_t sum[WORDS] = { 0 };
+
+    for (unsigned i = 0; i < m->nworkers; i++) {
+        const uint64_t *word = (const uint64_t *)&m->ws[i].st;
+        for (unsigned k = 0; k < WORDS; k++)
+            sum[k] += __atomic_load_n(&word[k], __ATOMIC_RELAXED);
+    }
+    memcpy(total, sum, sizeof sum);
+}
+
+static void queries(struct out *o, const struct worker_stats *st)
+{
+    static const char *const transport[2] = { "udp", "tcp" };
+    static const char *const type[QT_COUNT] = { "A", "AAAA", "ANY", "SOA", "NS", "TXT", "other" };
+
+    head(o, "spfdb_queries_total", "counter", "DNS queries received, by transport and query type.");
+    for (unsigned t = 0; t < 2; t++)
+        for (unsigned q = 0; q < QT_COUNT; q++)
+            emit(o, "spfdb_queries_total{transport=\"%s\",type=\"%s\"} %" PRIu64 "\n",
+                 transport[t], type[q], st->queries[t][q]);
+}
+
+static void results(struct out *o, const struct worker_stats *st)
+{
+    static const char *const result[ANSWER_SERVFAIL + 1] = {
+        [ANSWER_DROP] = "dropped",       [ANSWER_LISTED] = "listed",
+        [ANSWER_UNLISTED] = "unlisted",  [ANSWER_TAIL] = "tail",
+        [ANSWER_ZONE] = "zone",          [ANSWER_REFUSED] = "refused",
+        [ANSWER_MALFORMED] = "malformed", [ANSWER_SERVFAIL] = "servfail",
+    };
+    static const struct {
+        unsigned code;
+        const char *name;
+    } rcode[] = { { 0, "NOERROR" }, { 1, "FORMERR" }, { 2, "SERVFAIL" }, { 3, "NXDOMAIN" },
+                  { 4, "NOTIMP" },  { 5, "REFUSED" }, { 16, "BADVERS" } };
+
+    head(o, "spfdb_query_results_total", "counter",
+         "DNS queries by what was answered (dropped: no reply sent).");
+    for (unsigned c = 0; c <= ANSWER_SERVFAIL; c++)
+        emit(o, "spfdb_query_results_total{result=\"%s\"} %" PRIu64 "\n", result[c],
+             st->answers[c]);
+    head(o, "spfdb_responses_total", "counter", "DNS replies by RCODE.");
+    for (size_t i = 0; i < sizeof rcode / sizeof rcode[0]; i++)
+        emit(o, "spfdb_responses_total{rcode=\"%s\"} %" PRIu64 "\n", rcode[i].name,
+             st->rcodes[rcode[i].code]);
+}
+
+static void io_counters(struct out *o, const struct worker_stats *st)
+{
+    one(o, "spfdb_udp_responses_sent_total", "counter", "UDP replies sent.", st->udp_tx);
+    one(o, "spfdb_udp_send_dropped_total", "counter",
+        "UDP replies dropped because the socket send buffer was full.", st->udp_txdrop);
+    one(o, "spfdb_udp_receive_errors_total", "counter", "UDP receive (recvmmsg) failures.",
+        st->udp_rxerr);
+    one(o, "spfdb_udp_send_errors_total", "counter", "UDP send (sendmmsg) failures.",
+        st->udp_txerr);
+    one(o, "spfdb_tcp_connections_accepted_total", "counter", "TCP connections accepted.",
+        st->tcp_conns);
+    one(o, "spfdb_tcp_connections_open", "gauge", "TCP connections open.", st->tcp_open);
+    one(o, "spfdb_tcp_connections_refused_total", "counter",
+        "TCP connections closed on arrival at --tcp-max (no idle connection to close).",
+        st->tcp_refused);
+    one(o, "spfdb_tcp_connections_evicted_total", "counter",
+        "Idle TCP connections closed at --tcp-max to admit a new one.", st->tcp_evicted);
+    one(o, "spfdb_tcp_connections_timed_out_total", "counter",
+        "TCP connections closed when idle too long or a message came too slowly.",
+        st->tcp_timeouts);
+    one(o, "spfdb_tcp_connections_overflowed_total", "counter",
+        "TCP connections closed because the client stopped reading its replies.", st->tcp_overflow);
+    one(o, "spfdb_tcp_zero_length_messages_total", "counter",
+        "TCP connections closed on a message of length 0.", st->tcp_badlen);
+    one(o, "spfdb_tcp_errors_total", "counter", "TCP accept, read, write or memory failures.",
+        st->tcp_err);
+    one(o, "spfdb_database_read_failures_total", "counter",
+        "Address lookups that failed twice and were answered SERVFAIL.", st->db_fail);
+    one(o, "spfdb_database_zone_read_failures_total", "counter",
+        "Zone table re-reads that failed (the previous table kept serving).", st->db_meta_fail);
+}
+
+static int count_zone(const struct spfdb_zone *z, void *arg)
+{
+    (void)z;
+    (*(uint64_t *)arg)++;
+    return 0;
+}
+
+/* The database as it is now, not as some worker last saw it: an idle
+ * worker renews its snapshot only when a query comes. */
+static void database(struct metrics *m, struct out *o, time_t now)
+{
+    struct spfdb_info info;
+    uint64_t zones = 0;
+    int rc = spfdb_txn_renew(m->txn);
+
+    if (rc == 0)
+        rc = spfdb_info_get(m->txn, &info);
+    if (rc == 0)
+        rc = spfdb_zone_foreach(m->txn, count_zone, &zones);
+    spfdb_txn_reset(m->txn);
+    if (rc != 0)
+        return;
+    one(o, "spfdb_database_serial", "gauge", "The SOA serial of every zone.", info.serial);
+    if (info.changed > 0) {
+        head(o, "spfdb_database_changed_timestamp_seconds", "gauge",
+             "Time of the last committed database change, in Unix seconds.");
+        emit(o, "spfdb_database_changed_timestamp_seconds %" PRId64 "\n", info.changed);
+        head(o, "spfdb_database_age_seconds", "gauge",
+             "Seconds since the last committed database change.");
+        emit(o, "spfdb_database_age_seconds %" PRId64 "\n", (int64_t)now - info.changed);
+    }
+    one(o, "spfdb_zones", "gauge", "Zones in the database.", zones);
+}
+
+static void scrape(struct evhttp_request *req, void *arg)
+{
+    struct metrics *m = arg;
+    const char *lmdb = spfdb_lmdb_version();
+    struct out o = { evbuffer_new(), 0 };
+    struct worker_stats st;
+    time_t now = time(NULL);
+
+    if (o.b == NULL) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    sum_stats(m, &st);
+    head(&o, "spfdb_build_info", "gauge", "Versions spfdbd was built with; always 1.");
+    emit(&o, "spfdb_build_info{version=\"%s\",libevent=\"%s\",lmdb=\"%.*s\"} 1\n", SPFDB_VERSION,
+         event_get_version(), (int)strcspn(lmdb, ":"), lmdb);
+    head(&o, "process_start_time_seconds", "gauge", "Start time of the process, in Unix seconds.");
+    emit(&o, "process_start_time_seconds %" PRId64 "\n", (int64_t)m->start);
+    queries(&o, &st);
+    results(&o, &st);
+    io_counters(&o, &st);
+    database(m, &o, now);
+    if (o.failed ||
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "text/plain; version=0.0.4; charset=utf-8") != 0)
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+    else
+        evhttp_send_reply(req, HTTP_OK, "OK", o.b);
+    evbuffer_free(o.b);
+}
+
+int metrics_new(struct event_base *base, const struct net_addr *addr, struct metrics **out,
+                char *err, size_t errcap)
+{
+    struct metrics *m = calloc(1, sizeof *m);
+    int fd = -1;
+
+    if (m == NULL || (m->http = evhttp_new(base)) == NULL) {
+        snprintf(err, errcap, "metrics: out of memory");
+        goto fail;
+    }
+    evhttp_set_timeout(m->http, HTTP_TIMEOUT_S);
+    evhttp_set_max_headers_size(m->http, HTTP_HEADERS_MAX);
+    evhttp_set_max_body_size(m->http, HTTP_BODY_MAX);
+    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    if (evhttp_set_cb(m->http, "/metrics", scrape, m) != 0) {
+        snprintf(err, errcap, "metrics: cannot set up the HTTP server");
+        goto fail;
+    }
+    fd = net_listen(addr, err, errcap);
+    if (fd < 0)
+        goto fail;
+    /* From here the listener owns FD and closes it in evhttp_free. */
+    if (evhttp_accept_socket_with_handle(m->http, fd) == NULL) {
+        snprintf(err, errcap, "cannot serve metrics on %s: libevent failed", addr->text);
+        close(fd);
+        goto fail;
+    }
+    *out = m;
+    return 0;
+fail:
+    if (m != NULL && m->http != NULL)
+        evhttp_free(m->http);
+    free(m);
+    return -1;
+}
+
+int metrics_start(struct metrics *m, spfdb_env *env, const struct worker *ws, unsigned nworkers,
+                  time_t start)
+{
+    int rc = spfdb_txn_read(env, &m->txn);
+
+    if (rc != 0)
+        return rc;
+    spfdb_txn_reset(m->txn);
+    m->ws = ws;
+    m->nworkers = nworkers;
+    m->start = start;
+    return 0;
+}
+
+void metrics_free(struct metrics *m)
+{
+    if (m == NULL)
+        return;
+    evhttp_free(m->http);
+    if (m->txn != NULL)
+        spfdb_txn_close(m->txn);
+    free(m);
+}

@@ -1,0 +1,66 @@
+/* net.h: spfdbd's sockets (SPEC §4 "Transport"); libevent glue only.
+ *
+ * UDP: every worker has its own SO_REUSEPORT socket per listen address, read
+ * with recvmmsg and answered with sendmmsg, one snapshot per batch; replies
+ * leave from the address the query came to (IP_PKTINFO/IPV6_PKTINFO on
+ * wildcard addresses).  Send and receive errors are counted, not logged.
+ *
+ * TCP (RFC 7766): worker 0 alone accepts and serves every connection, so
+ * the --tcp-max cap and its "close the longest-idle connection" rule are
+ * exact without locks or cross-thread messages; TCP is the fallback path
+ * here (every answer fits 512 octets), and one thread serves far more of it
+ * than resolvers send.  A connection whose replies wait is not read
+ * (backpressure through TCP flow control, the kernel holding at most
+ * 16 KiB unsent); one whose replies stop moving for 2 s, or that leaves
+ * 64 KiB with us, is closed.
+ *
+ * Everything here runs on the owning worker's thread, except
+ * net_addr_parse, net_addr_check, net_listen and net_worker_new, which run
+ * in main before the worker starts.
+ */
+#ifndef SPFDB_NET_H
+#define SPFDB_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct worker;
+
+struct net_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int wildcard;  /* 0.0.0.0 or [::]: replies need the query's destination */
+    char text[80]; /* "127.0.0.1:53", "[::1]:53" */
+};
+
+struct net_config {
+    const struct net_addr *addrs;
+    unsigned naddrs;
+    unsigned tcp_max;    /* connections open at once, all of them */
+    unsigned tcp_idle_s; /* idle connections are closed after this */
+};
+
+/* "ADDR:PORT", "[V6]:PORT", or a bare address (port 53).  0 or -1. */
+int net_addr_parse(const char *s, struct net_addr *out);
+
+/* Is A free for UDP and TCP?  The sockets spfdbd binds share the port with
+ * each other (SO_REUSEPORT), so this probe without it is what makes a port
+ * taken by another program, or by another spfdbd, an error.  0, or -1 with
+ * a one-line reason in ERR. */
+int net_addr_check(const struct net_addr *a, char *err, size_t errcap);
+
+/* A listening TCP socket on A for another service (the metrics), not
+ * shared with other sockets (no SO_REUSEPORT), nonblocking.  The socket, or
+ * -1 with a one-line reason in ERR. */
+int net_listen(const struct net_addr *a, char *err, size_t errcap);
+
+/* Open W's sockets (UDP on every address, and TCP when WITH_TCP) and add
+ * their events to W's base.  0, or -1 with a one-line reason in ERR; what
+ * was opened is released by net_worker_free. */
+int net_worker_new(struct worker *w, const struct net_config *cfg, int with_tcp, char *err,
+                   size_t errcap);
+/* Close W's sockets and connections.  W's loop must not be running. */
+void net_worker_free(struct worker *w);
+
+#endif
