@@ -2,9 +2,11 @@
 # Install what building and testing spfdb needs, from Debian's packages.
 # Idempotent; does nothing when everything is already installed.
 set -eu
+# systemd (systemd-analyze, -sysusers, -tmpfiles), man-db and groff-base are
+# for tests/systemd: the unit, the snippets and the man pages.
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
-      libsystemd-dev clang knot-dnsutils dnsutils unbound python3 python3-dnspython
-      python3-spf iproute2 procps"
+      clang knot-dnsutils dnsutils unbound python3 python3-dnspython
+      python3-spf python3-prometheus-client iproute2 procps systemd man-db groff-base"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
