@@ -143,13 +143,12 @@ static int put_sorted(spfdb_txn *t, int db, MDB_val *k, MDB_val *v)
     return rc ? store_fail(t, rc) : 0;
 }
 
-int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
+/* The common start of an entry change: a write txn, a valid prefix, the
+ * allocation's counts loaded; KEY (whose mv_data holds KEY_MAX bytes) gets
+ * the entries key. */
+static int entry_begin(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
+                       MDB_val *key)
 {
-    uint8_t k[KEY_MAX], tk[KEY_MAX], end[16], len = 0;
-    size_t tkl;
-    unsigned n;
-    MDB_val key, val = {0, NULL};
-    MDB_cursor *c;
     int rc = need_write(t);
 
     if (rc)
@@ -159,8 +158,21 @@ int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
     rc = store_counts_bump(t, alloc_id, p->family, 0);
     if (rc)
         return rc;
-    key.mv_data = k;
-    key.mv_size = ekey(k, alloc_id, p->family, p->addr, p->len);
+    key->mv_size = ekey(key->mv_data, alloc_id, p->family, p->addr, p->len);
+    return 0;
+}
+
+int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
+{
+    uint8_t k[KEY_MAX], tk[KEY_MAX], end[16], len = 0;
+    size_t tkl;
+    unsigned n;
+    MDB_val key = {0, k}, val = {0, NULL};
+    MDB_cursor *c;
+    int rc = entry_begin(t, alloc_id, p, &key);
+
+    if (rc)
+        return rc;
     rc = put_sorted(t, DB_ENTRIES, &key, &val);
     if (rc)
         return rc;
@@ -263,16 +275,10 @@ int spfdb_entry_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
 {
     uint8_t k[KEY_MAX];
     MDB_val key = {0, k}, val;
-    int rc = need_write(t);
+    int rc = entry_begin(t, alloc_id, p, &key);
 
     if (rc)
         return rc;
-    if (!valid(p))
-        return SPFDB_EINVAL;
-    rc = store_counts_bump(t, alloc_id, p->family, 0);
-    if (rc)
-        return rc;
-    key.mv_size = ekey(k, alloc_id, p->family, p->addr, p->len);
     rc = mdb_del(t->mdb, t->env->dbi[DB_ENTRIES], &key, NULL);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
