@@ -217,37 +217,12 @@ static void test_allocations_and_zones(void **state)
     tmpdb_remove(dir);
 }
 
-struct bulk {
-    uint32_t base, n;
-    int calls;
-};
-
-static int bulk_fn(spfdb_txn *t, void *arg)
-{
-    struct bulk *b = arg;
-    struct spfdb_prefix p = {.family = 4, .len = 32};
-
-    b->calls++;
-    for (uint32_t i = 0; i < b->n; i++) {
-        uint32_t a = b->base + i;
-        int rc;
-
-        p.addr[0] = (uint8_t)(a >> 24);
-        p.addr[1] = (uint8_t)(a >> 16);
-        p.addr[2] = (uint8_t)(a >> 8);
-        p.addr[3] = (uint8_t)a;
-        if ((rc = spfdb_entry_add(t, 1, &p)) != 0)
-            return rc;
-    }
-    return 0;
-}
-
 /* A write rerun after the map grew logs its changes once. */
 static void test_map_growth_rerun(void **state)
 {
     char dir[256];
     spfdb_env *env;
-    struct bulk b = {0x0b000000, 30000, 0};
+    struct bulk b = {0x0b000000, 30000, 0, 1};
     struct seen *s;
     (void)state;
 
@@ -315,7 +290,7 @@ static void test_copy(void **state)
 {
     char dir[256], out[256];
     spfdb_env *env, *copy;
-    struct bulk b = {0x0b000000, 5000, 0};
+    struct bulk b = {0x0b000000, 5000, 0, 1};
     struct seen *s;
     spfdb_txn *t;
     int n = 0;

@@ -30,17 +30,6 @@ static struct spfdb_prefix pfx(const char *s)
     return p;
 }
 
-static struct spfdb_prefix v4(uint32_t a, unsigned len)
-{
-    struct spfdb_prefix p = {.family = 4, .len = (uint8_t)len};
-
-    p.addr[0] = (uint8_t)(a >> 24);
-    p.addr[1] = (uint8_t)(a >> 16);
-    p.addr[2] = (uint8_t)(a >> 8);
-    p.addr[3] = (uint8_t)a;
-    return p;
-}
-
 static int covers(spfdb_env *env, uint32_t id, const char *ip)
 {
     struct spfdb_prefix p = pfx(ip);
@@ -442,25 +431,6 @@ static void test_serial(void **state)
 
 /* ---- map growth and a second process ------------------------------------ */
 
-struct bulk {
-    uint32_t first, n;
-    int calls;
-};
-
-static int bulk_fn(spfdb_txn *t, void *arg)
-{
-    struct bulk *b = arg;
-
-    b->calls++;
-    for (uint32_t i = 0; i < b->n; i++) {
-        struct spfdb_prefix p = v4(b->first + i * 7, 32);
-        int rc = spfdb_entry_add(t, 1, &p);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 static uint64_t n4(spfdb_env *env)
 {
     struct spfdb_alloc a;
@@ -476,7 +446,7 @@ static void test_map_growth(void **state)
 {
     char dir[256], path[300];
     spfdb_env *env;
-    struct bulk b = {0x0b000000, 30000, 0};
+    struct bulk b = {0x0b000000, 30000, 0, 7};
     struct stat st;
     (void)state;
 
@@ -488,7 +458,7 @@ static void test_map_growth(void **state)
     assert_true(b.calls >= 3);
     assert_int_equal(n4(env), 30000);
     for (int i = 1; i <= 4; i++) {
-        struct bulk more = {0x0c000000u * (uint32_t)i, 8000, 0};
+        struct bulk more = {0x0c000000u * (uint32_t)i, 8000, 0, 7};
         assert_int_equal(spfdb_write(env, bulk_fn, &more), 0);
     }
     assert_int_equal(n4(env), 62000);
@@ -515,11 +485,11 @@ static int child_writer(const char *dir)
     int rc = spfdb_env_open(dir, &env);
 
     for (uint32_t i = 0; rc == 0 && i < 10; i++) {
-        struct bulk b = {0x0d000000u + i * 40000u * 7u, 4000, 0};
+        struct bulk b = {0x0d000000u + i * 40000u * 7u, 4000, 0, 7};
         rc = spfdb_write(env, bulk_fn, &b);
     }
     if (rc == 0) {
-        struct bulk b = {0x0e000000u, 1, 0};
+        struct bulk b = {0x0e000000u, 1, 0, 7};
         rc = spfdb_write(env, bulk_fn, &b); /* the marker: last */
     }
     spfdb_env_close(env);
@@ -642,7 +612,7 @@ static void test_kill9(void **state)
         spfdb_env *env;
         spfdb_txn *t;
         struct spfdb_alloc a;
-        struct bulk b = {0x0f000000u + (uint32_t)round * 0x00100000u, 1, 0};
+        struct bulk b = {0x0f000000u + (uint32_t)round * 0x00100000u, 1, 0, 7};
         uint64_t before, after;
         int n = 0, status;
         pid_t pid;
@@ -655,7 +625,8 @@ static void test_kill9(void **state)
             spfdb_env *child;
             int rc = spfdb_env_open(dir, &child);
             for (uint32_t i = 0; rc == 0 && i < 100000; i++) {
-                struct bulk c = {0x10000000u + (uint32_t)round * 0x01000000u + i * 7000u, 1000, 0};
+                struct bulk c = {0x10000000u + (uint32_t)round * 0x01000000u + i * 7000u,
+                                 1000, 0, 7};
                 rc = spfdb_write(child, bulk_fn, &c);
             }
             _exit(rc == 0 ? 0 : 1);

@@ -1,4 +1,4 @@
-/* tmpdb.h: a throw-away database directory for the db tests. */
+/* tmpdb.h: a throw-away database directory, and a bulk writer, for the db tests. */
 #ifndef TMPDB_H
 #define TMPDB_H
 
@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "spfdb.h"
 
 /* mkdtemp under $TMPDIR (or /tmp) into DIR (at least 256 bytes). */
 static inline int tmpdb_make(char *dir)
@@ -25,6 +27,31 @@ static inline void tmpdb_remove(const char *dir)
     snprintf(path, sizeof path, "%s/lock.mdb", dir);
     unlink(path);
     rmdir(dir);
+}
+
+/* A restartable spfdb_write callback: adds N IPv4 /32s to allocation 1,
+ * FIRST, FIRST+STEP, ..., counting its runs in CALLS. */
+struct bulk {
+    uint32_t first, n;
+    int calls;
+    uint32_t step;
+};
+
+static inline int bulk_fn(spfdb_txn *t, void *arg)
+{
+    struct bulk *b = arg;
+
+    b->calls++;
+    for (uint32_t i = 0; i < b->n; i++) {
+        uint32_t a = b->first + i * b->step;
+        struct spfdb_prefix p = {.family = 4, .len = 32,
+                                 .addr = {(uint8_t)(a >> 24), (uint8_t)(a >> 16),
+                                          (uint8_t)(a >> 8), (uint8_t)a}};
+        int rc = spfdb_entry_add(t, 1, &p);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 #endif
