@@ -14,8 +14,8 @@
 #define MAPSIZE_DEFAULT ((size_t)1 << 30) /* sparse: costs address space only */
 #define REMAP_WAIT_S 10
 
-static const char *const db_names[DB_COUNT] = {"meta", "allocs", "allocid", "zones", "entries",
-                                               "tops", "log"};
+static const char *const db_names[DB_COUNT] = {"meta", "allocs", "allocid", "zones", "log",
+                                               "prefixes", "maximal"};
 
 const char *spfdb_strerror(int err)
 {
@@ -171,7 +171,7 @@ static int meta_check(spfdb_txn *t)
 
     if (rc == SPFDB_ENOTFOUND || (rc == 0 && (m.version == 0 || m.version > SPFDB_FORMAT)))
         return SPFDB_EFORMAT;
-    return rc;
+    return rc ? rc : (int)m.version;
 }
 
 /* Open the named databases before LAST; a missing one is SPFDB_ENOTFOUND
@@ -198,6 +198,19 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
             return x < y ? -1 : 1;
         }
     }
+    if (i + 4 <= n) { /* an IPv4 member, a family key */
+        uint32_t x, y;
+        memcpy(&x, p + i, 4);
+        memcpy(&y, q + i, 4);
+        if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            x = __builtin_bswap32(x);
+            y = __builtin_bswap32(y);
+#endif
+            return x < y ? -1 : 1;
+        }
+        i += 4;
+    }
     for (; i < n; i++)
         if (p[i] != q[i])
             return p[i] < q[i] ? -1 : 1;
@@ -205,12 +218,16 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
 }
 
 /* Every process opens the databases here, so all use one comparator. */
-static int open_dbis(spfdb_txn *t, unsigned flags, int last)
+static int open_dbis(spfdb_txn *t, unsigned flags, int first, int last)
 {
-    for (int i = 0; i < last; i++) {
-        int rc = mdb_dbi_open(t->mdb, db_names[i], flags, &t->env->dbi[i]);
-        if (rc == 0 && (i == DB_ENTRIES || i == DB_TOPS))
+    for (int i = first; i < last; i++) {
+        int set = i == DB_ENTRIES || i == DB_TOPS;
+        int rc = mdb_dbi_open(t->mdb, db_names[i],
+                              flags | (set ? MDB_DUPSORT | MDB_DUPFIXED : 0), &t->env->dbi[i]);
+        if (rc == 0 && set)
             rc = mdb_set_compare(t->mdb, t->env->dbi[i], store_keycmp);
+        if (rc == 0 && set)
+            rc = mdb_set_dupsort(t->mdb, t->env->dbi[i], store_keycmp);
         if (rc)
             return store_err(rc);
     }
@@ -240,30 +257,32 @@ static int env_init(spfdb_env *env)
     rc = txn_start(&t, MDB_RDONLY);
     if (rc)
         return rc;
-    rc = open_dbis(&t, 0, DB_COUNT);
+    rc = open_dbis(&t, 0, 0, DB_COUNT);
     if (rc == 0)
         rc = meta_check(&t);
-    if (rc == 0)
+    if (rc == SPFDB_FORMAT)
         return store_err(txn_end(&t, 1)); /* keeps the handles */
     txn_end(&t, 0);
-    if (rc != SPFDB_ENOTFOUND)
+    if (rc < 0 && rc != SPFDB_ENOTFOUND)
         return rc;
 
     t.write = 1;
     rc = txn_start(&t, 0);
     if (rc)
         return rc;
-    rc = open_dbis(&t, 0, DB_LOG);
+    rc = open_dbis(&t, 0, 0, DB_LOG);
     if (rc == 0) {
-        /* another process made it meanwhile, or a database older than the
-         * change log: give it one */
-        rc = meta_check(&t);
-        if (rc == 0)
-            rc = open_dbis(&t, MDB_CREATE, DB_COUNT);
+        /* another process made or upgraded it meanwhile, or an older
+         * format: give it what it lacks */
+        int version = rc = meta_check(&t);
+        if (rc > 0)
+            rc = open_dbis(&t, MDB_CREATE, DB_LOG, DB_COUNT);
+        if (rc == 0 && version < SPFDB_FORMAT)
+            rc = store_upgrade(&t, (uint32_t)version);
     } else if (rc == SPFDB_ENOTFOUND) {
         rc = main_db_empty(&t);
         if (rc == 1)
-            rc = open_dbis(&t, MDB_CREATE, DB_COUNT);
+            rc = open_dbis(&t, MDB_CREATE, 0, DB_COUNT);
         else if (rc == 0)
             rc = SPFDB_EFORMAT;
         if (rc == 0)
@@ -377,7 +396,7 @@ int spfdb_env_open(const char *dir, spfdb_env **out)
         free(env);
         return store_err(rc);
     }
-    rc = mdb_env_set_maxdbs(env->mdb, DB_COUNT);
+    rc = mdb_env_set_maxdbs(env->mdb, DB_COUNT + 2); /* + format 1's two, to upgrade */
     if (!rc)
         rc = mdb_env_set_maxreaders(env->mdb, 1024);
     /* LMDB raises it to the committed data size when that is larger. */
@@ -514,19 +533,23 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
         t.meta.changed = (int64_t)now;
         if (t.meta_changed)
             t.meta.gen++;
-        ret = store_counts_flush(&t);
+        ret = store_set_flush(&t);
+        if (ret == 0)
+            ret = store_counts_flush(&t);
         if (ret == 0)
             ret = log_commit(&t);
         if (ret == 0)
             ret = store_meta_save(&t, &t.meta);
         if (ret == 0 && !t.err) {
             log_free(&t);
+            store_set_free(&t);
             rc = txn_end(&t, 1);
             *retry = rc == MDB_MAP_FULL;
             return store_err(rc);
         }
     }
     log_free(&t);
+    store_set_free(&t);
     txn_end(&t, 0);
     *retry = t.mapfull;
     if (ret == 0 && t.err)

@@ -1,17 +1,22 @@
 /* ipset.c: the IP set of each allocation (spfdb.h; docs/design.md).
  *
- * entries: alloc_id | family | address | length -> ""   every entry
- * tops:    alloc_id | family | address -> length          the maximal entries
- *
+ * Both databases are MDB_DUPSORT|MDB_DUPFIXED: under the key
+ * alloc_id | family each holds sorted fixed-size members address | length
+ * (5 bytes for IPv4, 17 for IPv6), packed in arrays without per-item
+ * headers.
+ *   prefixes: every entry
+ *   maximal:  the maximal entries
  * CIDR prefixes nest or are disjoint, so the maximal entries are disjoint
- * and their union is the allocation's: the top with the greatest start at
- * or below an address is the only one that can contain it.
+ * and their union is the allocation's: the maximal entry with the greatest
+ * start at or below an address is the only one that can contain it.
  */
 #include "store.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#define KEY_MAX 22
+#define MEMBER_MAX 17
+#define PENDING_MAX 65536 /* members held before an MDB_MULTIPLE put */
 
 static unsigned alen(int family)
 {
@@ -33,20 +38,14 @@ static int valid(const struct spfdb_prefix *p)
     return 1;
 }
 
-static size_t tkey(uint8_t *k, uint32_t id, int family, const uint8_t *addr)
+/* KEY and M (of 5 and MEMBER_MAX bytes) become the pair of ADDR/LEN. */
+static void pair(uint8_t *key, uint8_t *m, uint32_t id, int family, const uint8_t *addr,
+                 unsigned len)
 {
-    put_be32(k, id);
-    k[4] = (uint8_t)family;
-    memcpy(k + 5, addr, alen(family));
-    return 5 + alen(family);
-}
-
-static size_t ekey(uint8_t *k, uint32_t id, int family, const uint8_t *addr, unsigned len)
-{
-    size_t n = tkey(k, id, family, addr);
-
-    k[n] = (uint8_t)len;
-    return n + 1;
+    put_be32(key, id);
+    key[4] = (uint8_t)family;
+    memcpy(m, addr, alen(family));
+    m[alen(family)] = (uint8_t)len;
 }
 
 /* Do A and B agree in their first LEN bits? */
@@ -82,34 +81,92 @@ static int need_write(spfdb_txn *t)
     return t->err;
 }
 
-/* The top that contains ADDR: 1 with *LEN, 0 when none, <0.  One B-tree
- * descent (MDB_SET_RANGE) and, unless ADDR starts a top, one step back. */
+/* Store DB's pending members: one MDB_MULTIPLE put appends them all. */
+static int flush(spfdb_txn *t, int db)
+{
+    struct tail *tl = &t->tail[db - DB_ENTRIES];
+    MDB_val key = {5, tl->key}, v[2] = {{tl->msize, tl->buf}, {tl->n, NULL}};
+    MDB_cursor *c;
+    size_t n = tl->n;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    tl->n = 0;
+    rc = store_cursor(t, db, &c);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_put(c, &key, v, MDB_MULTIPLE | MDB_APPENDDUP);
+    if (rc == 0 && v[1].mv_size != n)
+        rc = MDB_CORRUPTED;
+    return rc ? store_fail(t, rc) : 0;
+}
+
+/* DB's cursor, its pending members stored first. */
+static int set_cursor(spfdb_txn *t, int db, MDB_cursor **c)
+{
+    int rc = flush(t, db);
+
+    return rc ? rc : store_cursor(t, db, c);
+}
+
+/* Before DB changes other than by put_member: no member pending, no tail. */
+static int untail(spfdb_txn *t, int db)
+{
+    t->tail[db - DB_ENTRIES].ok = 0;
+    return flush(t, db);
+}
+
+int store_set_flush(spfdb_txn *t)
+{
+    int rc = flush(t, DB_ENTRIES);
+
+    return rc ? rc : flush(t, DB_TOPS);
+}
+
+void store_set_free(spfdb_txn *t)
+{
+    for (int i = 0; i < 2; i++) {
+        free(t->tail[i].buf);
+        memset(&t->tail[i], 0, sizeof t->tail[i]);
+    }
+}
+
+/* The maximal entry that contains ADDR: 1 with *LEN, 0 when none, <0.  One
+ * descent (MDB_GET_BOTH_RANGE) and, unless ADDR starts a maximal entry, one
+ * step back; a second descent only when ADDR lies past the last one. */
 static int top_find(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, uint8_t *len)
 {
-    uint8_t k[KEY_MAX];
-    size_t kl = tkey(k, id, family, addr);
-    MDB_val key = {kl, k}, val;
+    unsigned n = alen(family);
+    uint8_t k[5], m[MEMBER_MAX];
+    MDB_val key = {5, k}, val = {n + 1, m};
     MDB_cursor *c;
-    int rc = store_cursor(t, DB_TOPS, &c);
+    const uint8_t *v;
+    int rc = set_cursor(t, DB_TOPS, &c);
 
     if (rc)
         return rc;
-    rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-    if (rc == 0 && (key.mv_size != kl || memcmp(key.mv_data, k, kl) != 0))
-        rc = mdb_cursor_get(c, &key, &val, MDB_PREV);
-    else if (rc == MDB_NOTFOUND)
-        rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+    pair(k, m, id, family, addr, 0);
+    rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE);
+    if (rc == 0 && memcmp(val.mv_data, addr, n) != 0) {
+        rc = mdb_cursor_get(c, &key, &val, MDB_PREV_DUP);
+    } else if (rc == MDB_NOTFOUND) {
+        key.mv_data = k;
+        key.mv_size = 5;
+        rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+        if (rc == 0)
+            rc = mdb_cursor_get(c, &key, &val, MDB_LAST_DUP);
+    }
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
         return store_fail(t, rc);
-    if (key.mv_size != kl || memcmp(key.mv_data, k, 5) != 0)
-        return 0; /* another allocation or family */
-    if (val.mv_size != 1 || *(uint8_t *)val.mv_data > alen(family) * 8)
+    v = val.mv_data;
+    if (val.mv_size != n + 1 || v[n] > n * 8)
         return SPFDB_EFORMAT;
-    if (!match((uint8_t *)key.mv_data + 5, addr, *(uint8_t *)val.mv_data))
+    if (!match(v, addr, v[n]))
         return 0;
-    *len = *(uint8_t *)val.mv_data;
+    *len = v[n];
     return 1;
 }
 
@@ -122,21 +179,51 @@ int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *add
     return top_find(t, alloc_id, family, addr, &len);
 }
 
-/* Bulk loads arrive sorted: appending fills pages instead of splitting
- * them in half.  An append refused because the key is not last costs one
- * descent to the last page, which is hot. */
-static int put_sorted(spfdb_txn *t, int db, MDB_val *k, MDB_val *v)
+/* Put a member: SPFDB_EEXIST when present.  Bulk loads arrive sorted: a
+ * member past its key's last is held for an MDB_MULTIPLE append (pages
+ * filled, not split in half, and no descent per member); any other is put
+ * at once, as an append when LMDB agrees it is last. */
+static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, unsigned n)
 {
+    struct tail *tl = &t->tail[db - DB_ENTRIES];
+    uint8_t kb[5], mb[MEMBER_MAX];
     MDB_cursor *c;
-    MDB_val d = *v;
-    int rc = store_cursor(t, db, &c);
+    MDB_val key = {5, kb}, val = {n + 1, mb};
+    int rc;
 
+    if (tl->ok && memcmp(k, tl->key, 5) == 0 && memcmp(m, tl->m, n + 1) > 0) {
+        if (tl->n == PENDING_MAX && (rc = flush(t, db)) != 0)
+            return rc;
+        if ((tl->n + 1) * (n + 1) > tl->cap) {
+            size_t cap = tl->cap ? 2 * tl->cap : 4096;
+            uint8_t *b = realloc(tl->buf, cap);
+
+            if (b == NULL)
+                return SPFDB_ENOMEM;
+            tl->buf = b;
+            tl->cap = cap;
+        }
+        memcpy(tl->buf + tl->n++ * (n + 1), m, n + 1);
+        memcpy(tl->m, m, n + 1);
+        return 0;
+    }
+    rc = set_cursor(t, db, &c);
     if (rc)
         return rc;
-    rc = mdb_cursor_put(c, k, &d, MDB_APPEND);
+    memcpy(kb, k, 5);
+    memcpy(mb, m, n + 1);
+    rc = mdb_cursor_put(c, &key, &val, MDB_APPENDDUP);
+    if ((tl->ok = rc == 0)) { /* nothing pending (set_cursor) */
+        tl->msize = n + 1;
+        memcpy(tl->key, k, 5);
+        memcpy(tl->m, m, n + 1);
+    }
     if (rc == MDB_KEYEXIST) {
-        d = *v;
-        rc = mdb_cursor_put(c, k, &d, MDB_NOOVERWRITE);
+        key.mv_data = kb;
+        key.mv_size = 5;
+        val.mv_data = mb;
+        val.mv_size = n + 1;
+        rc = mdb_cursor_put(c, &key, &val, MDB_NODUPDATA);
     }
     if (rc == MDB_KEYEXIST)
         return SPFDB_EEXIST;
@@ -144,10 +231,9 @@ static int put_sorted(spfdb_txn *t, int db, MDB_val *k, MDB_val *v)
 }
 
 /* The common start of an entry change: a write txn, a valid prefix, the
- * allocation's counts loaded; KEY (whose mv_data holds KEY_MAX bytes) gets
- * the entries key. */
+ * allocation's counts loaded; K and M get the pair. */
 static int entry_begin(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
-                       MDB_val *key)
+                       uint8_t *k, uint8_t *m)
 {
     int rc = need_write(t);
 
@@ -158,59 +244,77 @@ static int entry_begin(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefi
     rc = store_counts_bump(t, alloc_id, p->family, 0);
     if (rc)
         return rc;
-    key->mv_size = ekey(key->mv_data, alloc_id, p->family, p->addr, p->len);
+    pair(k, m, alloc_id, p->family, p->addr, p->len);
     return 0;
+}
+
+/* P is maximal: the maximal entries inside it (starting in [start(P),
+ * end(P)]: they are disjoint and none contains P) give way to it.  Each
+ * delete re-seeks, which keeps the walk independent of how LMDB positions
+ * a cursor after a delete. */
+static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned n)
+{
+    uint8_t end[16], sk[5], sm[MEMBER_MAX];
+    MDB_cursor *c;
+    MDB_val key, val;
+    int rc = untail(t, DB_TOPS);
+
+    if (rc == 0)
+        rc = store_cursor(t, DB_TOPS, &c);
+    if (rc)
+        return rc;
+    last_addr(m, m[n], n, end);
+    for (;;) {
+        memcpy(sk, k, 5);
+        memcpy(sm, m, n);
+        sm[n] = 0;
+        key.mv_data = sk;
+        key.mv_size = 5;
+        val.mv_data = sm;
+        val.mv_size = n + 1;
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc)
+            return store_fail(t, rc);
+        if (val.mv_size != n + 1 || memcmp(val.mv_data, end, n) > 0)
+            break;
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            return store_fail(t, rc);
+    }
+    memcpy(sk, k, 5);
+    memcpy(sm, m, n + 1);
+    rc = put_member(t, DB_TOPS, sk, sm, n);
+    return rc == SPFDB_EEXIST ? SPFDB_EFORMAT : rc;
 }
 
 int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[KEY_MAX], tk[KEY_MAX], end[16], len = 0;
-    size_t tkl;
+    uint8_t k[5], m[MEMBER_MAX], len = 0;
+    struct tail *tl;
     unsigned n;
-    MDB_val key = {0, k}, val = {0, NULL};
-    MDB_cursor *c;
-    int rc = entry_begin(t, alloc_id, p, &key);
+    int rc = entry_begin(t, alloc_id, p, k, m);
 
     if (rc)
         return rc;
-    rc = put_sorted(t, DB_ENTRIES, &key, &val);
+    n = alen(p->family);
+    rc = put_member(t, DB_ENTRIES, k, m, n);
     if (rc)
         return rc;
-    rc = top_find(t, alloc_id, p->family, p->addr, &len);
-    if (rc < 0)
-        return rc;
-    if (rc == 0 || len > p->len) {
-        /* P is maximal: it replaces the tops inside it. */
-        n = alen(p->family);
-        last_addr(p->addr, p->len, n, end);
-        tkl = tkey(tk, alloc_id, p->family, p->addr);
-        rc = store_cursor(t, DB_TOPS, &c);
-        if (rc)
-            return rc;
-        for (;;) {
-            key.mv_data = tk;
-            key.mv_size = tkl;
-            rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            if (rc == MDB_NOTFOUND)
-                break;
-            if (rc)
-                return store_fail(t, rc);
-            if (key.mv_size != tkl || memcmp(key.mv_data, tk, 5) != 0 ||
-                memcmp((uint8_t *)key.mv_data + 5, end, n) > 0)
-                break;
-            rc = mdb_cursor_del(c, 0);
-            if (rc)
-                return store_fail(t, rc);
-        }
-        key.mv_data = tk;
-        key.mv_size = tkl;
-        len = p->len;
-        val.mv_data = &len;
-        val.mv_size = 1;
-        rc = put_sorted(t, DB_TOPS, &key, &val);
-        if (rc)
-            return rc == SPFDB_EEXIST ? SPFDB_EFORMAT : rc;
+    tl = &t->tail[DB_TOPS - DB_ENTRIES];
+    if (tl->ok && memcmp(k, tl->key, 5) == 0 && memcmp(m, tl->m, n) > 0) {
+        /* past the last maximal entry: only it could contain P, and none
+         * lies inside P */
+        if (!match(tl->m, m, tl->m[n]))
+            rc = put_member(t, DB_TOPS, k, m, n);
+    } else {
+        rc = top_find(t, alloc_id, p->family, p->addr, &len);
+        if (rc >= 0)
+            rc = rc == 0 || len > p->len ? top_insert(t, k, m, n) : 0;
     }
+    if (rc)
+        return rc;
     rc = store_counts_bump(t, alloc_id, p->family, 1);
     if (rc == 0) {
         t->changed = 1;
@@ -219,81 +323,84 @@ int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
     return rc;
 }
 
-/* After top P is removed: the entries inside P not inside another become
- * tops.  Each found entry is maximal (the shortest at its address, past
- * every earlier one); the walk then seeks past its end. */
-static int promote(spfdb_txn *t, uint32_t id, const struct spfdb_prefix *p)
+/* After maximal entry P is removed: the entries inside P not inside
+ * another become maximal.  Each found entry is maximal (the shortest at
+ * its address, past every earlier one); the walk then seeks past its end. */
+static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
 {
-    uint8_t seek[16], end[16], eend[16], k[KEY_MAX];
+    uint8_t seek[MEMBER_MAX], end[16], sk[5];
     unsigned n = alen(p->family);
-    size_t kl;
-    MDB_val key, val, tv;
+    MDB_val key, val;
     MDB_cursor *c;
-    int rc = store_cursor(t, DB_ENTRIES, &c);
+    int rc = set_cursor(t, DB_ENTRIES, &c);
 
     if (rc)
         return rc;
     memcpy(seek, p->addr, n);
     last_addr(p->addr, p->len, n, end);
     for (;;) {
-        const uint8_t *e;
-        uint8_t elen;
+        uint8_t e[MEMBER_MAX];
 
-        kl = ekey(k, id, p->family, seek, 0);
-        key.mv_data = k;
-        key.mv_size = kl;
-        rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+        seek[n] = 0;
+        memcpy(sk, k, 5);
+        key.mv_data = sk;
+        key.mv_size = 5;
+        val.mv_data = seek;
+        val.mv_size = n + 1;
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE);
         if (rc == MDB_NOTFOUND)
             return 0;
         if (rc)
             return store_fail(t, rc);
-        e = key.mv_data;
-        if (key.mv_size != kl || memcmp(e, k, 5) != 0 || memcmp(e + 5, end, n) > 0)
-            return 0;
-        elen = e[5 + n];
-        if (elen > n * 8)
+        if (val.mv_size != n + 1)
             return SPFDB_EFORMAT;
-        memcpy(eend, e + 5, n);
-        tv.mv_data = &elen;
-        tv.mv_size = 1;
-        /* The tops key of the entry, copied: a put may spill the page E
-         * points into. */
-        memcpy(k, e, kl - 1);
-        key.mv_data = k;
-        key.mv_size = kl - 1;
-        rc = mdb_put(t->mdb, t->env->dbi[DB_TOPS], &key, &tv, MDB_NOOVERWRITE);
+        /* copied: a put may spill the page VAL points into */
+        memcpy(e, val.mv_data, n + 1);
+        if (memcmp(e, end, n) > 0)
+            return 0;
+        if (e[n] > n * 8)
+            return SPFDB_EFORMAT;
+        memcpy(sk, k, 5);
+        key.mv_data = sk;
+        key.mv_size = 5;
+        val.mv_data = e;
+        val.mv_size = n + 1;
+        rc = mdb_put(t->mdb, t->env->dbi[DB_TOPS], &key, &val, MDB_NODUPDATA);
         if (rc)
             return rc == MDB_KEYEXIST ? SPFDB_EFORMAT : store_fail(t, rc);
-        last_addr(eend, elen, n, eend);
-        if (!next_addr(eend, n))
+        last_addr(e, e[n], n, seek);
+        if (!next_addr(seek, n))
             return 0;
-        memcpy(seek, eend, n);
     }
 }
 
 int spfdb_entry_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[KEY_MAX];
-    MDB_val key = {0, k}, val;
-    int rc = entry_begin(t, alloc_id, p, &key);
+    uint8_t k[5], m[MEMBER_MAX];
+    MDB_val key = {5, k}, val = {alen(p->family) + 1, m};
+    int rc = entry_begin(t, alloc_id, p, k, m);
 
     if (rc)
         return rc;
-    rc = mdb_del(t->mdb, t->env->dbi[DB_ENTRIES], &key, NULL);
+    rc = untail(t, DB_ENTRIES);
+    if (rc == 0)
+        rc = untail(t, DB_TOPS);
+    if (rc)
+        return rc;
+    rc = mdb_del(t->mdb, t->env->dbi[DB_ENTRIES], &key, &val);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    key.mv_size--; /* the tops key */
-    rc = mdb_get(t->mdb, t->env->dbi[DB_TOPS], &key, &val);
-    if (rc == 0 && val.mv_size == 1 && *(uint8_t *)val.mv_data == p->len) {
-        rc = mdb_del(t->mdb, t->env->dbi[DB_TOPS], &key, NULL);
-        if (rc)
-            return store_fail(t, rc);
-        rc = promote(t, alloc_id, p);
-    } else if (rc == MDB_NOTFOUND) {
-        rc = 0;
-    } else if (rc) {
+    key.mv_data = k;
+    key.mv_size = 5;
+    val.mv_data = m;
+    val.mv_size = alen(p->family) + 1;
+    rc = mdb_del(t->mdb, t->env->dbi[DB_TOPS], &key, &val);
+    if (rc == 0)
+        rc = promote(t, k, p);
+    else if (rc == MDB_NOTFOUND)
+        rc = 0; /* not maximal */
+    else
         rc = store_fail(t, rc);
-    }
     if (rc == 0)
         rc = store_counts_bump(t, alloc_id, p->family, -1);
     if (rc == 0) {
@@ -305,16 +412,20 @@ int spfdb_entry_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
 
 int spfdb_entry_has(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[KEY_MAX];
-    MDB_val key = {0, k}, val;
+    uint8_t k[5], m[MEMBER_MAX];
+    MDB_val key = {5, k}, val = {alen(p->family) + 1, m};
+    MDB_cursor *c;
     int rc;
 
     if (!valid(p))
         return SPFDB_EINVAL;
     if (t->err)
         return t->err;
-    key.mv_size = ekey(k, alloc_id, p->family, p->addr, p->len);
-    rc = mdb_get(t->mdb, t->env->dbi[DB_ENTRIES], &key, &val);
+    rc = set_cursor(t, DB_ENTRIES, &c);
+    if (rc)
+        return rc;
+    pair(k, m, alloc_id, p->family, p->addr, p->len);
+    rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH);
     if (rc == MDB_NOTFOUND)
         return 0;
     return rc ? store_fail(t, rc) : 1;
@@ -329,10 +440,11 @@ int spfdb_entry_covering(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_pre
 
     if (!valid(p))
         return SPFDB_EINVAL;
-    /* Every entry containing P lies in the one top containing P's first
-     * address: one descent settles the common "nothing covers it", and the
-     * walk below stops at the top's length (del reports on each removed
-     * prefix: 129 probes each would hold the write lock for seconds). */
+    /* Every entry containing P lies in the one maximal entry containing
+     * P's first address: one descent settles the common "nothing covers
+     * it", and the walk below stops at its length (del reports on each
+     * removed prefix: 129 probes each would hold the write lock for
+     * seconds). */
     rc = top_find(t, alloc_id, p->family, p->addr, &top);
     if (rc < 0)
         return rc;
@@ -352,7 +464,21 @@ int spfdb_entry_covering(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_pre
             break;
         q.addr[(len - 1) / 8] &= (uint8_t)~(0x80u >> ((len - 1) % 8));
     }
-    return SPFDB_EFORMAT; /* the top itself is an entry */
+    return SPFDB_EFORMAT; /* the maximal entry itself is an entry */
+}
+
+/* P from a member of FAMILY's key; SPFDB_EFORMAT when it is not one. */
+static int member_prefix(int family, const MDB_val *val, struct spfdb_prefix *p)
+{
+    unsigned n = alen(family);
+
+    memset(p, 0, sizeof *p);
+    if ((family != 4 && family != 6) || val->mv_size != n + 1)
+        return SPFDB_EFORMAT;
+    p->family = (uint8_t)family;
+    memcpy(p->addr, val->mv_data, n);
+    p->len = ((const uint8_t *)val->mv_data)[n];
+    return valid(p) ? 0 : SPFDB_EFORMAT;
 }
 
 int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg)
@@ -366,6 +492,9 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
     if (rc)
         return rc;
     put_be32(k, alloc_id);
+    rc = flush(t, DB_ENTRIES);
+    if (rc)
+        return rc;
     /* Its own cursor: FN may look things up through the cached ones. */
     rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_ENTRIES], &c);
     if (rc)
@@ -374,17 +503,11 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
          rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
         const uint8_t *e = key.mv_data;
 
-        if (key.mv_size < 5 || get_be32(e) != alloc_id)
+        if (key.mv_size != 5 || get_be32(e) != alloc_id)
             break;
-        memset(&p, 0, sizeof p);
-        p.family = e[4];
-        if ((p.family != 4 && p.family != 6) || key.mv_size != 6 + alen(p.family)) {
-            ret = SPFDB_EFORMAT;
-            break;
-        }
-        memcpy(p.addr, e + 5, alen(p.family));
-        p.len = e[5 + alen(p.family)];
-        ret = valid(&p) ? fn(&p, arg) : SPFDB_EFORMAT;
+        ret = member_prefix(e[4], &val, &p);
+        if (ret == 0)
+            ret = fn(&p, arg);
     }
     mdb_cursor_close(c);
     if (ret)
@@ -392,45 +515,107 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
 }
 
-/* alloc_del --force: every key of the allocation in both databases, each
- * entry logged as removed.  Each delete re-seeks, which keeps the walk
- * independent of how LMDB positions a cursor after a delete. */
+/* alloc_del --force: both families' members in both databases, each entry
+ * logged as removed. */
 int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name)
 {
-    static const int dbs[] = {DB_ENTRIES, DB_TOPS};
-    uint8_t k[4];
+    static const int families[] = {4, 6};
+    uint8_t k[5];
+    int rc = untail(t, DB_ENTRIES);
 
+    if (rc == 0)
+        rc = untail(t, DB_TOPS);
+    if (rc)
+        return rc;
     put_be32(k, alloc_id);
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+    for (size_t i = 0; i < 2; i++) {
         MDB_cursor *c;
-        MDB_val key, val;
-        int rc = store_cursor(t, dbs[i], &c);
+        MDB_val key = {5, k}, val;
+        struct spfdb_prefix p;
 
+        rc = store_cursor(t, DB_ENTRIES, &c);
         if (rc)
             return rc;
-        for (;;) {
-            key.mv_data = k;
-            key.mv_size = 4;
-            rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
-            if (rc == MDB_NOTFOUND)
-                break;
-            if (rc == 0 && (key.mv_size < 4 || memcmp(key.mv_data, k, 4) != 0))
-                break;
-            if (rc == 0 && dbs[i] == DB_ENTRIES) {
-                const uint8_t *e = key.mv_data;
-                struct spfdb_prefix p = {.family = key.mv_size > 4 ? e[4] : 0};
-
-                if ((p.family != 4 && p.family != 6) || key.mv_size != 6 + alen(p.family))
-                    return SPFDB_EFORMAT;
-                memcpy(p.addr, e + 5, alen(p.family));
-                p.len = e[5 + alen(p.family)];
-                log_entry(t, alloc_id, name, LOG_DEL, &p);
-            }
-            if (rc == 0)
-                rc = mdb_cursor_del(c, 0);
+        k[4] = (uint8_t)families[i];
+        for (rc = mdb_cursor_get(c, &key, &val, MDB_SET); rc == 0;
+             rc = mdb_cursor_get(c, &key, &val, MDB_NEXT_DUP)) {
+            rc = member_prefix(k[4], &val, &p);
             if (rc)
+                return rc;
+            log_entry(t, alloc_id, name, LOG_DEL, &p);
+        }
+        if (rc != MDB_NOTFOUND)
+            return store_fail(t, rc);
+        for (int db = DB_ENTRIES; db <= DB_TOPS; db++) {
+            key.mv_data = k;
+            key.mv_size = 5;
+            rc = mdb_del(t->mdb, t->env->dbi[db], &key, NULL);
+            if (rc && rc != MDB_NOTFOUND)
                 return store_fail(t, rc);
         }
     }
     return 0;
+}
+
+/* Format 1 kept one record per member: entries alloc|family|addr|len -> ""
+ * and tops alloc|family|addr -> len.  Their order is the members' order,
+ * so the copy only appends. */
+static int upgrade_db(spfdb_txn *t, const char *old, int db, int len_in_key)
+{
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val key, val;
+    int rc = mdb_dbi_open(t->mdb, old, 0, &dbi);
+
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = mdb_cursor_open(t->mdb, dbi, &c);
+    if (rc)
+        return store_fail(t, rc);
+    for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+        const uint8_t *e = key.mv_data;
+        uint8_t k[5], m[MEMBER_MAX];
+        unsigned n = key.mv_size > 4 && e[4] == 4 ? 4 : 16;
+
+        if (key.mv_size != 5 + n + (len_in_key ? 1 : 0) || (e[4] != 4 && e[4] != 6) ||
+            val.mv_size != (len_in_key ? 0u : 1u)) {
+            rc = SPFDB_EFORMAT;
+            break;
+        }
+        memcpy(k, e, 5);
+        memcpy(m, e + 5, n);
+        m[n] = len_in_key ? e[5 + n] : *(const uint8_t *)val.mv_data;
+        rc = put_member(t, db, k, m, n);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_drop(t->mdb, dbi, 1);
+    else if (rc == SPFDB_EEXIST)
+        rc = SPFDB_EFORMAT;
+    return rc > 0 ? store_fail(t, rc) : rc;
+}
+
+int store_upgrade(spfdb_txn *t, uint32_t from_version)
+{
+    struct meta m;
+    int rc;
+
+    if (from_version != 1)
+        return SPFDB_EFORMAT;
+    rc = upgrade_db(t, "entries", DB_ENTRIES, 1);
+    if (rc == 0)
+        rc = upgrade_db(t, "tops", DB_TOPS, 0);
+    if (rc == 0)
+        rc = store_set_flush(t);
+    store_set_free(t);
+    if (rc == 0)
+        rc = store_meta_load(t, &m);
+    if (rc)
+        return rc;
+    m.version = SPFDB_FORMAT;
+    return store_meta_save(t, &m);
 }

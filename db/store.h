@@ -8,10 +8,13 @@
 
 #include "spfdb.h"
 
-#define SPFDB_FORMAT 1
+/* Format 2 keeps each allocation's prefixes as sorted fixed-size duplicates
+ * (ipset.c); store_upgrade() converts format 1 on the first open. */
+#define SPFDB_FORMAT 2
 
-/* DB_LOG came later: an older database gets it on its first open. */
-enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_ENTRIES, DB_TOPS, DB_LOG, DB_COUNT };
+/* Every format has the databases before DB_LOG; an older database gets the
+ * rest on its first open (env.c). */
+enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_ENTRIES, DB_TOPS, DB_COUNT };
 
 struct spfdb_env {
     MDB_env *mdb;
@@ -29,6 +32,17 @@ struct logbuf {
     uint8_t *p;
     size_t len, cap;
     uint32_t alloc_id; /* the allocation named by the last context event */
+};
+
+/* The member last put into DB_ENTRIES or DB_TOPS while it is the last of
+ * its key, and the members after it not yet stored: sorted bulk adds
+ * append them with one MDB_MULTIPLE put and skip their lookups (ipset.c). */
+struct tail {
+    int ok;
+    uint8_t key[5], m[17];
+    uint8_t *buf; /* n pending members of msize bytes; cap bytes */
+    size_t n, cap;
+    unsigned msize;
 };
 
 /* The single "spfdb" record in the meta database. */
@@ -59,6 +73,7 @@ struct spfdb_txn {
     uint64_t cnt_n4, cnt_n6;
     int cnt_dirty;
     struct logbuf log;   /* write txn: the changes, for the change log */
+    struct tail tail[2]; /* write txn: of DB_ENTRIES and DB_TOPS */
 };
 
 int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
@@ -70,6 +85,9 @@ int store_meta_save(spfdb_txn *t, const struct meta *m);
 int store_counts_flush(spfdb_txn *t);
 int store_counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta);
 int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name);
+int store_upgrade(spfdb_txn *t, uint32_t from_version); /* ipset.c; write txn */
+int store_set_flush(spfdb_txn *t); /* ipset.c: store pending members, before commit */
+void store_set_free(spfdb_txn *t);
 
 /* changelog.c.  The log_* calls record a change already made; they never
  * fail but make an allocation failure sticky in t->err. */

@@ -527,6 +527,58 @@ class Completion(unittest.TestCase):
                          ["default"])
 
 
+class Upgrade(unittest.TestCase):
+    """A database of the first format (format1.dump: mdb_dump -a of one
+    made by the first release) is converted on its first open, losing
+    nothing: entries, maximal-entry answers, zones, serial, change log."""
+
+    def setUp(self):
+        self.db = Db(self)
+        dump = os.path.join(os.path.dirname(os.path.abspath(__file__)), "format1.dump")
+        r = subprocess.run(["mdb_load", "-f", dump, self.db.dir], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_converted_on_first_open(self):
+        db = self.db
+        self.assertEqual(db.ok("list", "--allocation", "acme").stdout.split(),
+                         ["198.51.100.0/24", "198.51.100.7/32", "198.51.100.128/25",
+                          "203.0.113.0/28", "2001:db8::/32", "2001:db8:1::/48",
+                          "2001:db8:ffff::1/128"])
+        self.assertEqual(db.ok("list", "--allocation", "beta").stdout.split(),
+                         ["192.0.2.0/24", "2001:db8:2::/48"])
+        self.assertEqual(db.ok("allocation", "list").stdout.split(),
+                         "acme 4 3 beta 1 1 default 0 0".split())
+        self.assertIn("spf.cust.example", db.ok("zone", "list").stdout)
+        log = db.ok("log").stdout
+        self.assertIn("del acme 10.0.0.0/8", log)
+        self.assertIn("add beta 2001:db8:2::/48", log)
+        dbs = subprocess.run(["mdb_stat", "-a", db.dir], capture_output=True, text=True,
+                             timeout=60).stdout
+        self.assertNotIn("Status of entries", dbs)
+        self.assertNotIn("Status of tops", dbs)
+        # answers come from the maximal entries, converted too
+        for ip, code in (("198.51.100.200", 0), ("203.0.113.16", 1), ("10.1.2.3", 1),
+                         ("2001:db8:ffff::1", 0), ("2001:db9::", 1), ("192.0.2.9", 1)):
+            self.assertEqual(db.run("check", "--allocation", "acme", ip).returncode, code, ip)
+        # and it is a database like any other: removing the /24 uncovers
+        # the /25 and the /32 inside it, which stay listed
+        db.ok("del", "--allocation", "acme", "198.51.100.0/24")
+        self.assertEqual(db.run("check", "--allocation", "acme", "198.51.100.7").returncode, 0)
+        self.assertEqual(db.run("check", "--allocation", "acme", "198.51.100.8").returncode, 1)
+        self.assertEqual(db.run("check", "--allocation", "acme", "198.51.100.129").returncode,
+                         0)
+
+    def test_second_open_changes_nothing(self):
+        db = self.db
+        db.ok("list", "--allocation", "acme")
+        with open(os.path.join(db.dir, "data.mdb"), "rb") as f:
+            before = f.read()
+        db.ok("list", "--allocation", "acme")
+        with open(os.path.join(db.dir, "data.mdb"), "rb") as f:
+            self.assertEqual(f.read(), before)
+
+
 def main():
     global COMPLETION, SANITIZE
     args = sys.argv[1:]

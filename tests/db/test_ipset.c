@@ -236,12 +236,37 @@ static void check_all(struct ctx *c, spfdb_txn *t, int full)
     }
 }
 
+/* A sorted run of adds with no read between them, as a bulk import makes:
+ * members past the last are held and appended together (ipset.c). */
+static void burst(struct ctx *c, spfdb_txn *t)
+{
+    struct spfdb_prefix run[200];
+    int k = rnd(c) % NALLOC, n = 1 + rnd(c) % 200;
+    struct oracle *o = &c->o[k];
+
+    for (int i = 0; i < n; i++)
+        rand_prefix(c, &run[i]);
+    qsort(run, n, sizeof run[0], cmp_prefix);
+    for (int i = 0; i < n; i++) {
+        /* a repeat is EEXIST, like any present entry */
+        long at = o_find(o, &run[i]);
+
+        if (at < 0 && o->n == MAXE)
+            break;
+        assert_int_equal(spfdb_entry_add(t, c->ids[k], &run[i]), at >= 0 ? SPFDB_EEXIST : 0);
+        if (at < 0)
+            o->e[o->n++] = run[i];
+    }
+}
+
 static int batch_fn(spfdb_txn *t, void *arg)
 {
     struct ctx *c = arg;
     struct spfdb_prefix p;
 
     c->calls++;
+    if (rnd(c) % 2)
+        burst(c, t);
     for (int i = 0; i < 60; i++) {
         int k = rnd(c) % NALLOC, op = rnd(c) % 10, rc;
         struct oracle *o = &c->o[k];

@@ -414,7 +414,7 @@ static void test_serial(void **state)
     /* A serial ahead of the clock still increases by one. */
     spfdb_env_close(env);
     future = (uint32_t)time(NULL) + 100000;
-    meta[0] = 0, meta[1] = 0, meta[2] = 0, meta[3] = 1;
+    meta[0] = 0, meta[1] = 0, meta[2] = 0, meta[3] = 2; /* format */
     meta[4] = (uint8_t)(future >> 24), meta[5] = (uint8_t)(future >> 16);
     meta[6] = (uint8_t)(future >> 8), meta[7] = (uint8_t)future;
     memset(meta + 8, 0, 20);
