@@ -33,6 +33,9 @@ const char *spfdb_strerror(int err)
     case SPFDB_EBUSY: return "in use";
     case SPFDB_ENOTEMPTY: return "allocation holds entries";
     case SPFDB_ENOTREG: return "data.mdb or lock.mdb is not a regular file (a symlink?): refused";
+    case SPFDB_EOLDOPEN:
+        return "the database is in an older format and open in another process (an older "
+               "spfdbd?): stop it, then retry to convert it";
     default: return "unknown error";
     }
 }
@@ -186,6 +189,15 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
     size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
     size_t i = 0;
 
+    if (a->mv_size == 5 && b->mv_size == 5) { /* family keys, IPv4 members */
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, q, 4);
+        if (x != y)
+            return __builtin_bswap32(x) < __builtin_bswap32(y) ? -1 : 1;
+        return (p[4] > q[4]) - (p[4] < q[4]);
+    }
+
     for (; i + 8 <= n; i += 8) {
         uint64_t x, y;
         memcpy(&x, p + i, 8);
@@ -248,6 +260,28 @@ static int main_db_empty(spfdb_txn *t)
     return st.ms_entries == 0;
 }
 
+static int other_pid(const char *line, void *arg)
+{
+    int pid = atoi(line);
+
+    if (pid > 0 && pid != getpid())
+        *(int *)arg = 1;
+    return 0;
+}
+
+/* A conversion drops the old format's databases: a process of an older
+ * version reading them would find nothing and answer "not listed" for
+ * every address.  So it waits until no other process has the database open
+ * (stale reader slots of dead ones cleared first). */
+static int alone(spfdb_env *env)
+{
+    int dead, other = 0;
+
+    if (mdb_reader_check(env->mdb, &dead) != 0 || mdb_reader_list(env->mdb, other_pid, &other) < 0)
+        return SPFDB_EIO;
+    return other ? SPFDB_EOLDOPEN : 0;
+}
+
 static int env_init(spfdb_env *env)
 {
     spfdb_txn t = {.env = env};
@@ -275,7 +309,9 @@ static int env_init(spfdb_env *env)
         /* another process made or upgraded it meanwhile, or an older
          * format: give it what it lacks */
         int version = rc = meta_check(&t);
-        if (rc > 0)
+        if (rc > 0 && rc < SPFDB_FORMAT)
+            rc = alone(env);
+        if (rc >= 0)
             rc = open_dbis(&t, MDB_CREATE, DB_LOG, DB_COUNT);
         if (rc == 0 && version < SPFDB_FORMAT)
             rc = store_upgrade(&t, (uint32_t)version);

@@ -105,7 +105,7 @@ static int flush(spfdb_txn *t, int db)
 /* DB's cursor, its pending members stored first. */
 static int set_cursor(spfdb_txn *t, int db, MDB_cursor **c)
 {
-    int rc = flush(t, db);
+    int rc = t->tail[db - DB_ENTRIES].n ? flush(t, db) : 0;
 
     return rc ? rc : store_cursor(t, db, c);
 }

@@ -57,7 +57,8 @@ enum {
     SPFDB_ENOMEM = -9,
     SPFDB_EBUSY = -10,    /* in use: allocation bound to a zone; remap wait timed out */
     SPFDB_ENOTEMPTY = -11, /* refused: allocation holds entries */
-    SPFDB_ENOTREG = -12    /* data.mdb or lock.mdb is a symlink, fifo...: refused */
+    SPFDB_ENOTREG = -12,   /* data.mdb or lock.mdb is a symlink, fifo...: refused */
+    SPFDB_EOLDOPEN = -13   /* older format, open in another process: not converted */
 };
 
 const char *spfdb_strerror(int err);

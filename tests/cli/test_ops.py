@@ -569,6 +569,26 @@ class Upgrade(unittest.TestCase):
         self.assertEqual(db.run("check", "--allocation", "acme", "198.51.100.129").returncode,
                          0)
 
+    def test_not_while_another_process_reads_it(self):
+        # an older spfdbd would read the dropped databases as empty and
+        # answer "not listed" for every address: no conversion meanwhile
+        db = self.db
+        holder = subprocess.Popen([os.environ["SPFDB_HOLD_READER"], db.dir],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "ready")
+            with open(os.path.join(db.dir, "data.mdb"), "rb") as f:
+                before = f.read()
+            r = db.run("list", "--allocation", "acme")
+            self.assertEqual(r.returncode, 3, r.stderr)
+            self.assertIn("older format and open in another process", r.stderr)
+            with open(os.path.join(db.dir, "data.mdb"), "rb") as f:
+                self.assertEqual(f.read(), before)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        self.assertIn("198.51.100.7/32", db.ok("list", "--allocation", "acme").stdout)
+
     def test_second_open_changes_nothing(self):
         db = self.db
         db.ok("list", "--allocation", "acme")
