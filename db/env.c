@@ -233,7 +233,7 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
 static int open_dbis(spfdb_txn *t, unsigned flags, int first, int last)
 {
     for (int i = first; i < last; i++) {
-        int set = i == DB_ENTRIES || i == DB_TOPS;
+        int set = i == DB_PREFIXES || i == DB_MAXIMAL;
         int rc = mdb_dbi_open(t->mdb, db_names[i],
                               flags | (set ? MDB_DUPSORT | MDB_DUPFIXED : 0), &t->env->dbi[i]);
         if (rc == 0 && set)

@@ -84,7 +84,7 @@ static int need_write(spfdb_txn *t)
 /* Store DB's pending members: one MDB_MULTIPLE put appends them all. */
 static int flush(spfdb_txn *t, int db)
 {
-    struct tail *tl = &t->tail[db - DB_ENTRIES];
+    struct tail *tl = &t->tail[db - DB_PREFIXES];
     MDB_val key = {5, tl->key}, v[2] = {{tl->msize, tl->buf}, {tl->n, NULL}};
     MDB_cursor *c;
     size_t n = tl->n;
@@ -105,7 +105,7 @@ static int flush(spfdb_txn *t, int db)
 /* DB's cursor, its pending members stored first. */
 static int set_cursor(spfdb_txn *t, int db, MDB_cursor **c)
 {
-    int rc = t->tail[db - DB_ENTRIES].n ? flush(t, db) : 0;
+    int rc = t->tail[db - DB_PREFIXES].n ? flush(t, db) : 0;
 
     return rc ? rc : store_cursor(t, db, c);
 }
@@ -113,15 +113,15 @@ static int set_cursor(spfdb_txn *t, int db, MDB_cursor **c)
 /* Before DB changes other than by put_member: no member pending, no tail. */
 static int untail(spfdb_txn *t, int db)
 {
-    t->tail[db - DB_ENTRIES].ok = 0;
+    t->tail[db - DB_PREFIXES].ok = 0;
     return flush(t, db);
 }
 
 int store_set_flush(spfdb_txn *t)
 {
-    int rc = flush(t, DB_ENTRIES);
+    int rc = flush(t, DB_PREFIXES);
 
-    return rc ? rc : flush(t, DB_TOPS);
+    return rc ? rc : flush(t, DB_MAXIMAL);
 }
 
 void store_set_free(spfdb_txn *t)
@@ -142,7 +142,7 @@ static int top_find(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, 
     MDB_val key = {5, k}, val = {n + 1, m};
     MDB_cursor *c;
     const uint8_t *v;
-    int rc = set_cursor(t, DB_TOPS, &c);
+    int rc = set_cursor(t, DB_MAXIMAL, &c);
 
     if (rc)
         return rc;
@@ -185,7 +185,7 @@ int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *add
  * at once, as an append when LMDB agrees it is last. */
 static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, unsigned n)
 {
-    struct tail *tl = &t->tail[db - DB_ENTRIES];
+    struct tail *tl = &t->tail[db - DB_PREFIXES];
     uint8_t kb[5], mb[MEMBER_MAX];
     MDB_cursor *c;
     MDB_val key = {5, kb}, val = {n + 1, mb};
@@ -257,10 +257,10 @@ static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned
     uint8_t end[16], sk[5], sm[MEMBER_MAX];
     MDB_cursor *c;
     MDB_val key, val;
-    int rc = untail(t, DB_TOPS);
+    int rc = untail(t, DB_MAXIMAL);
 
     if (rc == 0)
-        rc = store_cursor(t, DB_TOPS, &c);
+        rc = store_cursor(t, DB_MAXIMAL, &c);
     if (rc)
         return rc;
     last_addr(m, m[n], n, end);
@@ -285,7 +285,7 @@ static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned
     }
     memcpy(sk, k, 5);
     memcpy(sm, m, n + 1);
-    rc = put_member(t, DB_TOPS, sk, sm, n);
+    rc = put_member(t, DB_MAXIMAL, sk, sm, n);
     return rc == SPFDB_EEXIST ? SPFDB_EFORMAT : rc;
 }
 
@@ -299,15 +299,15 @@ int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
     if (rc)
         return rc;
     n = alen(p->family);
-    rc = put_member(t, DB_ENTRIES, k, m, n);
+    rc = put_member(t, DB_PREFIXES, k, m, n);
     if (rc)
         return rc;
-    tl = &t->tail[DB_TOPS - DB_ENTRIES];
+    tl = &t->tail[DB_MAXIMAL - DB_PREFIXES];
     if (tl->ok && memcmp(k, tl->key, 5) == 0 && memcmp(m, tl->m, n) > 0) {
         /* past the last maximal entry: only it could contain P, and none
          * lies inside P */
         if (!match(tl->m, m, tl->m[n]))
-            rc = put_member(t, DB_TOPS, k, m, n);
+            rc = put_member(t, DB_MAXIMAL, k, m, n);
     } else {
         rc = top_find(t, alloc_id, p->family, p->addr, &len);
         if (rc >= 0)
@@ -332,7 +332,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
     unsigned n = alen(p->family);
     MDB_val key, val;
     MDB_cursor *c;
-    int rc = set_cursor(t, DB_ENTRIES, &c);
+    int rc = set_cursor(t, DB_PREFIXES, &c);
 
     if (rc)
         return rc;
@@ -365,7 +365,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
         key.mv_size = 5;
         val.mv_data = e;
         val.mv_size = n + 1;
-        rc = mdb_put(t->mdb, t->env->dbi[DB_TOPS], &key, &val, MDB_NODUPDATA);
+        rc = mdb_put(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val, MDB_NODUPDATA);
         if (rc)
             return rc == MDB_KEYEXIST ? SPFDB_EFORMAT : store_fail(t, rc);
         last_addr(e, e[n], n, seek);
@@ -382,19 +382,19 @@ int spfdb_entry_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
 
     if (rc)
         return rc;
-    rc = untail(t, DB_ENTRIES);
+    rc = untail(t, DB_PREFIXES);
     if (rc == 0)
-        rc = untail(t, DB_TOPS);
+        rc = untail(t, DB_MAXIMAL);
     if (rc)
         return rc;
-    rc = mdb_del(t->mdb, t->env->dbi[DB_ENTRIES], &key, &val);
+    rc = mdb_del(t->mdb, t->env->dbi[DB_PREFIXES], &key, &val);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
     key.mv_data = k;
     key.mv_size = 5;
     val.mv_data = m;
     val.mv_size = alen(p->family) + 1;
-    rc = mdb_del(t->mdb, t->env->dbi[DB_TOPS], &key, &val);
+    rc = mdb_del(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val);
     if (rc == 0)
         rc = promote(t, k, p);
     else if (rc == MDB_NOTFOUND)
@@ -421,7 +421,7 @@ int spfdb_entry_has(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
         return SPFDB_EINVAL;
     if (t->err)
         return t->err;
-    rc = set_cursor(t, DB_ENTRIES, &c);
+    rc = set_cursor(t, DB_PREFIXES, &c);
     if (rc)
         return rc;
     pair(k, m, alloc_id, p->family, p->addr, p->len);
@@ -492,11 +492,11 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
     if (rc)
         return rc;
     put_be32(k, alloc_id);
-    rc = flush(t, DB_ENTRIES);
+    rc = flush(t, DB_PREFIXES);
     if (rc)
         return rc;
     /* Its own cursor: FN may look things up through the cached ones. */
-    rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_ENTRIES], &c);
+    rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_PREFIXES], &c);
     if (rc)
         return store_fail(t, rc);
     for (rc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); rc == 0 && ret == 0;
@@ -521,10 +521,10 @@ int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name)
 {
     static const int families[] = {4, 6};
     uint8_t k[5];
-    int rc = untail(t, DB_ENTRIES);
+    int rc = untail(t, DB_PREFIXES);
 
     if (rc == 0)
-        rc = untail(t, DB_TOPS);
+        rc = untail(t, DB_MAXIMAL);
     if (rc)
         return rc;
     put_be32(k, alloc_id);
@@ -533,7 +533,7 @@ int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name)
         MDB_val key = {5, k}, val;
         struct spfdb_prefix p;
 
-        rc = store_cursor(t, DB_ENTRIES, &c);
+        rc = store_cursor(t, DB_PREFIXES, &c);
         if (rc)
             return rc;
         k[4] = (uint8_t)families[i];
@@ -546,7 +546,7 @@ int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name)
         }
         if (rc != MDB_NOTFOUND)
             return store_fail(t, rc);
-        for (int db = DB_ENTRIES; db <= DB_TOPS; db++) {
+        for (int db = DB_PREFIXES; db <= DB_MAXIMAL; db++) {
             key.mv_data = k;
             key.mv_size = 5;
             rc = mdb_del(t->mdb, t->env->dbi[db], &key, NULL);
@@ -606,9 +606,9 @@ int store_upgrade(spfdb_txn *t, uint32_t from_version)
 
     if (from_version != 1)
         return SPFDB_EFORMAT;
-    rc = upgrade_db(t, "entries", DB_ENTRIES, 1);
+    rc = upgrade_db(t, "entries", DB_PREFIXES, 1);
     if (rc == 0)
-        rc = upgrade_db(t, "tops", DB_TOPS, 0);
+        rc = upgrade_db(t, "tops", DB_MAXIMAL, 0);
     if (rc == 0)
         rc = store_set_flush(t);
     store_set_free(t);

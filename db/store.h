@@ -14,7 +14,7 @@
 
 /* Every format has the databases before DB_LOG; an older database gets the
  * rest on its first open (env.c). */
-enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_ENTRIES, DB_TOPS, DB_COUNT };
+enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_PREFIXES, DB_MAXIMAL, DB_COUNT };
 
 struct spfdb_env {
     MDB_env *mdb;
@@ -34,7 +34,7 @@ struct logbuf {
     uint32_t alloc_id; /* the allocation named by the last context event */
 };
 
-/* The member last put into DB_ENTRIES or DB_TOPS while it is the last of
+/* The member last put into DB_PREFIXES or DB_MAXIMAL while it is the last of
  * its key, and the members after it not yet stored: sorted bulk adds
  * append them with one MDB_MULTIPLE put and skip their lookups (ipset.c). */
 struct tail {
@@ -73,7 +73,7 @@ struct spfdb_txn {
     uint64_t cnt_n4, cnt_n6;
     int cnt_dirty;
     struct logbuf log;   /* write txn: the changes, for the change log */
-    struct tail tail[2]; /* write txn: of DB_ENTRIES and DB_TOPS */
+    struct tail tail[2]; /* write txn: of DB_PREFIXES and DB_MAXIMAL */
 };
 
 int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
