@@ -526,6 +526,19 @@ int spfdb_txn_renew(spfdb_txn *t)
     return 0;
 }
 
+/* The meta page LMDB commits last is read through our own map: no lock,
+ * no reader table.  A live T keeps env->remap read-locked, so the map
+ * cannot move under the read. */
+int spfdb_txn_refresh(spfdb_txn *t)
+{
+    MDB_envinfo info;
+
+    if (t->live && !t->write && mdb_env_info(t->env->mdb, &info) == 0 &&
+        (uint64_t)info.me_last_txnid == (uint64_t)mdb_txn_id(t->mdb))
+        return 0;
+    return spfdb_txn_renew(t);
+}
+
 void spfdb_txn_close(spfdb_txn *t)
 {
     if (!t || t->write)

@@ -9,12 +9,19 @@
  * - One spfdb_env per process per database.  Do not use an env, or any
  *   transaction from it, after fork(); open a new one in the child.
  * - A read transaction (spfdb_txn_read) belongs to one thread at a time.  A
- *   long-lived reader (a server worker) keeps one handle for its lifetime,
- *   calls spfdb_txn_renew() before each batch of work and spfdb_txn_reset()
- *   before it waits for more: a reset handle pins no pages, so writers never
- *   grow the file because of an idle reader.  Never hold a renewed handle
- *   across an idle wait.
- * - spfdb_txn_renew() handles the two failures a long-lived reader meets:
+ *   long-lived reader (a server worker) keeps one handle for its lifetime
+ *   and calls spfdb_txn_refresh() before each batch of work, so each batch
+ *   starts on the last commit.  Between batches it may keep the handle live,
+ *   but only for a bounded time: a live handle keeps the pages that later
+ *   commits free from being reused (the writers' file grows) and holds off
+ *   a remap in this process (below).  A reader that waits with a live handle
+ *   resets it (spfdb_txn_reset) no later than a fixed delay after its last
+ *   batch ended, whether or not more work comes (spfdbd: a timer, at most
+ *   2 x 50 ms, server/worker.h); the delay must be far below the 10 s remap
+ *   wait.  Never hold a live handle across an unbounded wait.
+ * - spfdb_txn_renew() (and spfdb_txn_refresh() when it renews; a handle it
+ *   keeps holds the last commit, which the map already covers) handles the
+ *   two failures a long-lived reader meets:
  *   MDB_MAP_RESIZED (another process grew the map: the env adopts the new
  *   size once every reader of this process has reset, then retries) and
  *   MDB_READERS_FULL (stale slots of killed processes are cleared with
@@ -24,8 +31,11 @@
  *   and none while it calls spfdb_write(): adopting or growing the map waits
  *   until every transaction of the process has reset.  That wait is bounded
  *   (10 s); past it spfdb_txn_renew() or spfdb_write() returns SPFDB_EBUSY.
- * - Readers never block writers and see each commit as soon as they renew.
- *   Writers are serialised by LMDB across threads and processes.
+ *   A reader holding a live handle between batches resets it at its next
+ *   batch (the grown map came with a newer commit, so its refresh renews)
+ *   or at its bounded idle delay, whichever comes first.
+ * - Readers never block writers and see each commit at their next renew or
+ *   refresh.  Writers are serialised by LMDB across threads and processes.
  * - Every change runs inside spfdb_write(): one LMDB write transaction, all
  *   of it commits or none of it does.  Commits are durable (no MDB_NOSYNC).
  *   When the map is full, spfdb_write() aborts, grows the map and runs the
@@ -107,6 +117,10 @@ int spfdb_txn_read(spfdb_env *env, spfdb_txn **out);
 void spfdb_txn_reset(spfdb_txn *txn);
 /* Take a fresh snapshot on a reset (or live) handle. */
 int spfdb_txn_renew(spfdb_txn *txn);
+/* Renew unless TXN is live and already holds the last commit, which it
+ * then keeps, cursors and all: one read of LMDB's meta page instead of a
+ * reset, a renew and a cursor renew.  0, or as spfdb_txn_renew(). */
+int spfdb_txn_refresh(spfdb_txn *txn);
 /* End and free a read transaction. */
 void spfdb_txn_close(spfdb_txn *txn);
 /* The snapshot's LMDB transaction id: equal ids, equal data. */

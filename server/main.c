@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -543,11 +542,6 @@ int main(int argc, char **argv)
         signal(SIGINT, SIG_DFL) == SIG_ERR || signal(SIGHUP, SIG_DFL) == SIG_ERR ||
         signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         log_err("cannot set up signals: %s", strerror(errno));
-        return EXIT_START;
-    }
-    /* Workers' loops are stopped from the main thread. */
-    if (evthread_use_pthreads() != 0) {
-        log_err("libevent has no thread support");
         return EXIT_START;
     }
     srv.base = event_base_new();

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "worker.h"
@@ -63,14 +64,15 @@ struct net_worker {
     unsigned nsocks;
     struct listener *sock;
     /* UDP: slot i holds a datagram, its sender, its control data and its
-     * reply; tx[] lists the replies to send, in order.  recvmmsg writes
-     * msg_namelen and msg_controllen back into the slots it fills, so the
-     * rx_used slots the last call filled are re-armed before the next one:
-     * a lightly loaded server gets batches of 1-2, not 64.  Every socket of
-     * the worker shares these slots, so the control buffer is armed for
-     * all of them (a socket without PKTINFO just gets none). */
+     * reply, and tx[i] is armed once to send that reply, so a batch writes
+     * only the reply's length and the sender's address length per datagram.
+     * recvmmsg writes msg_namelen and msg_controllen back, so a slot is
+     * re-armed as soon as its datagram is answered.  Every socket of the
+     * worker shares these slots, so the control buffer is armed for all of
+     * them (a socket without PKTINFO just gets none).  A batch that dropped
+     * a query (tx[] then lists the replies to send, in order) or set a
+     * reply's source address re-arms the tx slots it used. */
     struct mmsghdr rx[UDP_BATCH], tx[UDP_BATCH];
-    unsigned rx_used;
     struct iovec rxiov[UDP_BATCH], txiov[UDP_BATCH];
     struct sockaddr_storage peer[UDP_BATCH];
     union ctlbuf ctl[UDP_BATCH];
@@ -246,12 +248,26 @@ static void reply_from(struct msghdr *rx, struct msghdr *tx)
     }
 }
 
+/* glibc's recvmmsg and sendmmsg are cancellation points: in a threaded
+ * process each call is bracketed by two atomic updates of the thread's
+ * cancellation state.  No worker is ever cancelled, so call the kernel
+ * directly. */
+static int udp_recvmmsg(int fd, struct mmsghdr *m, unsigned n)
+{
+    return (int)syscall(SYS_recvmmsg, fd, m, n, 0, NULL);
+}
+
+static int udp_sendmmsg(int fd, struct mmsghdr *m, unsigned n)
+{
+    return (int)syscall(SYS_sendmmsg, fd, m, n, 0);
+}
+
 static void udp_send(struct net_worker *nw, int fd, unsigned n)
 {
     struct worker_stats *st = &nw->w->st;
 
     for (unsigned off = 0; off < n;) {
-        int sent = sendmmsg(fd, nw->tx + off, n - off, 0);
+        int sent = udp_sendmmsg(fd, nw->tx + off, n - off);
         if (sent > 0) {
             off += (unsigned)sent;
             stat_add(&st->udp_tx, (unsigned)sent);
@@ -267,6 +283,20 @@ static void udp_send(struct net_worker *nw, int fd, unsigned n)
     }
 }
 
+/* Arm tx slots FROM..TO-1 to send their own slot's reply to its sender. */
+static void udp_arm_tx(struct net_worker *nw, unsigned from, unsigned to)
+{
+    for (unsigned i = from; i < to; i++) {
+        struct msghdr *o = &nw->tx[i].msg_hdr;
+        o->msg_name = &nw->peer[i];
+        o->msg_iov = &nw->txiov[i];
+        o->msg_iovlen = 1;
+        o->msg_control = NULL;
+        o->msg_controllen = 0;
+        o->msg_flags = 0;
+    }
+}
+
 static void udp_read(evutil_socket_t fd, short what, void *arg)
 {
     struct listener *l = arg;
@@ -276,12 +306,7 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
 
     (void)what;
     for (unsigned round = 0; round < UDP_ROUNDS; round++) {
-        for (unsigned i = 0; i < nw->rx_used; i++) {
-            nw->rx[i].msg_hdr.msg_namelen = sizeof nw->peer[i];
-            nw->rx[i].msg_hdr.msg_controllen = sizeof nw->ctl[i].buf;
-        }
-        int n = recvmmsg(fd, nw->rx, UDP_BATCH, 0, NULL);
-        nw->rx_used = n > 0 ? (unsigned)n : 0;
+        int n = udp_recvmmsg(fd, nw->rx, UDP_BATCH);
         if (n <= 0) {
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 stat_add(&w->st.udp_rxerr, 1);
@@ -290,26 +315,26 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
         unsigned nout = 0;
         worker_batch_begin(w);
         for (unsigned i = 0; i < (unsigned)n; i++) {
-            struct msghdr *h = &nw->rx[i].msg_hdr;
+            struct msghdr *h = &nw->rx[i].msg_hdr, *o = &nw->tx[i].msg_hdr;
             size_t len = answer_query(&w->aenv, nw->rxbuf[i], nw->rx[i].msg_len, nw->txbuf[i],
                                       UDP_TXSIZE, ANSWER_UDP, &info);
             worker_count(w, ANSWER_UDP, &info);
-            if (len == 0)
-                continue;
-            struct msghdr *o = &nw->tx[nout++].msg_hdr;
             nw->txiov[i].iov_len = len;
-            o->msg_name = &nw->peer[i];
             o->msg_namelen = h->msg_namelen;
-            o->msg_iov = &nw->txiov[i];
-            o->msg_iovlen = 1;
-            o->msg_control = NULL;
-            o->msg_controllen = 0;
-            o->msg_flags = 0;
             if (l->wildcard)
                 reply_from(h, o);
+            h->msg_namelen = sizeof nw->peer[i];
+            h->msg_controllen = sizeof nw->ctl[i].buf;
+            if (len == 0)
+                continue;
+            if (nout != i)
+                nw->tx[nout].msg_hdr = *o;
+            nout++;
         }
         worker_batch_end(w);
         udp_send(nw, fd, nout);
+        if (nout != (unsigned)n || l->wildcard)
+            udp_arm_tx(nw, 0, (unsigned)n);
         if (n < UDP_BATCH)
             return; /* drained: skip the recvmmsg that would say EAGAIN */
     }
@@ -642,15 +667,18 @@ int net_worker_new(struct worker *w, const struct net_config *cfg, int with_tcp,
     if (nw->sock == NULL)
         goto nomem;
     for (unsigned i = 0; i < UDP_BATCH; i++) {
+        struct msghdr *h = &nw->rx[i].msg_hdr;
         nw->rxiov[i].iov_base = nw->rxbuf[i];
         nw->rxiov[i].iov_len = UDP_RXSIZE;
-        nw->rx[i].msg_hdr.msg_name = &nw->peer[i];
-        nw->rx[i].msg_hdr.msg_iov = &nw->rxiov[i];
-        nw->rx[i].msg_hdr.msg_iovlen = 1;
-        nw->rx[i].msg_hdr.msg_control = nw->ctl[i].buf;
+        h->msg_name = &nw->peer[i];
+        h->msg_namelen = sizeof nw->peer[i];
+        h->msg_iov = &nw->rxiov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = nw->ctl[i].buf;
+        h->msg_controllen = sizeof nw->ctl[i].buf;
         nw->txiov[i].iov_base = nw->txbuf[i];
     }
-    nw->rx_used = UDP_BATCH; /* none armed yet: the first udp_read arms them all */
+    udp_arm_tx(nw, 0, UDP_BATCH);
     if (with_tcp) {
         struct timeval idle = { (time_t)cfg->tcp_idle_s, 0 }, partial = { TCP_PARTIAL_S, 0 };
         nw->tcp_max = cfg->tcp_max;

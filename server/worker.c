@@ -1,15 +1,24 @@
 /* worker.c: a worker's snapshot and zone table, and its thread.  See worker.h. */
 #include "worker.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "net.h"
 #include "zones.h"
 
 enum { LOG_INTERVAL = 10 }; /* seconds between repeated failure lines */
+
+const uint8_t worker_qt_of[256] = {
+    [1] = QT_A ^ QT_OTHER,   [28] = QT_AAAA ^ QT_OTHER, [255] = QT_ANY ^ QT_OTHER,
+    [6] = QT_SOA ^ QT_OTHER, [2] = QT_NS ^ QT_OTHER,    [16] = QT_TXT ^ QT_OTHER
+};
 
 struct build {
     struct worker *w;
@@ -151,8 +160,10 @@ static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *addr)
 
 void worker_batch_begin(struct worker *w)
 {
-    int rc = renew(w);
+    int rc = w->txn_live ? spfdb_txn_refresh(w->txn) : spfdb_txn_renew(w->txn);
 
+    w->txn_live = rc == 0;
+    w->active = 1;
     if (rc == 0)
         rc = refresh(w);
     if (rc != 0) {
@@ -161,12 +172,52 @@ void worker_batch_begin(struct worker *w)
     }
 }
 
-void worker_batch_end(struct worker *w)
+static void release(struct worker *w)
 {
     if (w->txn_live) {
         spfdb_txn_reset(w->txn);
         w->txn_live = 0;
     }
+}
+
+/* Start (ON) or stop the idle timer: a periodic timerfd, not a libevent
+ * timer, which would cost every loop iteration a clock read and a heap
+ * check (about 100 instructions); the timerfd costs one wake-up a period. */
+static int set_idle(struct worker *w, int on)
+{
+    const struct timespec ts = { 0, on ? WORKER_IDLE_MS * 1000000L : 0 };
+    const struct itimerspec its = { ts, ts };
+
+    w->active = 0;
+    if (timerfd_settime(w->idle_fd, 0, &its, NULL) != 0)
+        return -1;
+    w->idle_armed = on;
+    return 0;
+}
+
+/* A batch began in the last period: the timer fires again one period
+ * later.  None did: the worker is idle, and its snapshot goes.  (A timer
+ * that cannot be stopped stays armed and is stopped at its next expiry.) */
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    uint64_t expired;
+
+    (void)what;
+    if (read(fd, &expired, sizeof expired) < 0 && errno != EAGAIN)
+        log_err("worker %u: idle timer: %s", w->id, strerror(errno));
+    if (w->active && w->txn_live) {
+        w->active = 0;
+        return;
+    }
+    release(w);
+    (void)set_idle(w, 0);
+}
+
+void worker_batch_end(struct worker *w)
+{
+    if (w->txn_live && !w->idle_armed && set_idle(w, 1) != 0)
+        release(w); /* no timer, no holding across the wait */
     if (w->st.db_fail != w->db_log.logged &&
         log_limit_ok(&w->db_log, now(w), LOG_INTERVAL, w->st.db_fail))
         log_err("worker %u: %" PRIu64 " database read failures so far, answered SERVFAIL: %s",
@@ -177,9 +228,6 @@ void worker_batch_end(struct worker *w)
                 "ones read: %s", w->id, w->st.db_meta_fail, spfdb_strerror(w->last_db_err));
 }
 
-/* Runs inside the loop: an event_base_loopbreak() from another thread
- * before the loop starts would be forgotten when it starts, an activated
- * event is not. */
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -190,18 +238,36 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
         log_err("worker %u: cannot stop its event loop", w->id);
 }
 
+/* An eventfd, not event_active(), stops the loop from another thread: the
+ * bases then need no libevent locking, which costs every loop iteration
+ * several mutex operations.  A write before the loop starts stays
+ * readable until it runs. */
 int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s)
 {
     memset(w, 0, sizeof *w);
     w->id = id;
+    w->stop_fd = w->idle_fd = -1;
     w->aenv.covers = covers;
     w->aenv.covers_ctx = w;
     w->aenv.tcp_idle_100ms = (uint16_t)(tcp_idle_s * 10);
-    w->base = event_base_new();
+    /* Without a time cache, an iteration with no timer pending (a UDP
+     * worker) reads no clock; only timers (TCP connections) read it. */
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        return SPFDB_ENOMEM;
+    if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NO_CACHE_TIME) == 0)
+        w->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (w->base == NULL)
         return SPFDB_ENOMEM;
-    w->stop = event_new(w->base, -1, 0, stop_cb, w);
-    if (w->stop == NULL)
+    w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->idle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (w->stop_fd < 0 || w->idle_fd < 0)
+        return SPFDB_EIO;
+    w->stop = event_new(w->base, w->stop_fd, EV_READ, stop_cb, w);
+    w->idle = event_new(w->base, w->idle_fd, EV_READ | EV_PERSIST, idle_cb, w);
+    if (w->stop == NULL || w->idle == NULL || event_add(w->stop, NULL) != 0 ||
+        event_add(w->idle, NULL) != 0)
         return SPFDB_ENOMEM;
     return 0;
 }
@@ -227,6 +293,7 @@ static void *run(void *arg)
 
     if (event_base_dispatch(w->base) < 0)
         log_err("worker %u: event loop failed", w->id);
+    release(w); /* on this thread: it holds the env's remap lock */
     return NULL;
 }
 
@@ -237,7 +304,10 @@ int worker_start(struct worker *w)
 
 void worker_stop(struct worker *w)
 {
-    event_active(w->stop, EV_READ, 0);
+    uint64_t one = 1;
+
+    if (write(w->stop_fd, &one, sizeof one) != sizeof one)
+        log_err("worker %u: cannot stop it: %s", w->id, strerror(errno));
 }
 
 void worker_join(struct worker *w)
@@ -256,7 +326,14 @@ void worker_fini(struct worker *w)
     zonetab_free(w->zones);
     if (w->stop != NULL)
         event_free(w->stop);
-    if (w->base != NULL)
+    if (w->idle != NULL)
+        event_free(w->idle);
+    if (w->base != NULL) { /* else W was never initialised: all zero */
+        if (w->stop_fd >= 0)
+            close(w->stop_fd);
+        if (w->idle_fd >= 0)
+            close(w->idle_fd);
         event_base_free(w->base);
+    }
     memset(w, 0, sizeof *w);
 }

@@ -3,11 +3,19 @@
  * A worker owns an event_base, a read handle on the database, the zone
  * table built from it and the socket buffers (net.c); nothing is shared
  * between workers but the spfdb_env, so the query path takes no locks.
+ * Only the worker's thread touches its event_base (libevent runs without
+ * its locks: spfdbd never calls evthread_use_pthreads); other threads stop
+ * it through worker_stop(), which writes to an eventfd.
  * Each batch of queries (one recvmmsg, or what one TCP read completed) runs
- * between worker_batch_begin() and worker_batch_end(): begin renews the
- * snapshot (so a commit is answered by the next batch) and rebuilds the zone
- * table when the metadata changed; end resets the snapshot, so an idle
- * worker pins no database pages.
+ * between worker_batch_begin() and worker_batch_end(): begin refreshes the
+ * snapshot (a commit is answered by the next batch; a snapshot that is
+ * still the last commit is kept, cursors and all) and rebuilds the zone
+ * table when the metadata changed.  The snapshot stays live between
+ * batches; the idle timer resets it WORKER_IDLE_MS to twice that after the
+ * last batch (spfdb.h's bounded hold), so an idle worker pins no database
+ * pages and never holds off a remap for longer.  The timer ticks every
+ * WORKER_IDLE_MS from the batch that made the snapshot live until the
+ * reset; a batch costs it one flag store, not a timer operation.
  *
  * Counters (struct worker_stats) are uint64_t written only by the worker's
  * thread, through stat_add(): a relaxed atomic store of the incremented
@@ -31,6 +39,8 @@
 struct event;
 struct event_base;
 struct net_worker;
+
+enum { WORKER_IDLE_MS = 50 };
 
 /* Query types counted apart (metrics.c names them in this order). */
 enum { QT_A, QT_AAAA, QT_ANY, QT_SOA, QT_NS, QT_TXT, QT_OTHER, QT_COUNT };
@@ -59,10 +69,15 @@ struct worker_stats {
 struct worker {
     unsigned id;
     struct event_base *base;  /* run only by this worker's thread */
-    struct event *stop;       /* activated by worker_stop() */
+    int stop_fd;              /* eventfd: worker_stop() writes to it */
+    struct event *stop;
     spfdb_env *env;           /* shared; LMDB makes readers thread-safe */
     spfdb_txn *txn;           /* this worker's read handle */
     int txn_live;             /* renewed: holds a snapshot */
+    int idle_fd;              /* timerfd: resets the snapshot once batches stop */
+    struct event *idle;
+    int idle_armed;           /* idle_fd runs, every WORKER_IDLE_MS */
+    int active;               /* a batch began in this period */
     uint64_t txn_id;          /* snapshot the zone table and serial come from */
     uint64_t meta_gen;        /* spfdb_info.meta_gen of the zone table */
     struct zonetab *zones;    /* NULL until the first build; the last good one */
@@ -100,21 +115,16 @@ static inline void stat_add(uint64_t *counter, int64_t n)
     __atomic_store_n(counter, *counter + (uint64_t)n, __ATOMIC_RELAXED);
 }
 
-/* The query path's whole metrics cost: a switch, three increments and a
- * branch (about 20 instructions a query). */
+/* QT_* ^ QT_OTHER by query type below 256: the types not listed read as 0,
+ * hence QT_OTHER (worker.c). */
+extern const uint8_t worker_qt_of[256];
+
+/* The query path's whole metrics cost: a table look-up, three increments
+ * and a branch (about 20 instructions a query). */
 static inline void worker_count(struct worker *w, int transport, const struct answer_info *info)
 {
-    unsigned qt;
+    unsigned qt = info->qtype < 256 ? worker_qt_of[info->qtype] ^ QT_OTHER : QT_OTHER;
 
-    switch (info->qtype) {
-    case 1:   qt = QT_A; break;
-    case 28:  qt = QT_AAAA; break;
-    case 255: qt = QT_ANY; break;
-    case 6:   qt = QT_SOA; break;
-    case 2:   qt = QT_NS; break;
-    case 16:  qt = QT_TXT; break;
-    default:  qt = QT_OTHER; break; /* also a question that did not parse */
-    }
     stat_add(&w->st.queries[transport][qt], 1);
     stat_add(&w->st.answers[info->cls], 1);
     if (info->cls != ANSWER_DROP)

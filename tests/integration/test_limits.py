@@ -304,8 +304,9 @@ class MapGrowth(T.ServerCase):
 
 
 class NoPinnedSnapshot(T.ServerCase):
-    """An idle spfdbd holds no snapshot (spfdb.h: readers reset before they
-    wait), so repeated rewrites reuse pages and the file stays bounded."""
+    """An idle spfdbd holds no snapshot for long (spfdb.h: readers reset
+    soon after they go idle), so repeated rewrites reuse pages and the file
+    stays bounded."""
 
     @classmethod
     def setup_db(cls, db):
