@@ -1,12 +1,14 @@
 /* answer-bench: the query path without sockets (docs/performance.md).
  *
- *   answer-bench [-b BATCH] [-p PASSES] DBDIR QUERYFILE
+ *   answer-bench [-e] [-b BATCH] [-p PASSES] DBDIR QUERYFILE
  *
  * Reads a dnsperf query file ("NAME TYPE" a line), turns each line into a
- * wire query, and answers them all PASSES times (default 5) the way a
- * spfdbd worker does: a snapshot renewed per BATCH queries (default 64),
- * answer_query() for each, the snapshot reset.  Prints ns per query and the
- * answer classes.  Under callgrind, count only the timed loop with
+ * wire query (with -e carrying an OPT record, UDP size 1232, as resolvers
+ * send them; without, as dnsperf sends by default), and answers them all
+ * PASSES times (default 5) the way a spfdbd worker does: a snapshot
+ * renewed per BATCH queries (default 64), answer_query() for each, the
+ * snapshot reset.  Prints ns per query and the answer classes.  Under
+ * callgrind, count only the timed loop with
  *   valgrind --tool=callgrind --toggle-collect=run_passes answer-bench ...
  * and divide its instructions by passes x queries: unlike wall time on a
  * shared machine, that figure is stable to a few instructions.
@@ -64,10 +66,11 @@ static uint16_t qtype_of(const char *s)
     return 0;
 }
 
-/* "name TYPE" -> a query with RD clear and no OPT, as dnsperf sends by
- * default; 0 when the line is not one. */
-static size_t build(const char *line, uint8_t *q, uint16_t id)
+/* "name TYPE" -> a query with RD clear, with an OPT when EDNS; 0 when the
+ * line is not one. */
+static size_t build(const char *line, uint8_t *q, uint16_t id, int edns)
 {
+    static const uint8_t opt[11] = { 0, 0, 41, 1232 >> 8, 1232 & 0xFF, 0, 0, 0, 0, 0, 0 };
     char name[300], type[16];
     size_t n = 12;
 
@@ -79,7 +82,7 @@ static size_t build(const char *line, uint8_t *q, uint16_t id)
     q[5] = 1;
     for (char *lab = strtok(name, "."); lab != NULL; lab = strtok(NULL, ".")) {
         size_t l = strlen(lab);
-        if (l == 0 || l > 63 || n + 1 + l + 5 > QMAX)
+        if (l == 0 || l > 63 || n + 1 + l + 5 + sizeof opt > QMAX)
             return 0;
         q[n++] = (uint8_t)l;
         memcpy(q + n, lab, l);
@@ -90,10 +93,15 @@ static size_t build(const char *line, uint8_t *q, uint16_t id)
     q[n++] = (uint8_t)qtype_of(type);
     q[n++] = 0;
     q[n++] = 1;
+    if (edns) {
+        q[11] = 1;
+        memcpy(q + n, opt, sizeof opt);
+        n += sizeof opt;
+    }
     return n;
 }
 
-static int load(const char *path, struct queries *qs)
+static int load(const char *path, struct queries *qs, int edns)
 {
     FILE *f = fopen(path, "r");
     char line[512];
@@ -118,7 +126,7 @@ static int load(const char *path, struct queries *qs)
             qs->len = l;
             qs->cap = cap;
         }
-        size_t len = build(line, qs->wire + qs->n * QMAX, (uint16_t)qs->n);
+        size_t len = build(line, qs->wire + qs->n * QMAX, (uint16_t)qs->n, edns);
         if (len > 0)
             qs->len[qs->n++] = (uint16_t)len;
     }
@@ -164,6 +172,7 @@ int main(int argc, char **argv)
     static const char *names[] = { "drop",    "listed",  "unlisted",  "tail",
                                    "zone",    "refused", "malformed", "servfail" };
     unsigned batch = 64, passes = 5;
+    int edns = 0;
     struct queries qs = { 0 };
     struct ctx c = { 0 };
     struct spfdb_info info;
@@ -171,8 +180,10 @@ int main(int argc, char **argv)
     uint64_t cls[ANSWER_SERVFAIL + 1] = { 0 };
     int opt, rc;
 
-    while ((opt = getopt(argc, argv, "b:p:")) != -1) {
-        if (opt == 'b')
+    while ((opt = getopt(argc, argv, "eb:p:")) != -1) {
+        if (opt == 'e')
+            edns = 1;
+        else if (opt == 'b')
             batch = (unsigned)strtoul(optarg, NULL, 10);
         else if (opt == 'p')
             passes = (unsigned)strtoul(optarg, NULL, 10);
@@ -181,7 +192,7 @@ int main(int argc, char **argv)
     }
     if (argc - optind != 2 || batch == 0 || passes == 0)
         goto usage;
-    if (load(argv[optind + 1], &qs) != 0)
+    if (load(argv[optind + 1], &qs, edns) != 0)
         return 3;
     if (qs.n == 0) {
         fputs("answer-bench: no queries\n", stderr);
@@ -228,6 +239,6 @@ int main(int argc, char **argv)
     free(qs.len);
     return 0;
 usage:
-    fputs("usage: answer-bench [-b BATCH] [-p PASSES] DBDIR QUERYFILE\n", stderr);
+    fputs("usage: answer-bench [-e] [-b BATCH] [-p PASSES] DBDIR QUERYFILE\n", stderr);
     return 2;
 }

@@ -1,105 +1,153 @@
 /* qname.c: address labels -> address, tail or absent.  See qname.h.
  *
- * On the query path: one pass over the labels, with the two common shapes
- * (4 octet labels, 32 nibble labels) decided without any per-label calls.
+ * On the query path the two common shapes are decided without a loop over
+ * the labels: 4 octet labels by table lookups, 32 nibble labels four at a
+ * time without a branch per label.  Everything else is a tail or absent.
  */
 #include "qname.h"
 
 #include <string.h>
 
-/* The value of a hex digit of either case, or -1. */
-static int hexval(uint8_t c)
+static uint64_t load64(const uint8_t *p)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    uint64_t v;
+
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-/* Octet label of LEN 1..3: "0", or 1-9 then at most two digits, value
- * <= 255.  Returns the value or -1. */
-static int octet_label(const uint8_t *s, unsigned len)
-{
-    unsigned d0 = (unsigned)s[0] - '0', d1, d2;
+/* Octet labels by table: each digit's worth at its place, plus DIGIT, and 0
+ * for an octet that cannot stand there (no digit; a leading zero).  A
+ * label of K digits sums K entries, so it is an octet label exactly when
+ * the sum minus K * DIGIT is at most 255: one check for every rule. */
+enum { DIGIT = 0x400 };
+static const uint16_t ones[256] = {
+    ['0'] = DIGIT,     DIGIT + 1, DIGIT + 2, DIGIT + 3, DIGIT + 4,
+    DIGIT + 5,         DIGIT + 6, DIGIT + 7, DIGIT + 8, DIGIT + 9,
+};
+static const uint16_t tens[256] = {
+    ['0'] = DIGIT,     DIGIT + 10, DIGIT + 20, DIGIT + 30, DIGIT + 40,
+    DIGIT + 50,        DIGIT + 60, DIGIT + 70, DIGIT + 80, DIGIT + 90,
+};
+static const uint16_t lead_tens[256] = { /* no leading zero */
+    ['1'] = DIGIT + 10, DIGIT + 20, DIGIT + 30, DIGIT + 40, DIGIT + 50,
+    DIGIT + 60,         DIGIT + 70, DIGIT + 80, DIGIT + 90,
+};
+static const uint16_t lead_hundreds[256] = {
+    ['1'] = DIGIT + 100, DIGIT + 200, DIGIT + 300, DIGIT + 400, DIGIT + 500,
+    DIGIT + 600,         DIGIT + 700, DIGIT + 800, DIGIT + 900,
+};
 
-    if (d0 > 9)
+/* The octet label at P (length octet first): "0", or 1-9 then at most two
+ * digits, value <= 255.  Returns the value or -1. */
+static inline int octet_label(const uint8_t *p)
+{
+    unsigned v;
+
+    switch (p[0]) {
+    case 1:
+        v = ones[p[1]] - DIGIT;
+        break;
+    case 2:
+        v = lead_tens[p[1]] + ones[p[2]] - 2u * DIGIT;
+        break;
+    case 3:
+        v = lead_hundreds[p[1]] + tens[p[2]] + ones[p[3]] - 3u * DIGIT;
+        break;
+    default:
         return -1;
-    if (len == 1)
-        return (int)d0;
-    d1 = (unsigned)s[1] - '0';
-    if (d0 == 0 || d1 > 9)
-        return -1;
-    if (len == 2)
-        return (int)(d0 * 10 + d1);
-    d2 = (unsigned)s[2] - '0';
-    if (len != 3 || d2 > 9 || d0 * 100 + d1 * 10 + d2 > 255)
-        return -1;
-    return (int)(d0 * 100 + d1 * 10 + d2);
+    }
+    return v <= 255 ? (int)v : -1;
 }
+
+/* Each octet's hex value with 0x10 set, or 0 when it is no hex digit: the
+ * flags of many digits AND together into one check. */
+static const uint8_t hex_flag[256] = {
+    ['0'] = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19,
+    ['A'] = 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F,
+    ['a'] = 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F,
+};
 
 /* 32 labels: an IPv6 name when every one is a nibble, else absent (a name
- * this long is no tail).  ::ffff:0:0/96 is read as the IPv4 it maps. */
+ * this long is no tail).  ::ffff:0:0/96 is read as the IPv4 it maps.  The
+ * 32 labels span at least 64 octets, so P[0..64) may be read whatever
+ * their lengths, and one check at the end decides. */
 static void classify6(const uint8_t *p, struct qname_addr *out)
 {
     static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+    static const uint8_t one_m[8] = { 0xFF, 0, 0xFF, 0, 0xFF, 0, 0xFF, 0 };
+    static const uint8_t one_v[8] = { 1, 0, 1, 0, 1, 0, 1, 0 };
+    uint64_t lens = 0;
+    unsigned ok = 0x10;
 
-    for (unsigned i = 0; i < 16; i++, p += 4) {
-        int hi = p[0] == 1 ? hexval(p[1]) : -1;
-        int lo = p[2] == 1 ? hexval(p[3]) : -1;
-        if (hi < 0 || lo < 0) {
-            out->kind = QNAME_ABSENT;
-            return;
-        }
-        out->addr[i] = (uint8_t)(hi << 4 | lo);
+    for (unsigned i = 0; i < 16; i += 2, p += 8) {
+        unsigned a = hex_flag[p[1]], b = hex_flag[p[3]], c = hex_flag[p[5]], d = hex_flag[p[7]];
+        lens |= (load64(p) & load64(one_m)) ^ load64(one_v);
+        ok &= a & b & c & d;
+        out->addr[i] = (uint8_t)(a << 4 | (b & 0xF));
+        out->addr[i + 1] = (uint8_t)(c << 4 | (d & 0xF));
+    }
+    if (lens != 0 || ok == 0) {
+        out->kind = QNAME_ABSENT;
+        return;
     }
     out->kind = QNAME_ADDR;
     out->family = 6;
-    if (memcmp(out->addr, mapped, sizeof mapped) == 0) {
+    if ((load64(out->addr) | (load64(out->addr + 4) ^ load64(mapped + 4))) == 0) {
         out->family = 4;
         memmove(out->addr, out->addr + 12, 4);
         memset(out->addr + 4, 0, 12);
     }
 }
 
+/* 4 labels, the common IPv4 name: 1 when all are octet labels.  The four
+ * are real labels whatever their lengths, so all are read before one
+ * check. */
+static int classify4(const uint8_t *labels, struct qname_addr *out)
+{
+    const uint8_t *p = labels;
+    int o0 = octet_label(p);
+    p += 1 + p[0];
+    int o1 = octet_label(p);
+    p += 1 + p[0];
+    int o2 = octet_label(p);
+    p += 1 + p[0];
+    int o3 = octet_label(p);
+
+    if ((o0 | o1 | o2 | o3) < 0)
+        return 0;
+    out->addr[0] = (uint8_t)o0;
+    out->addr[1] = (uint8_t)o1;
+    out->addr[2] = (uint8_t)o2;
+    out->addr[3] = (uint8_t)o3;
+    memset(out->addr + 4, 0, 12);
+    out->kind = QNAME_ADDR;
+    out->family = 4;
+    out->unlisted_tail = p + 1 + p[0] - labels == 8; /* four single digits: 8.8.8.8 */
+    return 1;
+}
+
 void qname_classify(const uint8_t *labels, unsigned n, struct qname_addr *out)
 {
-    int all_octet = n <= 4, all_nibble = 1;
+    int all_octet = n <= 3, all_nibble = n < 32;
     const uint8_t *p = labels;
 
     out->family = 0;
     out->unlisted_tail = 0;
+    if (n == 4 && classify4(p, out))
+        return;
     if (n == 32) {
         classify6(p, out);
         return;
     }
-    if (n > 32) {
-        out->kind = QNAME_ABSENT;
-        return;
-    }
-    memset(out->addr, 0, sizeof out->addr);
+    /* Whatever is left is a tail or absent. */
     for (unsigned i = 0; i < n && (all_octet || all_nibble); i++) {
         unsigned len = p[0];
-        if (len != 1 || hexval(p[1]) < 0)
+        if (len != 1 || !hex_flag[p[1]])
             all_nibble = 0;
-        if (all_octet) {
-            int o = len - 1u < 3 ? octet_label(p + 1, len) : -1;
-            if (o < 0)
-                all_octet = 0;
-            else
-                out->addr[i] = (uint8_t)o;
-        }
+        if (all_octet && octet_label(p) < 0)
+            all_octet = 0;
         p += 1 + len;
     }
-
-    if (all_octet && n == 4) {
-        out->kind = QNAME_ADDR;
-        out->family = 4;
-        out->unlisted_tail = (uint8_t)all_nibble; /* four single digits */
-    } else if ((all_octet && n <= 3) || all_nibble) {
-        out->kind = QNAME_TAIL; /* n <= 31 here */
-    } else {
-        out->kind = QNAME_ABSENT;
-    }
+    out->kind = all_octet || all_nibble ? QNAME_TAIL : QNAME_ABSENT;
 }

@@ -19,16 +19,6 @@ static int rd_u16(struct rd *r, uint16_t *v)
     return 0;
 }
 
-static int rd_u32(struct rd *r, uint32_t *v)
-{
-    if (r->len - r->pos < 4)
-        return -1;
-    *v = (uint32_t)r->p[r->pos] << 24 | (uint32_t)r->p[r->pos + 1] << 16 |
-         (uint32_t)r->p[r->pos + 2] << 8 | r->p[r->pos + 3];
-    r->pos += 4;
-    return 0;
-}
-
 static int rd_skip(struct rd *r, size_t n)
 {
     if (r->len - r->pos < n)
@@ -37,35 +27,56 @@ static int rd_skip(struct rd *r, size_t n)
     return 0;
 }
 
-/* A question name: plain labels only (no compression pointer, no extended
- * label type), labels <= 63, name <= 255.  Fills Q's label offsets when Q
- * is not NULL.  Bounding the label starts to the first 255 octets bounds
- * the name and keeps every label index inside Q->label. */
-static int rd_qname(struct rd *r, struct query *q)
+static uint64_t load64(const uint8_t *p)
 {
-    const uint8_t *p = r->p;
-    size_t start = r->pos, pos = start;
-    size_t lim = r->len - start < DNS_NAME_MAX ? r->len : start + DNS_NAME_MAX;
+    uint64_t v;
+
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A question name: plain labels only (no compression pointer, no extended
+ * label type), labels <= 63, name <= 255.  Fills LABEL with the label
+ * offsets.  Bounding the label starts to the first 255 octets bounds the
+ * name and keeps every label index inside struct query's label[]. */
+static int rd_qname(struct rd *r, uint8_t *label, unsigned *nlabels)
+{
+    /* Eight one-octet labels in a row, as in an IPv6 name, are taken in
+     * one step: octets 0, 2, ... 14 are 1 (any byte order), and the eight
+     * offsets are stored as one word (no carries: they stay below 255). */
+    static const uint8_t one_m[8] = { 0xFF, 0, 0xFF, 0, 0xFF, 0, 0xFF, 0 };
+    static const uint8_t one_v[8] = { 1, 0, 1, 0, 1, 0, 1, 0 };
+    static const uint8_t ramp[8] = { 0, 2, 4, 6, 8, 10, 12, 14 };
+    const uint8_t *p = r->p + r->pos;
+    size_t lim = r->len - r->pos < DNS_NAME_MAX ? r->len - r->pos : DNS_NAME_MAX;
+    size_t pos = 0, next;
     unsigned n = 0;
 
-    for (;;) {
-        if (pos >= lim)
-            return -1;
-        uint8_t l = p[pos];
-        if (l == 0)
-            break;
-        if (l > DNS_LABEL_MAX)
+    if (lim == 0)
+        return -1;
+    for (;; pos = next) {
+        unsigned l = p[pos];
+        next = pos + 1 + l;
+        if (l - 1u >= DNS_LABEL_MAX) {
+            if (l == 0)
+                break;
             return -1; /* 0x40/0x80: extended types; 0xC0: pointer */
-        if (pos + 1 + l >= lim)
+        }
+        if (l == 1 && pos + 16 < lim &&
+            (((load64(p + pos) & load64(one_m)) ^ load64(one_v)) |
+             ((load64(p + pos + 8) & load64(one_m)) ^ load64(one_v))) == 0) {
+            uint64_t offs = pos * 0x0101010101010101ull + load64(ramp);
+            memcpy(label + n, &offs, sizeof offs);
+            n += 8;
+            next = pos + 16;
+            continue;
+        }
+        if (next >= lim)
             return -1; /* the label, or the name, would run past its bound */
-        if (q)
-            q->label[n] = (uint8_t)(pos - start);
-        n++;
-        pos += 1 + (size_t)l;
+        label[n++] = (uint8_t)pos;
     }
-    r->pos = pos + 1;
-    if (q)
-        q->nlabels = (uint8_t)n;
+    r->pos += pos + 1;
+    *nlabels = n;
     return 0;
 }
 
@@ -117,55 +128,31 @@ static int opt_options(const uint8_t *p, size_t len, uint8_t *keepalive)
     return 0;
 }
 
-enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
+/* The answer, authority and additional sections (COUNT[1..3] records):
+ * -1 when they do not parse, else 0 with *FORM3 and *FORM4 set when a
+ * record breaks rule 3 or 4.  Apart from the common query, so that the
+ * common query's path stays small. */
+static int rd_records(struct rd *r, const uint16_t *count, struct query *q, int *form3,
+                      int *form4)
 {
-    struct rd r = { msg, len, DNS_HDR };
-    uint16_t count[4]; /* QD, AN, NS, AR */
-    int form3 = 0, form4 = 0, broken = 0;
     unsigned nopt = 0;
 
-    memset(q, 0, sizeof *q);
-    q->msg = msg;
-    q->len = len;
-    if (len < DNS_HDR || (msg[2] & 0x80))
-        return WIRE_DROP;
-    for (int i = 0; i < 4; i++)
-        count[i] = (uint16_t)(msg[4 + 2 * i] << 8 | msg[5 + 2 * i]);
-
-    /* Walk the whole message, so that even a reply to a bad query can echo
-     * its question and carry OPT when it had one. */
-    for (unsigned i = 0; i < count[0] && !broken; i++) {
-        struct query *qq = i == 0 && count[0] == 1 ? q : NULL;
-        uint16_t t, c;
-        if (rd_qname(&r, qq) < 0 || rd_u16(&r, &t) < 0 || rd_u16(&r, &c) < 0) {
-            broken = 1;
-            break;
-        }
-        if (qq) {
-            q->qtype = t;
-            q->qclass = c;
-            q->qend = (uint16_t)r.pos;
-            q->qd_ok = 1;
-        }
-    }
-    if (count[0] != 1 || count[1] != 0)
-        form3 = 1;
-    if (count[2] != 0 && !(q->qd_ok && q->qtype == DNS_T_IXFR && count[2] == 1))
-        form3 = 1;
-    for (int s = 1; s < 4 && !broken; s++) {
-        for (unsigned i = 0; i < count[s] && !broken; i++) {
-            uint16_t t, c, rdlen;
-            uint32_t ttl;
+    for (int s = 1; s < 4; s++) {
+        for (unsigned i = 0; i < count[s]; i++) {
             int root;
-            if (rd_owner(&r, &root) < 0 || rd_u16(&r, &t) < 0 || rd_u16(&r, &c) < 0 ||
-                rd_u32(&r, &ttl) < 0 || rd_u16(&r, &rdlen) < 0 || r.len - r.pos < rdlen) {
-                broken = 1;
-                break;
-            }
-            const uint8_t *rdata = r.p + r.pos;
-            r.pos += rdlen;
+            if (rd_owner(r, &root) < 0 || r->len - r->pos < 10)
+                return -1;
+            const uint8_t *f = r->p + r->pos; /* TYPE, CLASS, TTL, RDLENGTH */
+            uint16_t t = (uint16_t)(f[0] << 8 | f[1]), c = (uint16_t)(f[2] << 8 | f[3]);
+            uint32_t ttl = (uint32_t)f[4] << 24 | (uint32_t)f[5] << 16 | (uint32_t)f[6] << 8 | f[7];
+            uint16_t rdlen = (uint16_t)(f[8] << 8 | f[9]);
+            r->pos += 10;
+            if (r->len - r->pos < rdlen)
+                return -1;
+            const uint8_t *rdata = r->p + r->pos;
+            r->pos += rdlen;
             if (s == 2 && t != DNS_T_SOA)
-                form3 = 1; /* the IXFR exception holds an SOA only */
+                *form3 = 1; /* the IXFR exception holds an SOA only */
             if (t != DNS_T_OPT)
                 continue;
             if (nopt++ == 0) {
@@ -175,11 +162,54 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
                 q->edns_do = (ttl & 0x8000) != 0;
             }
             if (nopt > 1 || s != 3 || !root)
-                form4 = 1;
+                *form4 = 1;
             else if (opt_options(rdata, rdlen, &q->keepalive) < 0)
-                form4 = 1;
+                *form4 = 1;
         }
     }
+    return 0;
+}
+
+enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
+{
+    struct rd r = { msg, len, DNS_HDR };
+    int form3, form4 = 0, broken = 0;
+
+    q->msg = msg;
+    q->len = len;
+    q->qd_ok = 0;
+    q->has_opt = q->edns_do = q->keepalive = q->edns_version = 0;
+    q->udp_size = 0;
+    if (len < DNS_HDR || (msg[2] & 0x80))
+        return WIRE_DROP;
+    unsigned qd = (unsigned)msg[4] << 8 | msg[5];
+    uint16_t count[4] = { 0, /* -, AN, NS, AR */
+                          (uint16_t)(msg[6] << 8 | msg[7]), (uint16_t)(msg[8] << 8 | msg[9]),
+                          (uint16_t)(msg[10] << 8 | msg[11]) };
+
+    /* Walk the whole message, so that even a reply to a bad query can echo
+     * its question and carry OPT when it had one. */
+    for (unsigned i = 0; i < qd; i++) {
+        unsigned n; /* a second question's labels overwrite the first's */
+        if (rd_qname(&r, q->label, &n) < 0 || r.len - r.pos < 4) {
+            broken = 1;
+            break;
+        }
+        if (qd == 1) {
+            q->nlabels = (uint8_t)n;
+            q->qtype = (uint16_t)(msg[r.pos] << 8 | msg[r.pos + 1]);
+            q->qclass = (uint16_t)(msg[r.pos + 2] << 8 | msg[r.pos + 3]);
+            q->qend = (uint16_t)(r.pos + 4);
+            q->qd_ok = 1;
+        }
+        r.pos += 4;
+    }
+    form3 = qd != 1 || count[1] != 0;
+    if (count[2] != 0 && !(q->qd_ok && q->qtype == DNS_T_IXFR && count[2] == 1))
+        form3 = 1;
+    if (!broken && (count[1] | count[2] | count[3]) &&
+        rd_records(&r, count, q, &form3, &form4) < 0)
+        broken = 1;
     if (broken || r.pos != r.len)
         form3 = 1; /* truncated, or octets after the last record */
 
@@ -204,75 +234,47 @@ static void put_u32(uint8_t *p, uint32_t v)
     put_u16(p + 2, (uint16_t)v);
 }
 
-/* One record at P; returns its length. */
-static size_t put_rr(uint8_t *p, const struct wire_rr *rr, uint32_t serial)
-{
-    put_u16(p, (uint16_t)(0xC000 | rr->owner));
-    put_u16(p + 2, rr->type);
-    put_u16(p + 4, DNS_C_IN);
-    put_u32(p + 6, rr->ttl);
-    put_u16(p + 10, rr->rdlen);
-    memcpy(p + 12, rr->rdata, rr->rdlen);
-    /* The SOA serial is the only part of a record that is not precomputed:
-     * it is the fifth-last 32-bit field of the RDATA. */
-    if (rr->type == DNS_T_SOA && rr->rdlen >= 20)
-        put_u32(p + 12 + rr->rdlen - 20, serial);
-    return 12 + (size_t)rr->rdlen;
-}
-
-static size_t opt_len(const struct query *q, const struct wire_reply *r)
-{
-    if (!q->has_opt)
-        return 0;
-    return 11 + (r->keepalive ? 6u : 0u);
-}
-
-static void put_opt(uint8_t *p, const struct query *q, const struct wire_reply *r)
-{
-    p[0] = 0; /* owner: the root */
-    put_u16(p + 1, DNS_T_OPT);
-    put_u16(p + 3, EDNS_UDP_SIZE);
-    put_u32(p + 5, (uint32_t)(r->rcode >> 4) << 24 | (q->edns_do ? 0x8000u : 0));
-    if (r->keepalive) {
-        put_u16(p + 9, 6);
-        put_u16(p + 11, EDNS_O_TCP_KEEPALIVE);
-        put_u16(p + 13, 2);
-        put_u16(p + 15, r->keepalive_100ms);
-    } else {
-        put_u16(p + 9, 0);
-    }
-}
-
 /* The size is known before the first octet is written, so every write
  * below is within LIMIT without a check of its own. */
 size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *out, size_t limit)
 {
-    size_t olen = opt_len(q, r);
-    size_t qlen = q->qd_ok ? q->qend - DNS_HDR : 0;
-    size_t len = DNS_HDR + qlen, body = 0;
-    unsigned nrr = (unsigned)r->n_an + r->n_ns;
+    size_t olen = q->has_opt ? 11u + (r->keepalive ? 6u : 0u) : 0;
+    size_t len = q->qd_ok ? q->qend : DNS_HDR;
 
     if (limit < len + olen)
         return 0;
-    for (unsigned i = 0; i < nrr; i++)
-        body += 12 + (size_t)r->rr[i].rdlen;
-    memcpy(out, q->msg, 2); /* ID */
+    memcpy(out, q->msg, len); /* ID, then the question as received */
     out[2] = (uint8_t)(0x80 | (q->msg[2] & 0x79) | (r->aa ? 0x04 : 0));
     out[3] = (uint8_t)((q->msg[3] & 0x10) | (r->rcode & 0xF));
-    put_u16(out + 4, q->qd_ok);
-    memset(out + 6, 0, 6);
-    memcpy(out + DNS_HDR, q->msg + DNS_HDR, qlen);
-    if (body <= limit - olen - len) {
-        for (unsigned i = 0; i < nrr; i++)
-            len += put_rr(out + len, &r->rr[i], r->serial);
-        put_u16(out + 6, r->n_an);
-        put_u16(out + 8, r->n_ns);
+    memset(out + 4, 0, 8); /* the counts: each below 256 */
+    out[5] = q->qd_ok;
+    out[11] = q->has_opt;
+    if (r->rrs_len <= limit - olen - len) {
+        if (r->rrs_len)
+            memcpy(out + len, r->rrs, r->rrs_len);
+        if (r->soa) {
+            put_u16(out + len, (uint16_t)(0xC000 | r->soa_owner));
+            put_u32(out + len + r->rrs_len - 20, r->serial);
+        }
+        len += r->rrs_len;
+        out[7] = r->n_an;
+        out[9] = r->n_ns;
     } else {
         out[2] |= 0x02; /* TC */
     }
     if (q->has_opt) {
-        put_u16(out + 10, 1);
-        put_opt(out + len, q, r);
+        static const uint8_t opt[11] = { 0, 0, DNS_T_OPT, EDNS_UDP_SIZE >> 8,
+                                         EDNS_UDP_SIZE & 0xFF };
+        uint8_t *p = out + len;
+        memcpy(p, opt, sizeof opt); /* owner the root, no flags, no options */
+        p[5] = (uint8_t)(r->rcode >> 4);
+        p[7] = q->edns_do ? 0x80 : 0;
+        if (r->keepalive) {
+            put_u16(p + 9, 6);
+            put_u16(p + 11, EDNS_O_TCP_KEEPALIVE);
+            put_u16(p + 13, 2);
+            put_u16(p + 15, r->keepalive_100ms);
+        }
         len += olen;
     }
     return len;

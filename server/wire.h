@@ -61,22 +61,17 @@ struct query {
 
 enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q);
 
-/* A record whose owner is a name in the echoed question (compression
- * pointer OWNER, an offset into the message). */
-struct wire_rr {
-    uint16_t owner;
-    uint16_t type;
-    uint32_t ttl;
-    const uint8_t *rdata;
-    uint16_t rdlen;
-};
-
+/* The records of a reply, already in wire form (zones.h): RRS[0..rrs_len)
+ * hold n_an answer records, then n_ns authority records. */
 struct wire_reply {
     uint16_t rcode;            /* extended rcode: BADVERS is 16 */
     uint8_t aa;
-    uint8_t n_an, n_ns;        /* rr[0..n_an) answer, then n_ns authority */
-    const struct wire_rr *rr;
-    uint32_t serial;           /* patched into each SOA's RDATA */
+    uint8_t n_an, n_ns;
+    uint8_t soa;               /* RRS is one SOA: patch its owner and serial */
+    uint16_t soa_owner;        /* ... owner: an offset into the question */
+    uint16_t rrs_len;
+    const uint8_t *rrs;
+    uint32_t serial;           /* ... serial */
     uint8_t keepalive;         /* send edns-tcp-keepalive (RFC 7828) ... */
     uint16_t keepalive_100ms;  /* ... with this TIMEOUT */
 };

@@ -1,11 +1,14 @@
 /* zones.c: the zone and allocation table.  See zones.h.
  *
  * Two open-addressing hash tables (zones keyed on the apex in wire form,
- * allocations on their label), both hashed case-insensitively.  A query
- * name's suffixes are hashed in one backward pass over its octets, so
- * finding the zone costs O(name length) whatever the number of zones; the
- * pass stops at the deepest apex served and probes only the suffix lengths
- * (in labels) that some apex has, so with one zone it hashes the apex only.
+ * allocations on their label).  A key is read as 64-bit words from its end
+ * backwards, the first word reaching up to 7 octets before the key (masked
+ * off), so a query name is hashed and compared in place, eight octets at a
+ * time, with no per-octet loop.  Case folds by a mask: a stored key keeps
+ * every bit of each octet except 0x20 of its (lowercase) letters, which
+ * makes the compare exact for everything else (RFC 4343 §3).  The zone
+ * search probes only the suffix lengths (in labels) some apex has, from
+ * the root down, and a depth with one apex is compared without hashing.
  */
 #include "zones.h"
 
@@ -25,14 +28,18 @@ struct htab {
     uint32_t n;
 };
 
+enum { LABEL_WORDS = (1 + DNS_LABEL_MAX + 7) / 8 };
+
 struct alloc {
     uint32_t id;
-    uint8_t label[1 + DNS_LABEL_MAX]; /* wire label, lowercase */
+    uint8_t len, nw;                  /* key octets (the wire label), words */
+    uint64_t key[2 * LABEL_WORDS];    /* nw words, then nw masks */
 };
 
 struct zonetab {
     uint64_t depth[2];  /* bit d-1: some apex has d labels (d <= 127) */
-    unsigned maxdepth;  /* labels of the deepest apex */
+    uint64_t many[2];   /* bit d-1: more than one has */
+    const struct zone *only[127]; /* [d-1]: the one apex of d labels, if one */
     struct zone **zone;
     unsigned nzones, zcap;
     struct alloc *alloc;
@@ -40,37 +47,65 @@ struct zonetab {
     struct htab zh, ah;
 };
 
-enum { HASH_INIT = 0x811C9DC5u, HASH_MUL = 0x01000193u };
-
 static uint8_t lower(uint8_t c)
 {
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
 }
 
-/* FNV-1a over the octets, last octet first, so that every suffix of a
- * name is hashed on the way to its start.  Setting 0x20 folds the letters'
- * case (and a few other octets together, which the compare sorts out). */
-static uint32_t hash_back(uint32_t h, const uint8_t *p, size_t n)
+static uint64_t load64(const uint8_t *p)
 {
-    while (n > 0)
-        h = (h ^ (p[--n] | 0x20u)) * HASH_MUL;
-    return h;
+    uint64_t v;
+
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-static uint32_t slot_of(uint32_t h)
+/* The mask of a key's first word: its 8 - R leading octets are not the
+ * key's, the R others fold case.  Read from bytes, so any byte order. */
+static uint64_t lead_fold(unsigned r)
 {
-    h ^= h >> 16;
-    h *= 0x45D9F3Bu;
-    return h ^ (h >> 16);
+    static const uint8_t m[16] = { 0, 0, 0, 0, 0, 0, 0, 0,
+                                   0xDF, 0xDF, 0xDF, 0xDF, 0xDF, 0xDF, 0xDF, 0xDF };
+    return load64(m + r);
 }
 
-/* LOW (stored lowercase) equals B, ASCII letters of B in either case. */
-static int same(const uint8_t *low, const uint8_t *b, size_t n)
+/* The hash of the LEN (1..255) octets ending at END, letters folded
+ * (with a few other octets, which the compare tells apart). */
+static uint32_t key_hash(const uint8_t *end, unsigned len)
 {
-    for (size_t i = 0; i < n; i++)
-        if (low[i] != lower(b[i]))
-            return 0;
-    return 1;
+    uint64_t h = len;
+
+    for (; len > 8; len -= 8) {
+        end -= 8;
+        h = (h ^ (load64(end) & 0xDFDFDFDFDFDFDFDFull)) * 0x9E3779B97F4A7C15ull;
+    }
+    h = (h ^ (load64(end - 8) & lead_fold(len))) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 32);
+}
+
+/* KEY (NW words, then NW masks) equals the NW words ending at END. */
+static inline int key_equal(const uint64_t *key, unsigned nw, const uint8_t *end)
+{
+    uint64_t diff = (load64(end - 8) & key[nw]) ^ key[0];
+
+    for (unsigned k = 1; k < nw; k++)
+        diff |= (load64(end - 8 * (k + 1)) & key[nw + k]) ^ key[k];
+    return diff == 0;
+}
+
+/* The key of the lowercase octets S[0..LEN) into KEY (2 * nw words). */
+static void key_make(const uint8_t *s, unsigned len, uint64_t *key)
+{
+    uint8_t v[8 + DNS_NAME_MAX + 1] = { 0 }, m[8 + DNS_NAME_MAX + 1] = { 0 };
+    unsigned nw = (len + 7) / 8;
+
+    memcpy(v + 8, s, len);
+    for (unsigned i = 0; i < len; i++)
+        m[8 + i] = s[i] >= 'a' && s[i] <= 'z' ? 0xDF : 0xFF;
+    for (unsigned k = 0; k < nw; k++) {
+        key[nw + k] = load64(m + 8 + len - 8 * (k + 1));
+        key[k] = load64(v + 8 + len - 8 * (k + 1)) & key[nw + k];
+    }
 }
 
 static int htab_grow(struct htab *h)
@@ -83,7 +118,7 @@ static int htab_grow(struct htab *h)
     for (uint32_t i = 0; h->slot && i <= h->mask; i++) {
         if (!h->slot[i].idx)
             continue;
-        uint32_t j = slot_of(h->slot[i].hash) & (size - 1);
+        uint32_t j = h->slot[i].hash & (size - 1);
         while (s[j].idx)
             j = (j + 1) & (size - 1);
         s[j] = h->slot[i];
@@ -101,7 +136,7 @@ static int htab_put(struct htab *h, uint32_t hash, uint32_t idx)
         if (err)
             return err;
     }
-    uint32_t j = slot_of(hash) & h->mask;
+    uint32_t j = hash & h->mask;
     while (h->slot[j].idx)
         j = (j + 1) & h->mask;
     h->slot[j].hash = hash;
@@ -110,16 +145,15 @@ static int htab_put(struct htab *h, uint32_t hash, uint32_t idx)
     return 0;
 }
 
-static const struct zone *zone_get(const struct zonetab *t, uint32_t hash, const uint8_t *name,
-                                   size_t len)
+/* The zone whose apex is the LEN octets ending at END. */
+static const struct zone *zone_get(const struct zonetab *t, const uint8_t *end, unsigned len)
 {
     const struct htab *h = &t->zh;
+    uint32_t hash = key_hash(end, len);
 
-    if (!h->slot)
-        return NULL;
-    for (uint32_t j = slot_of(hash) & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
+    for (uint32_t j = hash & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
         const struct zone *z = t->zone[h->slot[j].idx - 1];
-        if (h->slot[j].hash == hash && z->apex_len == len && same(z->apex, name, len))
+        if (h->slot[j].hash == hash && z->apex_len == len && key_equal(z->key, z->nw, end))
             return z;
     }
     return NULL;
@@ -128,14 +162,15 @@ static const struct zone *zone_get(const struct zonetab *t, uint32_t hash, const
 uint32_t zonetab_alloc_id(const struct zonetab *t, const uint8_t *label)
 {
     const struct htab *h = &t->ah;
-    uint32_t hash = hash_back(HASH_INIT, label, 1 + (size_t)label[0]);
+    unsigned len = 1 + (unsigned)label[0];
+    const uint8_t *end = label + len;
 
     if (!h->slot)
         return 0;
-    for (uint32_t j = slot_of(hash) & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
+    uint32_t hash = key_hash(end, len);
+    for (uint32_t j = hash & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
         const struct alloc *a = &t->alloc[h->slot[j].idx - 1];
-        if (h->slot[j].hash == hash && a->label[0] == label[0] &&
-            same(a->label + 1, label + 1, label[0]))
+        if (h->slot[j].hash == hash && a->len == len && key_equal(a->key, a->nw, end))
             return a->id;
     }
     return 0;
@@ -144,24 +179,27 @@ uint32_t zonetab_alloc_id(const struct zonetab *t, const uint8_t *label)
 const struct zone *zonetab_find(const struct zonetab *t, const uint8_t *name,
                                 const uint8_t *label, unsigned nlabels, unsigned *apex_label)
 {
-    if (!t || nlabels == 0 || t->maxdepth == 0)
+    if (!t || nlabels == 0 || !t->zh.slot)
         return NULL;
-    /* The root octet, then each label from the right: zones never nest
-     * (SPEC §2), so the first served suffix is the zone. */
-    size_t root = label[nlabels - 1] + 1 + (size_t)name[label[nlabels - 1]];
-    size_t end = root;
-    uint32_t h = hash_back(HASH_INIT, name + root, 1);
-    unsigned stop = nlabels > t->maxdepth ? nlabels - t->maxdepth : 0;
-    for (unsigned i = nlabels; i-- > stop;) {
-        unsigned d = nlabels - i - 1;
-        h = hash_back(h, name + label[i], end - label[i]);
-        end = label[i];
-        if (!(t->depth[d >> 6] >> (d & 63) & 1))
-            continue;
-        const struct zone *z = zone_get(t, h, name + end, root + 1 - end);
-        if (z) {
-            *apex_label = i;
-            return z;
+    /* Each served depth from the root down: zones never nest (SPEC §2),
+     * so the first served suffix is the zone. */
+    const uint8_t *end = name + label[nlabels - 1] + 1 + name[label[nlabels - 1]] + 1;
+    for (unsigned w = 0; w < 2 && nlabels > 64 * w; w++) {
+        uint64_t bits = t->depth[w];
+        if (nlabels - 64 * w < 64)
+            bits &= (1ull << (nlabels - 64 * w)) - 1;
+        for (; bits; bits &= bits - 1) {
+            unsigned b = (unsigned)__builtin_ctzll(bits), i = nlabels - 64 * w - 1 - b;
+            unsigned len = (unsigned)(end - name - label[i]);
+            const struct zone *z = t->only[64 * w + b];
+            if (t->many[w] >> b & 1)
+                z = zone_get(t, end, len);
+            else if (z->apex_len != len || !key_equal(z->key, z->nw, end))
+                continue;
+            if (z) {
+                *apex_label = i;
+                return z;
+            }
         }
     }
     return NULL;
@@ -205,29 +243,45 @@ static int mailbox_to_wire(const char *mbox, uint8_t *out, size_t cap)
     return n < 0 ? -1 : 1 + out[0] + n;
 }
 
-static void put32(uint8_t *p, uint32_t v)
+static uint8_t *put16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+    return put16(put16(p, (uint16_t)(v >> 16)), (uint16_t)v);
+}
+
+/* A record's fixed part: owner OWNER (a pointer, or 0 to patch), type,
+ * class IN, TTL, RDLENGTH. */
+static uint8_t *rr_head(uint8_t *p, uint16_t owner, uint16_t type, uint32_t ttl, size_t rdlen)
+{
+    p = put16(p, owner);
+    p = put16(p, type);
+    p = put16(p, DNS_C_IN);
+    p = put32(p, ttl);
+    return put16(p, (uint16_t)rdlen);
 }
 
 int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
 {
-    uint8_t apex[DNS_NAME_MAX], soa[2 * DNS_NAME_MAX + 20], ns[SPFDB_NS_MAX][DNS_NAME_MAX];
+    uint8_t abuf[8 + DNS_NAME_MAX], *apex = abuf + 8; /* 8: key_hash reads before */
+    uint8_t soa[2 * DNS_NAME_MAX + 20], ns[SPFDB_NS_MAX][DNS_NAME_MAX];
     char mbox[2 * SPFDB_NAME_MAX + 2];
     int alen, mlen, rlen, nslen[SPFDB_NS_MAX];
     size_t total = 0;
 
     if (z->n_ns < 1 || z->n_ns > SPFDB_NS_MAX)
         return SPFDB_EINVAL;
-    alen = to_wire(z->name, apex, sizeof apex);
+    alen = to_wire(z->name, apex, DNS_NAME_MAX);
     for (unsigned i = 0; i < z->n_ns; i++) {
         nslen[i] = to_wire(z->ns[i], ns[i], sizeof ns[i]);
         if (nslen[i] < 0)
             return SPFDB_EINVAL;
-        total += (size_t)nslen[i];
+        total += 12 + (size_t)nslen[i];
     }
     if (alen < 0 || spfdb_hostmaster(z->hostmaster, z->ns[0], mbox, sizeof mbox) != 0)
         return SPFDB_EINVAL;
@@ -237,15 +291,15 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
     if (rlen < 0)
         return SPFDB_EINVAL;
     uint8_t *num = soa + mlen + rlen;
-    put32(num, 0); /* serial: per answer */
-    put32(num + 4, 14400);
-    put32(num + 8, 3600);
-    put32(num + 12, 1209600);
-    put32(num + 16, z->neg_ttl);
+    num = put32(num, 0); /* serial: per answer */
+    num = put32(num, 14400);
+    num = put32(num, 3600);
+    num = put32(num, 1209600);
+    put32(num, z->neg_ttl);
     size_t soa_len = (size_t)(mlen + rlen + 20);
 
-    uint32_t h = hash_back(HASH_INIT, apex, (size_t)alen);
-    if (zone_get(t, h, apex, (size_t)alen))
+    unsigned nw = ((unsigned)alen + 7) / 8;
+    if (t->zh.slot && zone_get(t, apex + alen, (unsigned)alen))
         return SPFDB_EINVAL;
     if (t->nzones == t->zcap) {
         unsigned cap = t->zcap ? t->zcap * 2 : 16;
@@ -255,27 +309,37 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
         t->zone = nz;
         t->zcap = cap;
     }
-    struct zone *e = malloc(sizeof *e + (size_t)alen + soa_len + total);
+    size_t keylen = 2 * nw * sizeof(uint64_t);
+    struct zone *e = malloc(sizeof *e + keylen + (size_t)alen + 12 + soa_len + total);
     if (!e)
         return SPFDB_ENOMEM;
     e->alloc_id = z->alloc_id;
     e->ttl = z->ttl;
     e->neg_ttl = z->neg_ttl;
+    e->nw = (uint8_t)nw;
+    key_make(apex, (unsigned)alen, e->key);
+    uint8_t *p = (uint8_t *)e->key + keylen;
     e->apex_len = (uint8_t)alen;
-    memcpy(e->apex, apex, (size_t)alen);
-    uint8_t *p = e->apex + alen;
+    e->apex = p;
+    memcpy(p, apex, (size_t)alen);
+    p += alen;
+    e->soa_rr = p;
+    e->soa_rr_len = (uint16_t)(12 + soa_len);
+    p = rr_head(p, 0, DNS_T_SOA, z->neg_ttl, soa_len);
     memcpy(p, soa, soa_len);
-    e->soa = p;
-    e->soa_len = (uint16_t)soa_len;
     p += soa_len;
+    e->ns_rr = p;
     e->ns_count = (uint16_t)z->n_ns;
+    e->ns_rr_len = (uint16_t)total;
     for (unsigned i = 0; i < z->n_ns; i++) {
+        p = rr_head(p, 0xC000 | DNS_HDR, DNS_T_NS, z->ttl, (size_t)nslen[i]);
         memcpy(p, ns[i], (size_t)nslen[i]);
-        e->ns[i] = p;
-        e->ns_len[i] = (uint8_t)nslen[i];
         p += nslen[i];
     }
-    int err = htab_put(&t->zh, h, t->nzones);
+    p = rr_head(e->a_rr, 0xC000 | DNS_HDR, DNS_T_A, z->ttl, 4);
+    memcpy(p, (const uint8_t[]){ 127, 0, 0, 2 }, 4);
+
+    int err = htab_put(&t->zh, key_hash(apex + alen, (unsigned)alen), t->nzones);
     if (err) {
         free(e);
         return err;
@@ -284,23 +348,25 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
     unsigned d = 0; /* labels of the apex */
     for (int i = 0; apex[i] != 0; i += 1 + apex[i])
         d++;
-    t->depth[(d - 1) >> 6] |= 1ull << ((d - 1) & 63);
-    if (d > t->maxdepth)
-        t->maxdepth = d;
+    uint64_t bit = 1ull << ((d - 1) & 63);
+    if (t->depth[(d - 1) >> 6] & bit)
+        t->many[(d - 1) >> 6] |= bit;
+    t->depth[(d - 1) >> 6] |= bit;
+    t->only[d - 1] = e;
     return 0;
 }
 
 int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id)
 {
     size_t len = strlen(name);
-    uint8_t label[1 + DNS_LABEL_MAX];
+    uint8_t label[8 + 1 + DNS_LABEL_MAX] = { 0 };
 
     if (id == 0 || len == 0 || len > DNS_LABEL_MAX || strchr(name, '.'))
         return SPFDB_EINVAL;
-    label[0] = (uint8_t)len;
+    label[8] = (uint8_t)len;
     for (size_t i = 0; i < len; i++)
-        label[1 + i] = lower((uint8_t)name[i]);
-    if (zonetab_alloc_id(t, label))
+        label[9 + i] = lower((uint8_t)name[i]);
+    if (zonetab_alloc_id(t, label + 8))
         return SPFDB_EINVAL;
     if (t->nallocs == t->acap) {
         unsigned cap = t->acap ? t->acap * 2 : 16;
@@ -310,12 +376,14 @@ int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id)
         t->alloc = na;
         t->acap = cap;
     }
-    int err = htab_put(&t->ah, hash_back(HASH_INIT, label, 1 + len), t->nallocs);
+    int err = htab_put(&t->ah, key_hash(label + 9 + len, 1 + (unsigned)len), t->nallocs);
     if (err)
         return err;
     struct alloc *a = &t->alloc[t->nallocs++];
     a->id = id;
-    memcpy(a->label, label, 1 + len);
+    a->len = (uint8_t)(1 + len);
+    a->nw = (uint8_t)((1 + len + 7) / 8);
+    key_make(label + 8, 1 + (unsigned)len, a->key);
     return 0;
 }
 

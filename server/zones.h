@@ -3,9 +3,10 @@
  * A worker builds one table from a database snapshot (spfdb_zone_foreach,
  * spfdb_alloc_foreach) whenever spfdb_info.meta_gen changes, and swaps it
  * in between batches; the query path only reads it.  The table precomputes
- * each zone's apex in wire form and its SOA and NS RDATA, so answers are
- * copies.  A table is owned by one thread; nothing here touches LMDB.
- * Lookups hash the name, so their cost does not grow with the zone count.
+ * each zone's records in wire form (A, SOA and NS, owners as compression
+ * pointers), so an answer is one copy and two patches.  A table is owned
+ * by one thread; nothing here touches LMDB.  Lookups hash and compare
+ * eight octets at a time, so their cost does not grow with the zone count.
  * Errors: 0, SPFDB_EINVAL (a record that cannot be served, e.g. too large,
  * or a zone or allocation added twice), SPFDB_ENOMEM.
  */
@@ -24,27 +25,35 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z);
 int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id);
 unsigned zonetab_zone_count(const struct zonetab *t);
 
-/* A served zone, as answers need it.  Read-only once added. */
+/* A served zone, as answers need it.  Read-only once added.  The records
+ * below are whole resource records: owner, type, class, TTL, RDLENGTH,
+ * RDATA.  The SOA's owner and serial are left 0 for the answer to patch:
+ * the owner pointer at offset 0, the serial at soa_rr_len - 20. */
 struct zone {
     uint32_t alloc_id;       /* delegated: the bound allocation; 0: provider */
     uint32_t ttl, neg_ttl;
-    uint16_t soa_len;        /* SOA RDATA, serial 0 (patched per answer) */
+    uint16_t soa_rr_len;
     uint16_t ns_count;
-    const uint8_t *soa;
-    const uint8_t *ns[SPFDB_NS_MAX]; /* NS RDATA: each a wire name */
-    uint8_t ns_len[SPFDB_NS_MAX];
+    uint16_t ns_rr_len;
+    const uint8_t *soa_rr;   /* the SOA, TTL neg_ttl */
+    const uint8_t *ns_rr;    /* the NS records, owner 0xC00C (the question), TTL ttl */
+    uint8_t a_rr[16];        /* A 127.0.0.2, owner 0xC00C, TTL ttl */
     uint8_t apex_len;
-    uint8_t apex[];          /* lowercase wire form; then SOA and NS data */
+    const uint8_t *apex;     /* lowercase wire form */
+    uint8_t nw;              /* key words: (apex_len + 7) / 8 */
+    uint64_t key[];          /* nw words of the apex, then nw masks (zones.c) */
 };
 
 /* The zone of the wire name NAME, whose NLABELS labels start at the offsets
  * LABEL[] (as struct query holds them), or NULL.  *APEX_LABEL is the index
- * of the apex's first label (NLABELS for the root). */
+ * of the apex's first label.  The 7 octets before NAME must be readable
+ * (the header of the message NAME is in): they are read and ignored. */
 const struct zone *zonetab_find(const struct zonetab *t, const uint8_t *name,
                                 const uint8_t *label, unsigned nlabels, unsigned *apex_label);
 
 /* The id of the allocation named by the wire label LABEL (length octet
- * first), compared case-insensitively: 0 when there is none. */
+ * first), compared case-insensitively: 0 when there is none.  As for
+ * zonetab_find, the 7 octets before LABEL must be readable. */
 uint32_t zonetab_alloc_id(const struct zonetab *t, const uint8_t *label);
 
 #endif

@@ -249,6 +249,10 @@ static void test_unlisted_v4_nxdomain(void **state)
     ask("198.51.100.8." PZ, 1, NULL, &r);
     assert_negative(&r, NXD, "iphmx.example.");
     assert_int_equal(info.cls, ANSWER_UNLISTED);
+    /* Single digits but the last: no IPv6 name lies below it. */
+    ask("1.2.3.40." PZ, 1, NULL, &r);
+    assert_negative(&r, NXD, "iphmx.example.");
+    assert_int_equal(info.cls, ANSWER_UNLISTED);
 }
 
 static void test_unlisted_v6_nxdomain(void **state)
@@ -837,6 +841,60 @@ static void test_rule3_bad_question(void **state)
     struct reply r;
     ask_raw(&q, ANSWER_UDP, &r);
     assert_int_equal(r.rcode, 5);
+    /* One-octet labels up to the bound, as nibble names are read eight
+     * labels at a time: 127 fit in 255 octets, 128 do not; under a zone,
+     * 120 of them and the apex make 255 octets (NXDOMAIN: no such
+     * allocation), 121 do not.  The same in a second question. */
+    for (int k = 127; k <= 128; k++) {
+        for (int qd = 1; qd <= 2; qd++) {
+            q_build(&q, "", 1, NULL);
+            q.len = 12;
+            if (qd == 2)
+                q_bytes(&q, (uint8_t[]){ 1, 'a', 0, 0, 1, 0, 1 }, 7);
+            for (int i = 0; i < k; i++)
+                q_bytes(&q, (uint8_t[]){ 1, i % 2 ? 'a' : '0' }, 2);
+            q_bytes(&q, (uint8_t[]){ 0, 0, 1, 0, 1 }, 5);
+            q_set_count(&q, 0, (uint16_t)qd);
+            if (k == 128 || qd == 2) {
+                assert_formerr(&q, 0, 0);
+            } else {
+                ask_raw(&q, ANSWER_UDP, &r);
+                assert_int_equal(r.rcode, 5);
+            }
+        }
+    }
+    /* A 14-octet label first: a run of eight one-octet labels then ends
+     * exactly at octet 255, where the root no longer fits. */
+    for (int k = 119; k <= 120; k++) {
+        q_build(&q, "", 1, NULL);
+        q.len = 12;
+        q_bytes(&q, "\16fourteen-octet", 15);
+        for (int i = 0; i < k; i++)
+            q_bytes(&q, (uint8_t[]){ 1, 'f' }, 2);
+        q_bytes(&q, (uint8_t[]){ 0, 0, 1, 0, 1 }, 5);
+        if (k == 120) {
+            assert_formerr(&q, 0, 0);
+        } else {
+            ask_raw(&q, ANSWER_UDP, &r);
+            assert_int_equal(r.rcode, 5);
+        }
+    }
+    for (int k = 120; k <= 121; k++) {
+        q_build(&q, "", 1, NULL);
+        q.len = 12;
+        for (int i = 0; i < k; i++)
+            q_bytes(&q, (uint8_t[]){ 1, '1' }, 2);
+        q_bytes(&q, (uint8_t[]){ 5, 'i', 'p', 'h', 'm', 'x', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e' },
+                14);
+        q_bytes(&q, (uint8_t[]){ 0, 0, 1, 0, 1 }, 5);
+        if (k == 121) {
+            assert_formerr(&q, 0, 0);
+        } else {
+            ask_raw(&q, ANSWER_UDP, &r);
+            assert_int_equal(r.rcode, 3);
+            assert_int_equal(r.qend, 12 + 255 + 4);
+        }
+    }
     /* A compression pointer, and extended label types 0x40 and 0x80. */
     static const uint8_t bad[][8] = { { 1, 'a', 0xC0, 12 }, { 0x41, 0 }, { 0x80, 0 },
                                       { 1, 'a', 0x40 } };

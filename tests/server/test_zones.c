@@ -22,7 +22,8 @@ static void mkzone(struct spfdb_zone *z, const char *name, uint32_t alloc)
     snprintf(z->ns[0], sizeof z->ns[0], "ns1.example.net");
 }
 
-/* Wire form of NAME with label offsets, as struct query holds them. */
+/* Wire form of NAME with label offsets, as struct query holds them.  The
+ * table reads up to 7 octets before a name (zones.h): callers leave room. */
 static size_t wire(const char *name, uint8_t *w, uint8_t *label, unsigned *n)
 {
     size_t len = 0;
@@ -42,10 +43,10 @@ static size_t wire(const char *name, uint8_t *w, uint8_t *label, unsigned *n)
 
 static const struct zone *find(const struct zonetab *t, const char *name, unsigned *apex)
 {
-    uint8_t w[300], label[128];
+    uint8_t w[12 + 300], label[128];
     unsigned n;
-    wire(name, w, label, &n);
-    return zonetab_find(t, w, label, n, apex);
+    wire(name, w + 12, label, &n);
+    return zonetab_find(t, w + 12, label, n, apex);
 }
 
 static void test_many_zones(void **state)
@@ -125,13 +126,20 @@ static void test_soa_rdata(void **state)
     assert_int_equal(zonetab_add_zone(t, &z), 0);
     const struct zone *f = find(t, "d.example", &apex);
     assert_non_null(f);
-    static const uint8_t want[] = "\3ns1\7example\3net\0"
+    /* Owner 0 (patched per answer), SOA IN, TTL 77, RDLENGTH 62, then
+     * MNAME, RNAME (the local part one label) and serial 0. */
+    static const uint8_t want[] = "\0\0\0\6\0\1\0\0\0\x4d\0\x3e"
+                                  "\3ns1\7example\3net\0"
                                   "\12first.last\4mail\7example\0"
                                   "\0\0\0\0" "\0\0\x38\x40" "\0\0\x0e\x10" "\0\x12\x75\0" "\0\0\0\x4d";
-    assert_int_equal(f->soa_len, sizeof want - 1);
-    assert_memory_equal(f->soa, want, sizeof want - 1);
+    assert_int_equal(f->soa_rr_len, sizeof want - 1);
+    assert_memory_equal(f->soa_rr, want, sizeof want - 1);
+    static const uint8_t ns[] = "\xc0\x0c\0\2\0\1\0\0\1\x2c\0\x11\3ns1\7example\3net\0";
     assert_int_equal(f->ns_count, 1);
-    assert_int_equal(f->ns_len[0], 17);
+    assert_int_equal(f->ns_rr_len, sizeof ns - 1);
+    assert_memory_equal(f->ns_rr, ns, sizeof ns - 1);
+    static const uint8_t a[] = "\xc0\x0c\0\1\0\1\0\0\1\x2c\0\4\x7f\0\0\2";
+    assert_memory_equal(f->a_rr, a, sizeof a - 1);
     assert_memory_equal(f->apex, "\1d\7example\0", 11);
     zonetab_free(t);
 }
@@ -170,6 +178,12 @@ static void test_depths(void **state)
     assert_null(find(t, "five.four.three.two.ONE.x", &apex));
     assert_null(find(t, "d.d.d", &apex));
     assert_null(find(t, deep + 2, &apex));
+    /* Letters fold, nothing else does: '@' (0x40) is not '`' (0x60). */
+    mkzone(&z, "x-y`z.example", 4);
+    assert_int_equal(zonetab_add_zone(t, &z), 0);
+    assert_int_equal(find(t, "1.X-Y`Z.Example", &apex)->alloc_id, 4);
+    assert_null(find(t, "1.x-y@z.example", &apex));
+    assert_null(find(t, "1.x\x0dy`z.example", &apex));
     zonetab_free(t);
 }
 
@@ -177,20 +191,28 @@ static void test_allocs(void **state)
 {
     struct zonetab *t = zonetab_new();
     char name[64];
-    uint8_t label[64];
+    uint8_t buf[8 + 64], *label = buf + 8;
     (void)state;
     for (uint32_t i = 1; i <= 3000; i++) {
         snprintf(name, sizeof name, "alloc-%u", i);
         assert_int_equal(zonetab_add_alloc(t, name, i), 0);
     }
     for (uint32_t i = 1; i <= 3000; i++) {
-        int n = snprintf((char *)label + 1, sizeof label - 1, "ALLOC-%u", i);
+        int n = snprintf((char *)label + 1, 63, "ALLOC-%u", i);
         label[0] = (uint8_t)n;
         assert_int_equal(zonetab_alloc_id(t, label), i);
     }
     memcpy(label, "\7alloc-0", 8);
     assert_int_equal(zonetab_alloc_id(t, label), 0);
     memcpy(label, "\6alloc-1", 8); /* a prefix is not a match */
+    assert_int_equal(zonetab_alloc_id(t, label), 0);
+    /* Case folds for letters only: '-' (0x2D) is not 0x0D, '{' not '['. */
+    assert_int_equal(zonetab_add_alloc(t, "a-b{", 7000), 0);
+    memcpy(label, "\4A-B{", 5);
+    assert_int_equal(zonetab_alloc_id(t, label), 7000);
+    memcpy(label, "\4a\x0d" "b{", 5);
+    assert_int_equal(zonetab_alloc_id(t, label), 0);
+    memcpy(label, "\4a-b[", 5);
     assert_int_equal(zonetab_alloc_id(t, label), 0);
     assert_int_equal(zonetab_add_alloc(t, "Alloc-5", 9999), SPFDB_EINVAL);
     assert_int_equal(zonetab_add_alloc(t, "zero", 0), SPFDB_EINVAL);
@@ -219,6 +241,14 @@ static void test_qname(void **state)
     classify("0.1.2.3", &a);
     assert_int_equal(a.kind, QNAME_ADDR);
     assert_true(a.unlisted_tail);
+    /* Single digits but for one label, wherever it is: not a tail. */
+    static const char *const one_wide[] = { "10.1.2.3", "0.10.2.3", "0.1.20.3", "0.1.2.30",
+                                            "0.1.2.255" };
+    for (unsigned i = 0; i < sizeof one_wide / sizeof one_wide[0]; i++) {
+        classify(one_wide[i], &a);
+        assert_int_equal(a.kind, QNAME_ADDR);
+        assert_false(a.unlisted_tail);
+    }
     classify("F.e.D.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.a.B", &a);
     assert_int_equal(a.kind, QNAME_ADDR);
     assert_int_equal(a.family, 6);
@@ -231,13 +261,19 @@ static void test_qname(void **state)
     assert_int_equal(a.family, 6);
     classify("2.0.0.2.0.a.0.0.0.0.0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1", &a);
     assert_int_equal(a.family, 6);
-    static const char *const tails[] = { "1", "255.255.255", "a", "8.8.8.8.8", "0.a.f.0" };
-    for (unsigned i = 0; i < 5; i++) {
+    static const char *const tails[] = { "1", "255.255.255", "a", "8.8.8.8.8", "0.a.f.0",
+                                         "a.b.c.d", "1.2.3.F" };
+    for (unsigned i = 0; i < sizeof tails / sizeof tails[0]; i++) {
         classify(tails[i], &a);
         assert_int_equal(a.kind, QNAME_TAIL);
     }
-    static const char *const absent[] = { "01", "256", "0a", "1.2.3.4.5.6.7.88", "999",
-                                          "1.2.3.40.0", "g", "1.-" };
+    static const char *const absent[] = {
+        "01", "256", "0a", "1.2.3.4.5.6.7.88", "999", "1.2.3.40.0", "g", "1.-",
+        "1.2.3.256", "1.2.3.01", "1.2.03.4", "10.2.3.a", "1.2.3.4a", "1.2.3.:",
+        "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.g",
+        "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0a.0",
+        "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0",
+    };
     for (unsigned i = 0; i < sizeof absent / sizeof absent[0]; i++) {
         classify(absent[i], &a);
         assert_int_equal(a.kind, QNAME_ABSENT);
