@@ -25,15 +25,18 @@ static unsigned alen(int family)
 
 static int valid(const struct spfdb_prefix *p)
 {
-    unsigned bits;
+    unsigned n, i;
 
     if (p->family != 4 && p->family != 6)
         return 0;
-    bits = alen(p->family) * 8;
-    if (p->len > bits)
+    n = alen(p->family);
+    if (p->len > n * 8)
         return 0;
-    for (unsigned b = p->len; b < bits; b++)
-        if (p->addr[b / 8] & (0x80u >> (b % 8)))
+    i = p->len / 8;
+    if (p->len % 8 && (p->addr[i++] & (0xffu >> (p->len % 8))))
+        return 0; /* host bits set */
+    for (; i < n; i++)
+        if (p->addr[i])
             return 0;
     return 1;
 }

@@ -2,138 +2,257 @@
 #include "prefix.h"
 #include "text.h"
 
-#include <arpa/inet.h>
+#include <endian.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Dotted quad, four decimal octets without leading zeros.  inet_pton alone
- * is not relied on for this: some libcs accept "01" or octal. */
-static int parse_v4(const char *s, size_t n, uint8_t out[4])
+/* A dotted quad at S, four decimal octets without leading zeros, before
+ * E: returns where it ends, or NULL.  inet_pton alone is not relied on for
+ * this: some libcs accept "01" or octal. */
+static const char *scan_v4(const char *s, const char *e, uint8_t out[4])
 {
-    size_t i = 0;
-
     for (int part = 0; part < 4; part++) {
-        unsigned v = 0;
-        size_t start = i;
+        unsigned v, d;
 
-        if (part > 0) {
-            if (i >= n || s[i] != '.')
-                return -1;
-            start = ++i;
+        if (part > 0 && (s == e || *s++ != '.'))
+            return NULL;
+        if (s == e || (v = (unsigned)(*s++ - '0')) > 9)
+            return NULL;
+        /* up to three digits: a fourth is left for the caller to refuse */
+        if (s < e && (d = (unsigned)(*s - '0')) <= 9) {
+            if (v == 0)
+                return NULL;
+            v = v * 10 + d;
+            if (++s < e && (d = (unsigned)(*s - '0')) <= 9) {
+                v = v * 10 + d;
+                s++;
+                if (v > 255)
+                    return NULL;
+            }
         }
-        while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
-            v = v * 10 + (unsigned)(s[i++] - '0');
-        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
-            return -1;
         out[part] = (uint8_t)v;
     }
-    return i == n ? 0 : -1;
+    return s;
 }
 
-static int bit_set(const uint8_t *a, unsigned bit)
+static int hex_value(char c)
 {
-    return (a[bit / 8] >> (7 - bit % 8)) & 1;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* RFC 4291 text as glibc's inet_pton(AF_INET6) reads it (the behaviour
+ * this replaces, checked against it in test_prefix): groups of one to four
+ * hex digits, one "::" for one or more zero groups, a dotted quad as the
+ * last 32 bits.  Unlike inet_pton it needs no NUL-terminated copy. */
+static int parse_v6(const char *s, size_t n, uint8_t out[16])
+{
+    uint8_t a[16];
+    size_t i = s[0] == ':', tok = 0;
+    unsigned o = 0, v = 0, digits = 0;
+    int gap = -1;
+
+    if (i && (n < 2 || s[1] != ':'))
+        return -1;
+    while (i < n) {
+        char c = s[i++];
+        int d = hex_value(c);
+
+        if (d >= 0) {
+            if (digits == 4)
+                return -1;
+            v = v << 4 | (unsigned)d;
+            digits++;
+        } else if (c == ':') {
+            tok = i;
+            if (digits == 0) {
+                if (gap >= 0)
+                    return -1;
+                gap = (int)o;
+                continue;
+            }
+            if (i == n || o > 14)
+                return -1;
+            a[o++] = (uint8_t)(v >> 8);
+            a[o++] = (uint8_t)v;
+            v = digits = 0;
+        } else if (c == '.' && o <= 12 && scan_v4(s + tok, s + n, a + o) == s + n) {
+            o += 4;
+            digits = 0;
+            break;
+        } else {
+            return -1;
+        }
+    }
+    if (digits) {
+        if (o > 14)
+            return -1;
+        a[o++] = (uint8_t)(v >> 8);
+        a[o++] = (uint8_t)v;
+    }
+    if (gap >= 0) {
+        unsigned tail = o - (unsigned)gap;
+        if (o == 16)
+            return -1;
+        memmove(a + 16 - tail, a + gap, tail);
+        memset(a + gap, 0, 16 - tail - (unsigned)gap);
+        o = 16;
+    }
+    if (o != 16)
+        return -1;
+    memcpy(out, a, 16);
+    return 0;
 }
 
 /* Zero every bit from LEN on; returns whether any was set. */
 static int clear_host(uint8_t *a, unsigned len, unsigned bits)
 {
-    int had = 0;
+    unsigned b = len / 8;
+    uint8_t had = 0;
 
-    for (unsigned b = len; b < bits; b++) {
-        if (bit_set(a, b)) {
-            had = 1;
-            a[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
-        }
+    if (len % 8) {
+        uint8_t host = (uint8_t)(0xffu >> (len % 8));
+        had = a[b] & host;
+        a[b++] &= (uint8_t)~host;
     }
-    return had;
+    for (; b < bits / 8; b++) {
+        had |= a[b];
+        a[b] = 0;
+    }
+    return had != 0;
 }
 
-struct special {
-    uint8_t family, len;
-    uint8_t addr[16];
-    const char *why;
-};
-
 /* RFC 6890 ranges an SPF entry should not normally hold; SPEC §2 names
- * private, loopback, link-local, shared and unique-local. */
-static const struct special specials[] = {
-    {4, 8, {10}, "private (RFC 1918)"},
-    {4, 12, {172, 16}, "private (RFC 1918)"},
-    {4, 16, {192, 168}, "private (RFC 1918)"},
-    {4, 8, {127}, "loopback (RFC 1122)"},
-    {4, 16, {169, 254}, "link-local (RFC 3927)"},
-    {4, 10, {100, 64}, "shared address space (RFC 6598)"},
-    {4, 8, {0}, "\"this network\" (RFC 1122)"},
-    {6, 128, {[15] = 1}, "loopback (RFC 4291)"},
-    {6, 128, {0}, "unspecified address (RFC 4291)"},
-    {6, 10, {0xfe, 0x80}, "link-local (RFC 4291)"},
-    {6, 7, {0xfc}, "unique-local (RFC 4193)"},
+ * private, loopback, link-local, shared and unique-local.  The first that
+ * overlaps names the reason.  Prefixes nest or are disjoint: P overlaps a
+ * range when they agree on the bits of the shorter one, the bits under both
+ * masks. */
+static const struct {
+    uint32_t addr, mask;
+    const char *why;
+} specials4[] = {
+    {0x0a000000, 0xff000000, "private (RFC 1918)"},
+    {0xac100000, 0xfff00000, "private (RFC 1918)"},
+    {0xc0a80000, 0xffff0000, "private (RFC 1918)"},
+    {0x7f000000, 0xff000000, "loopback (RFC 1122)"},
+    {0xa9fe0000, 0xffff0000, "link-local (RFC 3927)"},
+    {0x64400000, 0xffc00000, "shared address space (RFC 6598)"},
+    {0x00000000, 0xff000000, "\"this network\" (RFC 1122)"},
 };
 
-/* Prefixes nest or are disjoint: they overlap when the shorter contains
- * the longer. */
-static int overlaps(const struct spfdb_prefix *p, uint8_t family, uint8_t len,
-                    const uint8_t *addr)
-{
-    struct spfdb_prefix q = {.family = family, .len = len};
+static const struct {
+    uint64_t hi, lo, mhi, mlo; /* the address and mask as 128-bit numbers */
+    const char *why;
+} specials6[] = {
+    {0, 1, ~0ull, ~0ull, "loopback (RFC 4291)"},
+    {0, 0, ~0ull, ~0ull, "unspecified address (RFC 4291)"},
+    {0xfe80ull << 48, 0, 0xffc0ull << 48, 0, "link-local (RFC 4291)"},
+    {0xfcull << 56, 0, 0xfeull << 56, 0, "unique-local (RFC 4193)"},
+};
 
-    memcpy(q.addr, addr, 16);
-    return spfdb_prefix_contains(p, &q) || spfdb_prefix_contains(&q, p);
+static uint64_t load64(const uint8_t *a)
+{
+    uint64_t x;
+
+    memcpy(&x, a, 8);
+    return be64toh(x);
+}
+
+/* The first N bits of 64 set. */
+static uint64_t mask64(unsigned n)
+{
+    return n == 0 ? 0 : n >= 64 ? ~0ull : ~0ull << (64 - n);
 }
 
 const char *spfdb_prefix_special(const struct spfdb_prefix *p)
 {
-    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) {
-        const struct special *s = &specials[i];
-        if (overlaps(p, s->family, s->len, s->addr))
-            return s->why;
+    uint64_t hi = load64(p->addr), lo = load64(p->addr + 8);
+    uint64_t mhi = mask64(p->len), mlo = p->len > 64 ? mask64(p->len - 64u) : 0;
+
+    if (p->family == 4) {
+        uint32_t x = (uint32_t)(hi >> 32), m = (uint32_t)(mhi >> 32);
+        for (size_t i = 0; i < sizeof specials4 / sizeof specials4[0]; i++)
+            if (((x ^ specials4[i].addr) & specials4[i].mask & m) == 0)
+                return specials4[i].why;
+        return NULL;
     }
+    for (size_t i = 0; i < sizeof specials6 / sizeof specials6[0]; i++)
+        if (((hi ^ specials6[i].hi) & specials6[i].mhi & mhi) == 0 &&
+            ((lo ^ specials6[i].lo) & specials6[i].mlo & mlo) == 0)
+            return specials6[i].why;
     return NULL;
 }
+
+/* Characters a prefix may hold at all (hex digits, '.', ':', '/'), and
+ * the two that shape its parse. */
+enum { C_BAD = 0, C_ADDR, C_COLON, C_SLASH };
+static const uint8_t char_class[256] = {
+    ['0'] = C_ADDR, ['1'] = C_ADDR, ['2'] = C_ADDR, ['3'] = C_ADDR, ['4'] = C_ADDR,
+    ['5'] = C_ADDR, ['6'] = C_ADDR, ['7'] = C_ADDR, ['8'] = C_ADDR, ['9'] = C_ADDR,
+    ['a'] = C_ADDR, ['b'] = C_ADDR, ['c'] = C_ADDR, ['d'] = C_ADDR, ['e'] = C_ADDR,
+    ['f'] = C_ADDR, ['A'] = C_ADDR, ['B'] = C_ADDR, ['C'] = C_ADDR, ['D'] = C_ADDR,
+    ['E'] = C_ADDR, ['F'] = C_ADDR, ['.'] = C_ADDR, [':'] = C_COLON, ['/'] = C_SLASH,
+};
 
 int spfdb_prefix_parse(const char *s, size_t len, struct spfdb_prefix *out, unsigned *notes,
                        char *msg, size_t msgcap)
 {
-    char buf[64];
-    const char *slash;
     size_t alen;
-    unsigned plen, bits;
+    unsigned plen, bits, k = C_BAD;
     struct spfdb_prefix p;
     unsigned note = 0;
+    int colon = 0;
 
     memset(&p, 0, sizeof p);
     if (len == 0)
         return spfdb_text_fail(msg, msgcap, "empty prefix");
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-              c == '.' || c == ':' || c == '/'))
-            return spfdb_text_fail(msg, msgcap, "invalid character in prefix");
-    }
-    slash = memchr(s, '/', len);
-    alen = slash ? (size_t)(slash - s) : len;
-    if (alen == 0)
-        return spfdb_text_fail(msg, msgcap, "missing address");
-    if (alen >= sizeof buf)
-        return spfdb_text_fail(msg, msgcap, "address too long");
-    memcpy(buf, s, alen);
-    buf[alen] = '\0';
-    if (memchr(buf, ':', alen)) {
-        p.family = 6;
-        if (inet_pton(AF_INET6, buf, p.addr) != 1)
-            return spfdb_text_fail(msg, msgcap, "not an IPv6 address");
-        bits = 128;
-    } else {
+    /* Most lines: a dotted quad, then '/' or the end; only the rest can
+     * hold a bad character. */
+    const char *q = scan_v4(s, s + len, p.addr);
+    if (q && (q == s + len || *q == '/')) {
         p.family = 4;
-        if (parse_v4(buf, alen, p.addr) != 0)
-            return spfdb_text_fail(msg, msgcap,
-                                   "not an IPv4 address (four decimal octets 0-255, no leading zeros)");
         bits = 32;
+        alen = (size_t)(q - s);
+        for (size_t i = alen; i < len; i++)
+            if (char_class[(unsigned char)s[i]] == C_BAD)
+                return spfdb_text_fail(msg, msgcap, "invalid character in prefix");
+    } else {
+        /* Up to the first '/', then the rest: any bad character is the
+         * reason, wherever it is. */
+        for (alen = 0; alen < len && (k = char_class[(unsigned char)s[alen]]) != C_SLASH;
+             alen++) {
+            if (k == C_BAD)
+                return spfdb_text_fail(msg, msgcap, "invalid character in prefix");
+            colon |= k == C_COLON;
+        }
+        for (size_t i = alen; i < len; i++)
+            if (char_class[(unsigned char)s[i]] == C_BAD)
+                return spfdb_text_fail(msg, msgcap, "invalid character in prefix");
+        if (alen == 0)
+            return spfdb_text_fail(msg, msgcap, "missing address");
+        if (alen >= 64)
+            return spfdb_text_fail(msg, msgcap, "address too long");
+        if (colon) {
+            p.family = 6;
+            if (parse_v6(s, alen, p.addr) != 0)
+                return spfdb_text_fail(msg, msgcap, "not an IPv6 address");
+            bits = 128;
+        } else {
+            p.family = 4;
+            if (scan_v4(s, s + alen, p.addr) != s + alen)
+                return spfdb_text_fail(
+                    msg, msgcap, "not an IPv4 address (four decimal octets 0-255, no leading zeros)");
+            bits = 32;
+        }
     }
     plen = bits;
-    if (slash) {
-        const char *l = slash + 1;
+    if (alen < len) {
+        const char *l = s + alen + 1;
         size_t llen = len - alen - 1;
 
         if (llen == 0)
@@ -247,12 +366,18 @@ int spfdb_prefix_contains(const struct spfdb_prefix *p, const struct spfdb_prefi
 
 int spfdb_prefix_cmp(const struct spfdb_prefix *a, const struct spfdb_prefix *b)
 {
-    int c;
+    uint64_t x, y;
 
     if (a->family != b->family)
         return a->family < b->family ? -1 : 1;
-    c = memcmp(a->addr, b->addr, a->family == 4 ? 4 : 16);
-    if (c)
-        return c;
+    /* IPv4: the bytes past the fourth are zero in both */
+    x = load64(a->addr);
+    y = load64(b->addr);
+    if (x == y) {
+        x = load64(a->addr + 8);
+        y = load64(b->addr + 8);
+    }
+    if (x != y)
+        return x < y ? -1 : 1;
     return (int)a->len - (int)b->len;
 }

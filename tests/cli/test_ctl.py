@@ -286,6 +286,45 @@ class Entries(unittest.TestCase):
         self.assertEqual(self.db.ok("list").stdout.split(),
                          ["10.0.0.0/8", "192.0.2.0/24", "203.0.113.0/24", "2001:db8::/32"])
 
+    def test_shuffled_bulk_sorted_like_the_store(self):
+        # a few thousand prefixes, IPv4 and IPv6, the same address at
+        # several lengths, repeats far apart, in random order: the sort
+        # (a radix sort on the key bytes) must order them by family,
+        # address, length and find every repeat, as a model does
+        import ipaddress
+        import random
+        rnd = random.Random(5)
+        base = []
+        for _ in range(700):
+            a = rnd.choice([rnd.randrange(11 << 24, 99 << 24), rnd.randrange(1 << 24)
+                            | (203 << 24)])
+            for ln in rnd.sample([8, 12, 16, 22, 24, 31, 32], 3):
+                base.append(ipaddress.ip_network((a >> (32 - ln) << (32 - ln), ln)))
+        for _ in range(500):
+            a = (0x2001 << 112) | rnd.getrandbits(rnd.choice([16, 64, 100]))
+            for ln in rnd.sample([16, 32, 48, 56, 64, 100, 127, 128], 3):
+                base.append(ipaddress.ip_network((a >> (128 - ln) << (128 - ln), ln)))
+        lines = base + rnd.sample(base, 400)
+        rnd.shuffle(lines)
+        text = "".join("%s\n" % n for n in lines)
+        first, repeats = {}, []
+        for no, n in enumerate(lines, 1):
+            if n in first:
+                repeats.append("stdin line %d: %s repeats line %d" % (no, n, first[n]))
+            else:
+                first[n] = no
+        want = sorted(first, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+        self.db.ok("allocation", "add", "bulk")
+        r = self.db.ok("replace", "--allocation", "bulk", "--dry-run", "-", input=text)
+        self.assertEqual(r.stdout, "".join("+ %s\n" % n for n in want)
+                         + "added %d, removed 0, kept 0\n" % len(want))
+        r = self.db.ok("add", "--allocation", "bulk", "-", input=text)
+        self.assertEqual(r.stdout, "added %d, skipped %d\n" % (len(want), len(repeats)))
+        self.assertEqual(re.findall(r"stdin line \d+: \S+ repeats line \d+", r.stderr),
+                         repeats)
+        self.assertEqual(self.db.ok("list", "--allocation", "bulk").stdout,
+                         "".join("%s\n" % n for n in want))
+
     def test_stdin_format(self):
         text = ("# a comment line\n\n   \t\n192.0.2.0/24\n  198.51.100.0/24  # acme\r\n"
                 "\t2001:db8::/32\t\r\n203.0.113.7#x\n203.0.113.8")  # no final newline

@@ -406,6 +406,30 @@ static void apply(spfdb_env *env, const char *const *add, const char *const *del
     assert_int_equal(spfdb_write(env, ops_fn, &o), 0);
 }
 
+/* Prefixes with host bits set, or too long, are refused; each bit counts. */
+static int invalid_fn(spfdb_txn *t, void *arg)
+{
+    static const char *const ok[] = {"198.51.100.0/23", "2001:db8::/47", "0.0.0.0/0", "::/0",
+                                     "203.0.113.7/32", "2001:db8::1/128"};
+    (void)arg;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        struct spfdb_prefix p = pfx(ok[i]);
+        unsigned n = p.family == 4 ? 4 : 16;
+
+        for (unsigned b = p.len; b < n * 8; b++) {
+            struct spfdb_prefix q = p;
+            q.addr[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+            assert_int_equal(spfdb_entry_add(t, 1, &q), SPFDB_EINVAL);
+            assert_int_equal(spfdb_entry_del(t, 1, &q), SPFDB_EINVAL);
+        }
+        p.len = (uint8_t)(n * 8 + 1);
+        assert_int_equal(spfdb_entry_add(t, 1, &p), SPFDB_EINVAL);
+        p = pfx(ok[i]);
+        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+    }
+    return 0;
+}
+
 static int swallow_fn(spfdb_txn *t, void *arg)
 {
     struct spfdb_prefix p = pfx("10.0.0.0/24");
@@ -424,6 +448,10 @@ static void test_nesting(void **state)
     (void)state;
     assert_int_equal(tmpdb_make(dir), 0);
     assert_int_equal(spfdb_env_open(dir, &env), 0);
+
+    assert_int_equal(spfdb_write(env, invalid_fn, NULL), 0);
+    apply(env, NULL, (const char *[]){"198.51.100.0/23", "2001:db8::/47", "0.0.0.0/0", "::/0",
+                                       "203.0.113.7/32", "2001:db8::1/128", NULL});
 
     /* 256 /24s swallowed by a /16, promoted again when it goes. */
     assert_int_equal(spfdb_write(env, swallow_fn, NULL), 0);

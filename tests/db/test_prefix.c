@@ -1,4 +1,5 @@
 /* Prefix parser and formatter (db/prefix.h). */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,296 @@ static void test_round_trip(void **state)
     }
 }
 
+/* ---- the parser as it was (inet_pton, bit loops), kept as an oracle ---- */
+
+static int ref_fail(char *msg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ref_fail(char *msg, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, 128, fmt, ap);
+    va_end(ap);
+    return SPFDB_EINVAL;
+}
+
+static int ref_v4(const char *s, size_t n, uint8_t out[4])
+{
+    size_t i = 0;
+
+    for (int part = 0; part < 4; part++) {
+        unsigned v = 0;
+        size_t start = i;
+
+        if (part > 0) {
+            if (i >= n || s[i] != '.')
+                return -1;
+            start = ++i;
+        }
+        while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
+            return -1;
+        out[part] = (uint8_t)v;
+    }
+    return i == n ? 0 : -1;
+}
+
+static const char *ref_special(const struct spfdb_prefix *p)
+{
+    static const struct {
+        uint8_t family, len;
+        uint8_t addr[16];
+        const char *why;
+    } sp[] = {
+        {4, 8, {10}, "private (RFC 1918)"},
+        {4, 12, {172, 16}, "private (RFC 1918)"},
+        {4, 16, {192, 168}, "private (RFC 1918)"},
+        {4, 8, {127}, "loopback (RFC 1122)"},
+        {4, 16, {169, 254}, "link-local (RFC 3927)"},
+        {4, 10, {100, 64}, "shared address space (RFC 6598)"},
+        {4, 8, {0}, "\"this network\" (RFC 1122)"},
+        {6, 128, {[15] = 1}, "loopback (RFC 4291)"},
+        {6, 128, {0}, "unspecified address (RFC 4291)"},
+        {6, 10, {0xfe, 0x80}, "link-local (RFC 4291)"},
+        {6, 7, {0xfc}, "unique-local (RFC 4193)"},
+    };
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
+        struct spfdb_prefix q = {.family = sp[i].family, .len = sp[i].len};
+        memcpy(q.addr, sp[i].addr, 16);
+        if (spfdb_prefix_contains(p, &q) || spfdb_prefix_contains(&q, p))
+            return sp[i].why;
+    }
+    return NULL;
+}
+
+static int ref_parse(const char *s, size_t len, struct spfdb_prefix *out, unsigned *notes,
+                     char *msg)
+{
+    char buf[64];
+    const char *slash;
+    size_t alen;
+    unsigned plen, bits, note = 0;
+    struct spfdb_prefix p;
+
+    memset(&p, 0, sizeof p);
+    if (len == 0)
+        return ref_fail(msg, "empty prefix");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '.' || c == ':' || c == '/'))
+            return ref_fail(msg, "invalid character in prefix");
+    }
+    slash = memchr(s, '/', len);
+    alen = slash ? (size_t)(slash - s) : len;
+    if (alen == 0)
+        return ref_fail(msg, "missing address");
+    if (alen >= sizeof buf)
+        return ref_fail(msg, "address too long");
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+    if (memchr(buf, ':', alen)) {
+        p.family = 6;
+        if (inet_pton(AF_INET6, buf, p.addr) != 1)
+            return ref_fail(msg, "not an IPv6 address");
+        bits = 128;
+    } else {
+        p.family = 4;
+        if (ref_v4(buf, alen, p.addr) != 0)
+            return ref_fail(msg, "not an IPv4 address (four decimal octets 0-255, no leading zeros)");
+        bits = 32;
+    }
+    plen = bits;
+    if (slash) {
+        const char *l = slash + 1;
+        size_t llen = len - alen - 1;
+
+        if (llen == 0)
+            return ref_fail(msg, "missing prefix length after '/'");
+        if (llen > 3 || (l[0] == '0' && llen > 1))
+            return ref_fail(msg, "bad prefix length (decimal, no leading zeros)");
+        plen = 0;
+        for (size_t i = 0; i < llen; i++) {
+            if (l[i] < '0' || l[i] > '9')
+                return ref_fail(msg, "bad prefix length");
+            plen = plen * 10 + (unsigned)(l[i] - '0');
+        }
+        if (plen > bits)
+            return ref_fail(msg, "prefix length %u exceeds /%u", plen, bits);
+    }
+    p.len = (uint8_t)plen;
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (p.family == 6 && p.len >= 96 && memcmp(p.addr, mapped, 12) == 0) {
+        memmove(p.addr, p.addr + 12, 4);
+        memset(p.addr + 4, 0, 12);
+        p.family = 4;
+        p.len = (uint8_t)(p.len - 96);
+        bits = 32;
+        note |= SPFDB_NOTE_MAPPED;
+    }
+    int had = 0;
+    for (unsigned b = p.len; b < bits; b++) {
+        if ((p.addr[b / 8] >> (7 - b % 8)) & 1) {
+            had = 1;
+            p.addr[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+        }
+    }
+    if (had) {
+        char canon[SPFDB_PREFIX_STRLEN];
+        spfdb_prefix_format(&p, canon, sizeof canon);
+        return ref_fail(msg, "host bits set; did you mean %s?", canon);
+    }
+    if (p.len < (p.family == 4 ? 8 : 16))
+        note |= SPFDB_NOTE_WIDE;
+    if (ref_special(&p))
+        note |= SPFDB_NOTE_SPECIAL;
+    *out = p;
+    *notes = note;
+    return 0;
+}
+
+/* The parser and the oracle agree on S: result, reason, prefix, notes and
+ * the special-use reason. */
+static void same_as_ref(const char *s, size_t len)
+{
+    struct spfdb_prefix p, q;
+    unsigned n1 = 77, n2 = 77;
+    char m1[128] = "", m2[128] = "";
+    int r1 = spfdb_prefix_parse(s, len, &p, &n1, m1, sizeof m1);
+    int r2 = ref_parse(s, len, &q, &n2, m2);
+
+    if (r1 != r2 || strcmp(m1, m2) != 0)
+        fail_msg("\"%.*s\": %d \"%s\", oracle %d \"%s\"", (int)len, s, r1, m1, r2, m2);
+    if (r1 != 0)
+        return;
+    if (memcmp(&p, &q, sizeof p) != 0 || n1 != n2)
+        fail_msg("\"%.*s\": prefix or notes differ from the oracle", (int)len, s);
+    const char *w1 = spfdb_prefix_special(&p), *w2 = ref_special(&q);
+    if ((w1 == NULL) != (w2 == NULL) || (w1 && strcmp(w1, w2) != 0))
+        fail_msg("\"%.*s\": special \"%s\", oracle \"%s\"", (int)len, s, w1 ? w1 : "-",
+                 w2 ? w2 : "-");
+}
+
+static uint32_t rnd(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static const char *pick(uint32_t *x, const char *const *v, size_t n)
+{
+    return v[rnd(x) % n];
+}
+
+/* A plausible address text: mostly valid, often off by a little. */
+static size_t gen_addr(uint32_t *x, char *b, size_t cap)
+{
+    static const char *const octet[] = {"0",   "1",   "9",  "10", "99", "100", "127", "169",
+                                        "172", "192", "255", "256", "01", "00", "010", "1000",
+                                        "254", "64",  "168", "16", "31", ""};
+    static const char *const group[] = {"0",    "1",    "ffff", "FFFF", "fe80", "fc00", "fd12",
+                                        "2001", "db8",  "0db8", "00000", "12345", "g", "a",
+                                        "fe", "febf", "10", "0000", ""};
+    size_t n = 0;
+
+    if (rnd(x) % 2) {
+        int parts = 3 + (int)(rnd(x) % 3);
+        for (int i = 0; i < parts; i++)
+            n += (size_t)snprintf(b + n, cap - n, "%s%s", i ? "." : "",
+                                  pick(x, octet, sizeof octet / sizeof octet[0]));
+        return n;
+    }
+    int groups = (int)(rnd(x) % 10), gap = (int)(rnd(x) % 12), quad = rnd(x) % 4 == 0;
+    if (rnd(x) % 3 == 0) {
+        n += (size_t)snprintf(b + n, cap - n, "::%s", rnd(x) % 2 ? "ffff:" : "");
+        groups = 0;
+    }
+    for (int i = 0; i < groups; i++) {
+        if (i == gap)
+            n += (size_t)snprintf(b + n, cap - n, "::");
+        else if (i)
+            n += (size_t)snprintf(b + n, cap - n, ":");
+        n += (size_t)snprintf(b + n, cap - n, "%s", pick(x, group, sizeof group / sizeof group[0]));
+    }
+    if (gap == groups && groups)
+        n += (size_t)snprintf(b + n, cap - n, "::");
+    if (quad) {
+        n += (size_t)snprintf(b + n, cap - n, "%s", n && b[n - 1] != ':' ? ":" : "");
+        for (int i = 0; i < 4; i++)
+            n += (size_t)snprintf(b + n, cap - n, "%s%s", i ? "." : "",
+                                  pick(x, octet, sizeof octet / sizeof octet[0]));
+    }
+    return n;
+}
+
+static void test_oracle_edges(void **state)
+{
+    static const char *const edge[] = {
+        "0.0.0.0/0", "0.0.0.0/32", "255.255.255.255/32", "1.2.3.4/32", "1.2.3.0/0", "1.2.3.4/0",
+        "00.1.2.3", "1.2.3.4/00", "1.2.3.4/01", "1.2.3.4/09", "256.1.1.1", "1.2.3.4.",
+        ".1.2.3.4", "1.2.3.4/33", "1.2.3.4/32/", "1.2.3.4/3a", "1.2.3.4/3g", "1.2.3.4/:",
+        "1.2.3.4/.", "1.2.3.4/3 ", "::", "::/0", "::/128", "::1", "::1/127", ":::", "::::",
+        ":", ":1", "1:", "1::", "1::2:", "::2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7::8", "1:2:3:4:5:6:7:8::", "1:2:3:4:5:6::7:8", "::ffff:1.2.3.4",
+        "::ffff:1.2.3.4/96", "::ffff:1.2.3.4/95", "::ffff:1.2.3.4/128", "::ffff:0.0.0.0/96",
+        "::ffff:1.2.3.4/104", "::FFFF:1.2.3.4", "::ffff:1.2.3", "::ffff:1.2.3.4.5",
+        "::ffff:1.2.3.04", "::ffff:1.2.3.256", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4",
+        "1:2:3:4:5::1.2.3.4", "::1.2.3.4", "1.2.3.4::", "::1.2.3.4:1", "::a1.2.3.4",
+        "::12345", "::1234", "::01234", "fe80::/10", "fe80::/9", "fc00::/6", "fe00::/7",
+        "::1/128", "::/127", "::2/127", "::ffff:7f00:1", "::ffff:a00:0/104", "2001:db8::/33",
+        "2001:DB8::/32", "1::/0", "1.2.3.4/", "/", "//", "/0", "1.2.3.4//", ".", "..", "...",
+        "....", "0.0.0.0", "1.1.1.1/8", "10.0.0.0/7", "11.0.0.0/7", "100.64.0.0/9",
+        "100.0.0.0/9", "128.0.0.0/1", "0.0.0.0/1", "172.0.0.0/11", "172.16.0.0/11",
+        "172.32.0.0/12", "192.168.0.0/15", "192.0.0.0/8", "169.0.0.0/8", "127.255.255.255",
+        "fe80::1%1", "1.2.3.4%", "1.2.3.4 ", "\x80", "1.2.3.4/24\xff",
+        "1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc:dddd:eeee:ffff:0000",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        same_as_ref(edge[i], strlen(edge[i]));
+    /* every IPv4 length on a few addresses, and every IPv6 length */
+    for (unsigned l = 0; l <= 130; l++) {
+        char b[80];
+        static const char *const a[] = {"0.0.0.0", "10.0.0.0", "100.64.0.0", "255.255.255.255",
+                                        "172.16.0.0", "::", "fe80::", "fc00::", "::1",
+                                        "::ffff:0.0.0.0", "::ffff:10.0.0.0", "2001:db8::",
+                                        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"};
+        for (size_t k = 0; k < sizeof a / sizeof a[0]; k++)
+            same_as_ref(b, (size_t)snprintf(b, sizeof b, "%s/%u", a[k], l));
+    }
+}
+
+/* Random texts: generated addresses with random lengths and damage, and
+ * strings over the prefix alphabet. */
+static void test_oracle_random(void **state)
+{
+    static const char alphabet[] = "0123456789abcdefABCDEF.:/::..//x 0000ffff";
+    char b[200];
+    uint32_t x = 2463534242u;
+    (void)state;
+    for (int t = 0; t < 300000; t++) {
+        size_t n = gen_addr(&x, b, 120);
+        uint32_t r = rnd(&x);
+
+        if (r % 4 != 0)
+            n += (size_t)snprintf(b + n, sizeof b - n, "/%u", rnd(&x) % 140);
+        if (r % 7 == 0)
+            n += (size_t)snprintf(b + n, sizeof b - n, "/0%u", rnd(&x) % 10);
+        if (r % 11 == 0 && n > 0)
+            b[rnd(&x) % n] = alphabet[rnd(&x) % (sizeof alphabet - 1)];
+        if (r % 13 == 0 && n > 0)
+            n = rnd(&x) % n;
+        same_as_ref(b, n);
+        n = rnd(&x) % 24;
+        for (size_t i = 0; i < n; i++)
+            b[i] = alphabet[rnd(&x) % (sizeof alphabet - 1)];
+        same_as_ref(b, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_host_bits_hint), cmocka_unit_test(test_good_forms),
         cmocka_unit_test(test_mapped),       cmocka_unit_test(test_special),
         cmocka_unit_test(test_contains_cmp), cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_oracle_edges), cmocka_unit_test(test_oracle_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
