@@ -85,24 +85,6 @@ static void test_keeps_only_the_last_commit(void **state)
     tmpdb_remove(dir);
 }
 
-/* The child grows the map by adding entries, then adds the marker. */
-static int child_writer(const char *dir)
-{
-    spfdb_env *env;
-    int rc = spfdb_env_open(dir, &env);
-
-    for (uint32_t i = 0; rc == 0 && i < 10; i++) {
-        struct bulk b = {0x0d000000u + i * 40000u * 7u, 4000, 0, 7};
-        rc = spfdb_write(env, bulk_fn, &b);
-    }
-    if (rc == 0) {
-        struct bulk b = {0x0e000000u, 1, 0, 7};
-        rc = spfdb_write(env, bulk_fn, &b);
-    }
-    spfdb_env_close(env);
-    return rc == 0 ? 0 : 1;
-}
-
 /* A worker as spfdbd's: refresh per batch, the handle held live across the
  * short waits between batches, reset after an idle spell. */
 struct reader {
@@ -163,7 +145,7 @@ static void test_map_growth_while_held(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(child_writer(dir));
+        _exit(tmpdb_child_writer(dir));
     for (int i = 0; i < 2; i++) {
         readers[i] = (struct reader){.env = env, .stop = &stop};
         assert_int_equal(pthread_create(&readers[i].tid, NULL, reader_run, &readers[i]), 0);

@@ -477,25 +477,6 @@ static void test_map_growth(void **state)
     tmpdb_remove(dir);
 }
 
-/* The child adds entries and grows the map while the parent keeps reading
- * with one long-lived handle, renewed per batch as the server does. */
-static int child_writer(const char *dir)
-{
-    spfdb_env *env;
-    int rc = spfdb_env_open(dir, &env);
-
-    for (uint32_t i = 0; rc == 0 && i < 10; i++) {
-        struct bulk b = {0x0d000000u + i * 40000u * 7u, 4000, 0, 7};
-        rc = spfdb_write(env, bulk_fn, &b);
-    }
-    if (rc == 0) {
-        struct bulk b = {0x0e000000u, 1, 0, 7};
-        rc = spfdb_write(env, bulk_fn, &b); /* the marker: last */
-    }
-    spfdb_env_close(env);
-    return rc == 0 ? 0 : 1;
-}
-
 /* A worker thread: renew, look up, reset, as spfdbd's workers do. */
 struct reader {
     pthread_t tid;
@@ -552,7 +533,7 @@ static void test_two_processes(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(child_writer(dir));
+        _exit(tmpdb_child_writer(dir));
     /* Two more threads of this process read too: the remap must wait for
      * them. */
     for (int i = 0; i < 2; i++) {

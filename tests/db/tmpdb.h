@@ -54,4 +54,24 @@ static inline int bulk_fn(spfdb_txn *t, void *arg)
     return 0;
 }
 
+/* A second process's writer: grows the map (from a small SPFDB_MAPSIZE) by
+ * adding 40,000 /32s from 13.0.0.0 in ten commits, then the marker
+ * 14.0.0.0 last.  Returns an exit status. */
+static inline int tmpdb_child_writer(const char *dir)
+{
+    spfdb_env *env;
+    int rc = spfdb_env_open(dir, &env);
+
+    for (uint32_t i = 0; rc == 0 && i < 10; i++) {
+        struct bulk b = {0x0d000000u + i * 40000u * 7u, 4000, 0, 7};
+        rc = spfdb_write(env, bulk_fn, &b);
+    }
+    if (rc == 0) {
+        struct bulk b = {0x0e000000u, 1, 0, 7};
+        rc = spfdb_write(env, bulk_fn, &b);
+    }
+    spfdb_env_close(env);
+    return rc == 0 ? 0 : 1;
+}
+
 #endif

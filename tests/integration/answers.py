@@ -4,6 +4,8 @@ Two zones: a provider zone (names <ip>.spf.<alloc>.iphmx.example) and a
 delegated zone bound to allocation cust (names <ip>.spf.customer.example).
 """
 
+import os
+
 import dns.name
 import dns.rrset
 
@@ -162,6 +164,26 @@ def outside_cases():
             ("198.51.100.7.spf.acme.iphmx.example.net", "A", "REFUSED"),
             ("spf.customer.example.org", "A", "REFUSED"), ("example", "SOA", "REFUSED"),
             ("customer-spf.example", "A", "REFUSED")]
+
+
+class SmallMapCase(T.ServerCase):
+    """A server on the answers database made with a 256 KiB LMDB map, so
+    that the writes of a test grow it (MDB_MAP_RESIZED in spfdbd); the test
+    sets SPFDB_MAPSIZE to MAPSIZE around its own spfdb-ctl runs too."""
+
+    MAPSIZE = str(256 * 1024)
+
+    @classmethod
+    def setUpClass(cls):
+        os.environ["SPFDB_MAPSIZE"] = cls.MAPSIZE  # both spfdb-ctl and spfdbd
+        try:
+            super().setUpClass()
+        finally:
+            del os.environ["SPFDB_MAPSIZE"]
+
+    @classmethod
+    def setup_db(cls, db):
+        build(db)
 
 
 class Checker:

@@ -251,24 +251,10 @@ class Batches(unittest.TestCase):
             self.assertEqual(rc, 0, "exit status after SIGTERM:\n" + srv.stderr())
 
 
-class MapGrowthWhileBusy(T.ServerCase):
+class MapGrowthWhileBusy(A.SmallMapCase):
     """Another process grows the map while both workers hold snapshots: the
     first renew to see MDB_MAP_RESIZED waits for the other worker's hold,
     which a commit ends at its next batch and the idle timer otherwise."""
-
-    MAPSIZE = str(256 * 1024)
-
-    @classmethod
-    def setUpClass(cls):
-        os.environ["SPFDB_MAPSIZE"] = cls.MAPSIZE  # both spfdb-ctl and spfdbd
-        try:
-            super().setUpClass()
-        finally:
-            del os.environ["SPFDB_MAPSIZE"]
-
-    @classmethod
-    def setup_db(cls, db):
-        A.build(db)
 
     def test_growth_adopted_under_load(self):
         addr = self.server.addr()

@@ -257,22 +257,8 @@ class ConcurrentWrites(T.ServerCase):
         self.assert_alive()
 
 
-class MapGrowth(T.ServerCase):
+class MapGrowth(A.SmallMapCase):
     """The writer grows the LMDB map while spfdbd reads (MDB_MAP_RESIZED)."""
-
-    MAPSIZE = str(256 * 1024)
-
-    @classmethod
-    def setUpClass(cls):
-        os.environ["SPFDB_MAPSIZE"] = cls.MAPSIZE  # both spfdb-ctl and spfdbd
-        try:
-            super().setUpClass()
-        finally:
-            del os.environ["SPFDB_MAPSIZE"]
-
-    @classmethod
-    def setup_db(cls, db):
-        A.build(db)
 
     def test_server_follows_map_growth(self):
         addr = self.server.addr()
