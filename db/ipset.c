@@ -202,7 +202,7 @@ static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, 
             uint8_t *b = realloc(tl->buf, cap);
 
             if (b == NULL)
-                return SPFDB_ENOMEM;
+                return t->err = SPFDB_ENOMEM; /* sticky: half an add may be made */
             tl->buf = b;
             tl->cap = cap;
         }

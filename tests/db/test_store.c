@@ -477,11 +477,14 @@ static void test_map_growth(void **state)
     tmpdb_remove(dir);
 }
 
-/* A worker thread: renew, look up, reset, as spfdbd's workers do. */
+/* A worker thread, as spfdbd's: per batch of lookups a renew and a reset,
+ * or (HOLD) a refresh, the handle held live across the short waits
+ * between batches and reset after an idle spell. */
 struct reader {
     pthread_t tid;
     spfdb_env *env;
     atomic_int *stop;
+    int hold;
     long batches;
     int err;
 };
@@ -491,26 +494,36 @@ static void *reader_run(void *arg)
     struct reader *r = arg;
     spfdb_txn *t;
     uint8_t a[4] = {13, 0, 0, 0};
+    const struct timespec gap = {0, 5 * 1000 * 1000}, idle = {0, 60 * 1000 * 1000};
 
     r->err = spfdb_txn_read(r->env, &t);
     if (r->err)
         return NULL;
     spfdb_txn_reset(t);
     while (!atomic_load(r->stop) && r->err == 0) {
-        r->err = spfdb_txn_renew(t);
+        r->err = r->hold ? spfdb_txn_refresh(t) : spfdb_txn_renew(t);
         for (int i = 0; i < 64 && r->err == 0; i++) {
             a[2] = (uint8_t)(i * 4);
             if (spfdb_covers(t, 1, 4, a) < 0)
                 r->err = -100;
         }
-        spfdb_txn_reset(t);
         r->batches++;
+        if (!r->hold) {
+            spfdb_txn_reset(t);
+        } else if (r->batches % 8 == 0) {
+            spfdb_txn_reset(t);
+            nanosleep(&idle, NULL);
+        } else {
+            nanosleep(&gap, NULL); /* live across the wait: bounded */
+        }
     }
     spfdb_txn_close(t);
     return NULL;
 }
 
-static void test_two_processes(void **state)
+/* Another process adds entries and grows the map while this one reads with
+ * long-lived handles (HOLD: kept live between batches, as spfdbd does). */
+static void two_processes(int hold)
 {
     struct reader readers[2];
     atomic_int stop = 0;
@@ -521,7 +534,6 @@ static void test_two_processes(void **state)
     pid_t pid;
     int status = -1, renewals = 0, seen_first = 0;
     time_t until = time(NULL) + 60;
-    (void)state;
 
     assert_int_equal(setenv("SPFDB_MAPSIZE", "131072", 1), 0);
     assert_int_equal(tmpdb_make(dir), 0);
@@ -537,21 +549,22 @@ static void test_two_processes(void **state)
     /* Two more threads of this process read too: the remap must wait for
      * them. */
     for (int i = 0; i < 2; i++) {
-        readers[i] = (struct reader){.env = env, .stop = &stop};
+        readers[i] = (struct reader){.env = env, .stop = &stop, .hold = hold};
         assert_int_equal(pthread_create(&readers[i].tid, NULL, reader_run, &readers[i]), 0);
     }
     /* Read while the child writes, until its marker is visible. */
     for (;;) {
         int rc;
 
-        assert_int_equal(spfdb_txn_renew(t), 0);
+        assert_int_equal(hold ? spfdb_txn_refresh(t) : spfdb_txn_renew(t), 0);
         renewals++;
         rc = spfdb_covers(t, 1, 4, first.addr);
         assert_true(rc == 0 || rc == 1);
         assert_true(rc >= seen_first); /* once seen, never lost */
         seen_first = rc;
         rc = spfdb_covers(t, 1, 4, mark.addr);
-        spfdb_txn_reset(t);
+        if (!hold)
+            spfdb_txn_reset(t);
         if (rc == 1)
             break;
         assert_int_equal(rc, 0);
@@ -562,6 +575,7 @@ static void test_two_processes(void **state)
         }
         usleep(1000);
     }
+    spfdb_txn_reset(t);
     atomic_store(&stop, 1);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(pthread_join(readers[i].tid, NULL), 0);
@@ -578,6 +592,18 @@ static void test_two_processes(void **state)
     spfdb_env_close(env);
     assert_int_equal(unsetenv("SPFDB_MAPSIZE"), 0);
     tmpdb_remove(dir);
+}
+
+static void test_two_processes(void **state)
+{
+    (void)state;
+    two_processes(0);
+}
+
+static void test_two_processes_holding(void **state)
+{
+    (void)state;
+    two_processes(1);
 }
 
 /* A writer killed at a random moment leaves the last commit: every batch
@@ -646,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_serial),
         cmocka_unit_test(test_map_growth),
         cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_two_processes_holding),
         cmocka_unit_test(test_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
