@@ -51,6 +51,16 @@ static void pair(uint8_t *key, uint8_t *m, uint32_t id, int family, const uint8_
     m[alen(family)] = (uint8_t)len;
 }
 
+/* KEY and VAL at the pair K, M (of an N-byte address): LMDB overwrites
+ * them with the stored pair's, so each call sets them again. */
+static void at(MDB_val *key, uint8_t *k, MDB_val *val, uint8_t *m, unsigned n)
+{
+    key->mv_data = k;
+    key->mv_size = 5;
+    val->mv_data = m;
+    val->mv_size = n + 1;
+}
+
 /* Do A and B agree in their first LEN bits? */
 static int match(const uint8_t *a, const uint8_t *b, unsigned len)
 {
@@ -222,10 +232,7 @@ static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, 
         memcpy(tl->m, m, n + 1);
     }
     if (rc == MDB_KEYEXIST) {
-        key.mv_data = kb;
-        key.mv_size = 5;
-        val.mv_data = mb;
-        val.mv_size = n + 1;
+        at(&key, kb, &val, mb, n);
         rc = mdb_cursor_put(c, &key, &val, MDB_NODUPDATA);
     }
     if (rc == MDB_KEYEXIST)
@@ -271,10 +278,7 @@ static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned
         memcpy(sk, k, 5);
         memcpy(sm, m, n);
         sm[n] = 0;
-        key.mv_data = sk;
-        key.mv_size = 5;
-        val.mv_data = sm;
-        val.mv_size = n + 1;
+        at(&key, sk, &val, sm, n);
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE);
         if (rc == MDB_NOTFOUND)
             break;
@@ -346,10 +350,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
 
         seek[n] = 0;
         memcpy(sk, k, 5);
-        key.mv_data = sk;
-        key.mv_size = 5;
-        val.mv_data = seek;
-        val.mv_size = n + 1;
+        at(&key, sk, &val, seek, n);
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE);
         if (rc == MDB_NOTFOUND)
             return 0;
@@ -364,10 +365,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
         if (e[n] > n * 8)
             return SPFDB_EFORMAT;
         memcpy(sk, k, 5);
-        key.mv_data = sk;
-        key.mv_size = 5;
-        val.mv_data = e;
-        val.mv_size = n + 1;
+        at(&key, sk, &val, e, n);
         rc = mdb_put(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val, MDB_NODUPDATA);
         if (rc)
             return rc == MDB_KEYEXIST ? SPFDB_EFORMAT : store_fail(t, rc);
@@ -393,10 +391,7 @@ int spfdb_entry_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
     rc = mdb_del(t->mdb, t->env->dbi[DB_PREFIXES], &key, &val);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    key.mv_data = k;
-    key.mv_size = 5;
-    val.mv_data = m;
-    val.mv_size = alen(p->family) + 1;
+    at(&key, k, &val, m, alen(p->family));
     rc = mdb_del(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val);
     if (rc == 0)
         rc = promote(t, k, p);
