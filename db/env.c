@@ -106,8 +106,10 @@ static int remap(spfdb_env *env, int grow)
     } else {
         rc = 0;
     }
-    if (!rc)
+    if (!rc) {
+        env->remaps++; /* the map may move: page indexes go */
         rc = mdb_env_set_mapsize(env->mdb, size);
+    }
     pthread_rwlock_unlock(&env->remap);
     return rc == ENOMEM ? SPFDB_ENOSPC : store_err(rc);
 }
@@ -498,6 +500,7 @@ int spfdb_txn_read(spfdb_env *env, spfdb_txn **out)
         return rc;
     }
     t->live = 1;
+    store_index_adopt(t);
     *out = t;
     return 0;
 }
@@ -523,6 +526,7 @@ int spfdb_txn_renew(spfdb_txn *t)
     if (rc)
         return rc;
     t->live = 1;
+    store_index_adopt(t);
     return 0;
 }
 
@@ -550,6 +554,7 @@ void spfdb_txn_close(spfdb_txn *t)
         txn_end(t, 0);
     else
         mdb_txn_abort(t->mdb);
+    store_index_free(t);
     free(t);
 }
 

@@ -183,13 +183,264 @@ static int top_find(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, 
     return 1;
 }
 
+/* ---- the read side's page index ------------------------------------------
+ *
+ * A descent costs about 1,500 instructions, most of them LMDB's key
+ * comparisons through a function pointer on both levels of the DUPSORT
+ * tree.  But a snapshot's pages never change, and MDB_GET_MULTIPLE and
+ * MDB_NEXT_MULTIPLE hand out a DUPFIXED key's members a whole page at a
+ * time, as a pointer into the map.  So once a family of an allocation has
+ * been looked up IX_AFTER times in one snapshot, its pages are listed once
+ * (one call a page: about 1,850 for a million prefixes) with each page's
+ * first address, and every later lookup is two binary searches in our own
+ * code over plain integers: the pages, then the members of one page.  One
+ * lookup (spfdb-ctl check, a quiet server after each commit) still takes
+ * the descent.  The index is memory the size of 1/100 of the pages it
+ * lists, allocated only when it is built. */
+
+enum { IX_AFTER = 32, IX_UNBUILT = UINT32_MAX, IX_SLOTS_MIN = 64 };
+
+static inline uint32_t load_be32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+}
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+/* An address of N bytes as (HI, LO): IPv4 in HI alone. */
+static inline void addr_key(const uint8_t *a, unsigned n, uint64_t *hi, uint64_t *lo)
+{
+    if (n == 4) {
+        *hi = load_be32(a);
+        *lo = 0;
+    } else {
+        *hi = load_be64(a);
+        *lo = load_be64(a + 8);
+    }
+}
+
+void store_index_free(spfdb_txn *t)
+{
+    free(t->ix.slot);
+    free(t->ix.span);
+    memset(&t->ix, 0, sizeof t->ix);
+}
+
+/* Keep the index when the renewed snapshot is the one it describes (an
+ * idle reset and a renew with no commit between) and the map has not been
+ * remade since: the same commit is the same pages, at the same address.
+ * Called with env->remap's read side held, so remaps is stable. */
+void store_index_adopt(spfdb_txn *t)
+{
+    struct pageidx *ix = &t->ix;
+    uint64_t id = (uint64_t)mdb_txn_id(t->mdb);
+
+    if (id == ix->txnid && t->env->remaps == ix->remaps && ix->gen != 0)
+        return;
+    ix->txnid = id;
+    ix->remaps = t->env->remaps;
+    ix->nspan = 0;
+    ix->used = 0;
+    if (++ix->gen == 0) {
+        if (ix->slot)
+            memset(ix->slot, 0, (ix->mask + 1) * sizeof *ix->slot);
+        ix->gen = 1;
+    }
+}
+
+static struct ixslot *slot_probe(struct ixslot *slot, uint32_t mask, uint32_t gen, uint32_t id,
+                                 int family)
+{
+    uint32_t h = (uint32_t)(((uint64_t)id * 2 + (family == 6)) * 0x9e3779b97f4a7c15ull >> 32);
+
+    for (;; h++) {
+        struct ixslot *s = &slot[h & mask];
+        if (s->gen != gen || (s->id == id && s->fam == (uint32_t)family))
+            return s;
+    }
+}
+
+/* The slot of ID/FAMILY in this snapshot, made when missing; NULL when
+ * out of memory (the caller then descends). */
+static struct ixslot *slot_get(struct pageidx *ix, uint32_t id, int family)
+{
+    struct ixslot *s;
+
+    if (ix->slot == NULL || (ix->used + 1) * 2 > ix->mask + 1) {
+        uint32_t size = ix->slot ? (ix->mask + 1) * 2 : IX_SLOTS_MIN;
+        struct ixslot *ns = size ? calloc(size, sizeof *ns) : NULL;
+        if (ns == NULL)
+            return NULL;
+        for (uint32_t i = 0; ix->slot && i <= ix->mask; i++)
+            if (ix->slot[i].gen == ix->gen)
+                *slot_probe(ns, size - 1, ix->gen, ix->slot[i].id, (int)ix->slot[i].fam) =
+                    ix->slot[i];
+        free(ix->slot);
+        ix->slot = ns;
+        ix->mask = size - 1;
+    }
+    s = slot_probe(ix->slot, ix->mask, ix->gen, id, family);
+    if (s->gen != ix->gen) {
+        *s = (struct ixslot){ix->gen, id, (uint32_t)family, 0, 0, IX_UNBUILT};
+        ix->used++;
+    }
+    return s;
+}
+
+static int span_add(struct pageidx *ix, const MDB_val *v, unsigned n)
+{
+    struct span *sp;
+
+    if (v->mv_size == 0 || v->mv_size % (n + 1) != 0 || v->mv_size / (n + 1) > UINT32_MAX)
+        return SPFDB_EFORMAT;
+    if (ix->nspan == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 64;
+        struct span *ns = realloc(ix->span, cap * sizeof *ns);
+        if (ns == NULL)
+            return SPFDB_ENOMEM;
+        ix->span = ns;
+        ix->cap = cap;
+    }
+    sp = &ix->span[ix->nspan++];
+    sp->p = v->mv_data;
+    sp->n = (uint32_t)(v->mv_size / (n + 1));
+    addr_key(sp->p, n, &sp->hi, &sp->lo);
+    return 0;
+}
+
+/* List the pages of S's maximal members.  0, or <0 (SPFDB_ENOMEM: the
+ * caller descends instead). */
+static int ix_build(spfdb_txn *t, struct ixslot *s)
+{
+    struct pageidx *ix = &t->ix;
+    unsigned n = alen((int)s->fam);
+    uint8_t k[5];
+    MDB_val key = {5, k}, val;
+    MDB_cursor *c;
+    size_t count, listed = 0, off = ix->nspan;
+    int rc = set_cursor(t, DB_MAXIMAL, &c);
+
+    if (rc)
+        return rc;
+    put_be32(k, s->id);
+    k[4] = (uint8_t)s->fam;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+    if (rc == MDB_NOTFOUND) {
+        s->off = (uint32_t)off;
+        s->n = 0;
+        return 0;
+    }
+    if (rc == 0)
+        rc = mdb_cursor_count(c, &count);
+    /* One member is a plain value, with no duplicate page to list. */
+    if (rc == 0 && count > 1)
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_MULTIPLE);
+    while (rc == 0) {
+        int e = span_add(ix, &val, n);
+        if (e) {
+            ix->nspan = off;
+            return e;
+        }
+        listed += ix->span[ix->nspan - 1].n;
+        rc = count > 1 ? mdb_cursor_get(c, &key, &val, MDB_NEXT_MULTIPLE) : MDB_NOTFOUND;
+    }
+    if (rc != MDB_NOTFOUND || listed != count || ix->nspan - off > UINT32_MAX) {
+        ix->nspan = off;
+        return rc != MDB_NOTFOUND ? store_fail(t, rc) : SPFDB_EFORMAT;
+    }
+    s->off = (uint32_t)off;
+    s->n = (uint32_t)(ix->nspan - off);
+    return 0;
+}
+
+/* The maximal entry with the greatest start at or below an address, found
+ * in the index: 1 when it contains the address, 0 when not (or there is
+ * none), <0.  One function a family, so that each compiles to the plain
+ * integer compares and conditional moves of a branchless search. */
+static int ix_find4(const struct span *sp, uint32_t nsp, const uint8_t *addr)
+{
+    uint64_t x = load_be32(addr);
+    const uint8_t *m;
+    size_t n = nsp;
+
+    if (n == 0 || sp[0].hi > x)
+        return 0;
+    while (n > 1) { /* the last page that starts at or below X */
+        size_t half = n / 2;
+        sp = sp[half].hi <= x ? sp + half : sp;
+        n -= half;
+    }
+    m = sp->p;
+    for (n = sp->n; n > 1;) { /* its last member that does */
+        size_t half = n / 2;
+        m = load_be32(m + half * 5) <= x ? m + half * 5 : m;
+        n -= half;
+    }
+    if (m[4] > 32)
+        return SPFDB_EFORMAT;
+    return m[4] == 0 || ((load_be32(m) ^ (uint32_t)x) >> (32 - m[4])) == 0;
+}
+
+static int ix_find6(const struct span *sp, uint32_t nsp, const uint8_t *addr)
+{
+    uint64_t hi = load_be64(addr), lo = load_be64(addr + 8), mh, ml;
+    const uint8_t *m;
+    size_t n = nsp;
+
+    if (n == 0 || sp[0].hi > hi || (sp[0].hi == hi && sp[0].lo > lo))
+        return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        const struct span *h = sp + half;
+        sp = h->hi < hi || (h->hi == hi && h->lo <= lo) ? h : sp;
+        n -= half;
+    }
+    m = sp->p;
+    for (n = sp->n; n > 1;) {
+        size_t half = n / 2;
+        const uint8_t *h = m + half * 17;
+        mh = load_be64(h);
+        ml = load_be64(h + 8);
+        m = mh < hi || (mh == hi && ml <= lo) ? h : m;
+        n -= half;
+    }
+    unsigned len = m[16];
+    if (len > 128)
+        return SPFDB_EFORMAT;
+    mh = load_be64(m) ^ hi;
+    ml = load_be64(m + 8) ^ lo;
+    if (len <= 64)
+        return len == 0 || mh >> (64 - len) == 0;
+    return mh == 0 && (len == 128 ? ml == 0 : ml >> (128 - len) == 0);
+}
+
 int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *addr)
 {
+    struct ixslot *s;
     uint8_t len;
 
     if ((family != 4 && family != 6) || (!t->write && !t->live))
         return SPFDB_EINVAL;
-    return top_find(t, alloc_id, family, addr, &len);
+    if (t->write || (s = slot_get(&t->ix, alloc_id, family)) == NULL)
+        return top_find(t, alloc_id, family, addr, &len);
+    if (s->n == IX_UNBUILT) {
+        int rc = ++s->misses < IX_AFTER ? SPFDB_ENOMEM : ix_build(t, s);
+        if (rc == SPFDB_ENOMEM)
+            return top_find(t, alloc_id, family, addr, &len);
+        if (rc)
+            return rc;
+    }
+    return family == 4 ? ix_find4(t->ix.span + s->off, s->n, addr)
+                       : ix_find6(t->ix.span + s->off, s->n, addr);
 }
 
 /* Put a member: SPFDB_EEXIST when present.  Bulk loads arrive sorted: a

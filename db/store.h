@@ -23,6 +23,7 @@ struct spfdb_env {
      * only to remap (mdb_env_set_mapsize), which no transaction of the
      * process may see happen. */
     pthread_rwlock_t remap;
+    uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
 };
 
@@ -43,6 +44,34 @@ struct tail {
     uint8_t *buf; /* n pending members of msize bytes; cap bytes */
     size_t n, cap;
     unsigned msize;
+};
+
+/* A read transaction's index of the pages that hold maximal members
+ * (ipset.c): spfdb_covers searches it in place of a B-tree descent.  The
+ * pages are the snapshot's, so it lives as long as that snapshot: a renew
+ * onto another commit, or a moved map, clears it. */
+struct span {
+    uint64_t hi, lo;  /* the first member's address (IPv4: hi only) */
+    const uint8_t *p; /* n packed members, in the map */
+    uint32_t n;
+};
+
+struct ixslot {
+    uint32_t gen;     /* the slot is in use when this is pageidx.gen */
+    uint32_t id;      /* allocation */
+    uint32_t fam;     /* 4 or 6 */
+    uint32_t misses;  /* lookups by descent in this snapshot, before a build */
+    uint32_t off, n;  /* its spans, once built (n = IX_UNBUILT before) */
+};
+
+struct pageidx {
+    uint64_t txnid;       /* the snapshot the slots describe */
+    uint64_t remaps;      /* ... and env->remaps then: the map's address */
+    uint32_t gen;         /* bumped to empty every slot at once */
+    uint32_t mask, used;  /* slot count - 1 (a power of two), slots in use */
+    struct ixslot *slot;
+    struct span *span;
+    size_t nspan, cap;
 };
 
 /* The single "spfdb" record in the meta database. */
@@ -74,6 +103,7 @@ struct spfdb_txn {
     int cnt_dirty;
     struct logbuf log;   /* write txn: the changes, for the change log */
     struct tail tail[2]; /* write txn: of DB_PREFIXES and DB_MAXIMAL */
+    struct pageidx ix;   /* read txn: spfdb_covers' page index */
 };
 
 int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
@@ -88,6 +118,8 @@ int store_alloc_del_entries(spfdb_txn *t, uint32_t alloc_id, const char *name);
 int store_upgrade(spfdb_txn *t, uint32_t from_version); /* ipset.c; write txn */
 int store_set_flush(spfdb_txn *t); /* ipset.c: store pending members, before commit */
 void store_set_free(spfdb_txn *t);
+void store_index_adopt(spfdb_txn *t); /* ipset.c: after a read txn renews */
+void store_index_free(spfdb_txn *t);
 
 /* changelog.c.  The log_* calls record a change already made; they never
  * fail but make an allocation failure sticky in t->err. */

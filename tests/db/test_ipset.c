@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "spfdb.h"
+#include "store.h" /* the page index's counts, to know it was used */
 #include "tmpdb.h"
 
 #define MAXE 6000
@@ -502,6 +503,160 @@ static void test_nesting(void **state)
     tmpdb_remove(dir);
 }
 
+/* ---- the page index (ipset.c) --------------------------------------------
+ *
+ * Block i of each family holds one prefix at its start, of a random
+ * length, so the set is known without an oracle: enough of them to fill
+ * many pages, looked up at every edge in a read transaction until the
+ * index serves them, and again after a commit. */
+
+enum { PI_V4 = 20000, PI_V6 = 6000, PI_STEP4 = 4096 };
+#define PI_BASE4 0x0b000000u
+#define PI_BASE6 0x2a00000000000000ull
+
+struct pidata {
+    uint8_t len4[PI_V4], len6[PI_V6];
+    int extra; /* the second commit's prefix, 10.0.0.0/8, is in */
+};
+
+static void v6_addr(uint64_t hi, uint64_t lo, uint8_t *a)
+{
+    for (int i = 0; i < 8; i++) {
+        a[i] = (uint8_t)(hi >> (56 - 8 * i));
+        a[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+    }
+}
+
+static int pi_fill(spfdb_txn *t, void *arg)
+{
+    struct pidata *d = arg;
+    struct spfdb_prefix p = {.family = 4};
+
+    for (uint32_t i = 0; i < PI_V4; i++) {
+        uint32_t a = PI_BASE4 + i * PI_STEP4;
+        p.len = d->len4[i];
+        put_be32(p.addr, a);
+        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+    }
+    p.family = 6;
+    for (uint64_t i = 0; i < PI_V6; i++) {
+        p.len = d->len6[i];
+        v6_addr(PI_BASE6 + (i << 16), 0, p.addr);
+        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+    }
+    return 0;
+}
+
+static int pi_extra(spfdb_txn *t, void *arg)
+{
+    struct spfdb_prefix p = pfx("10.0.0.0/8");
+
+    ((struct pidata *)arg)->extra = 1;
+    return spfdb_entry_add(t, 1, &p);
+}
+
+static int pi_want4(const struct pidata *d, uint32_t a)
+{
+    if (d->extra && a >> 24 == 10)
+        return 1;
+    if (a < PI_BASE4 || a - PI_BASE4 >= (uint32_t)PI_V4 * PI_STEP4)
+        return 0;
+    uint32_t i = (a - PI_BASE4) / PI_STEP4, off = (a - PI_BASE4) % PI_STEP4;
+    return off < (1u << (32 - d->len4[i]));
+}
+
+static int pi_want6(const struct pidata *d, uint64_t hi, uint64_t lo)
+{
+    if (hi < PI_BASE6 || hi - PI_BASE6 >= (uint64_t)PI_V6 << 16)
+        return 0;
+    uint64_t i = (hi - PI_BASE6) >> 16, off = (hi - PI_BASE6) & 0xffff;
+    if (d->len6[i] == 128)
+        return off == 0 && lo == 0;
+    return off < (1ull << (64 - d->len6[i]));
+}
+
+/* Every block's first and last address and those either side of them. */
+static void pi_check(const struct pidata *d, spfdb_txn *t)
+{
+    uint8_t a[16];
+
+    for (uint32_t i = 0; i < PI_V4; i++) {
+        uint32_t first = PI_BASE4 + i * PI_STEP4, last = first + (1u << (32 - d->len4[i])) - 1;
+        const uint32_t probe[4] = {first - 1, first, last, last + 1};
+        for (int k = 0; k < 4; k++) {
+            put_be32(a, probe[k]);
+            if (spfdb_covers(t, 1, 4, a) != pi_want4(d, probe[k]))
+                fail_msg("IPv4 %08x: covers %d", probe[k], spfdb_covers(t, 1, 4, a));
+        }
+    }
+    put_be32(a, 0x0a000001);
+    assert_int_equal(spfdb_covers(t, 1, 4, a), d->extra);
+    for (uint64_t i = 0; i < PI_V6; i++) {
+        uint64_t first = PI_BASE6 + (i << 16);
+        uint64_t last = d->len6[i] == 128 ? first : first + (1ull << (64 - d->len6[i])) - 1;
+        uint64_t lo_last = d->len6[i] == 128 ? 0 : ~0ull;
+        const uint64_t hi[5] = {first - 1, first, first, last, last + (lo_last == ~0ull)};
+        const uint64_t lo[5] = {~0ull, 0, 1, lo_last, lo_last + 1};
+        for (int k = 0; k < 5; k++) {
+            v6_addr(hi[k], lo[k], a);
+            if (spfdb_covers(t, 1, 6, a) != pi_want6(d, hi[k], lo[k]))
+                fail_msg("IPv6 %016llx %016llx: covers %d", (unsigned long long)hi[k],
+                         (unsigned long long)lo[k], spfdb_covers(t, 1, 6, a));
+        }
+    }
+    /* The other allocation has no entries; its index is empty. */
+    for (int k = 0; k < 40; k++)
+        assert_int_equal(spfdb_covers(t, 2, k % 2 ? 4 : 6, a), 0);
+}
+
+static void test_page_index(void **state)
+{
+    struct pidata *d = calloc(1, sizeof *d);
+    uint64_t rng = 0x6a09e667f3bcc908ull;
+    char dir[256];
+    spfdb_env *env;
+    spfdb_txn *t;
+    uint32_t other;
+    (void)state;
+
+    assert_non_null(d);
+    for (int i = 0; i < PI_V4; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        d->len4[i] = (uint8_t)(20 + (rng >> 33) % 13);
+    }
+    for (int i = 0; i < PI_V6; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        d->len6[i] = (uint8_t)((rng >> 33) % 5 == 0 ? 128 : 48 + (rng >> 40) % 17);
+    }
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), 0);
+    assert_int_equal(spfdb_write(env, add_alloc_fn, &other), 0);
+    assert_int_equal(spfdb_write(env, pi_fill, d), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    pi_check(d, t);
+    /* 100,000 IPv4 bytes and 102,000 IPv6 ones: dozens of pages each. */
+    assert_true(t->ix.nspan > 40);
+    size_t spans = t->ix.nspan;
+
+    /* No commit between: the index is kept across a reset and renew. */
+    spfdb_txn_reset(t);
+    assert_int_equal(spfdb_txn_renew(t), 0);
+    assert_int_equal(t->ix.nspan, spans);
+    pi_check(d, t);
+
+    /* A commit: the renewed snapshot gets a new index, and sees it. */
+    assert_int_equal(spfdb_write(env, pi_extra, d), 0);
+    assert_int_equal(spfdb_txn_refresh(t), 0);
+    assert_int_equal(t->ix.nspan, 0);
+    pi_check(d, t);
+    assert_true(t->ix.nspan > 40);
+
+    spfdb_txn_close(t);
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_oracle_a),
         cmocka_unit_test(test_oracle_b),
         cmocka_unit_test(test_oracle_dense),
+        cmocka_unit_test(test_page_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
