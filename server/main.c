@@ -32,7 +32,9 @@
 #include "zones.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
-enum { LISTEN_MAX = 32, WORKERS_MAX = 256, READER_CHECK_S = 60 };
+/* Every worker thread holds one of the database's 1,024 reader slots;
+ * leave most of the rest to spfdb-ctl and other servers. */
+enum { LISTEN_MAX = 32, WORKERS_MAX = 256, UDP_THREADS_MAX = 512, READER_CHECK_S = 60 };
 
 struct options {
     const char *db;
@@ -52,7 +54,8 @@ struct options {
 struct server {
     const struct options *o;
     struct event_base *base;   /* the main thread's loop */
-    struct worker *ws;
+    struct worker *ws;         /* the UDP workers, then the TCP worker */
+    unsigned nws;              /* --workers x listen addresses, plus one */
     unsigned started;          /* workers running */
     spfdb_env *env;
     struct metrics *metrics;
@@ -78,7 +81,9 @@ static void usage(FILE *f)
             "  --listen ADDR[:PORT]    serve UDP and TCP on ADDR (repeatable), e.g.\n"
             "                          127.0.0.1:5353, [::1]:5353, [::]:53; the port is 53\n"
             "                          when not given.  Default: 0.0.0.0:53 and [::]:53\n"
-            "  --workers N             worker threads (default: online CPUs, here %u)\n"
+            "  --workers N             threads answering UDP on each listen address\n"
+            "                          (default: online CPUs, here %u); one more thread\n"
+            "                          serves all TCP\n"
             "  --tcp-max N             TCP connections open at once, in total (default\n"
             "                          1000); at the cap the longest-idle one is closed\n"
             "  --tcp-idle-timeout S    close a TCP connection idle for S seconds (default 10)\n"
@@ -207,6 +212,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             net_addr_parse("[::]:53", &o->addrs[1]) != 0)
             return bad_usage("%s", "cannot parse the default listen addresses");
         o->naddrs = 2;
+    }
+    if (o->workers * o->naddrs > UDP_THREADS_MAX) {
+        char n[64];
+        snprintf(n, sizeof n, "%u x %u", o->workers, o->naddrs);
+        return bad_usage("--workers times listen addresses (%s) is more than 512 UDP threads",
+                         n);
     }
     return -1;
 }
@@ -382,14 +393,17 @@ static int bind_all(struct server *srv)
 {
     const struct options *o = srv->o;
     struct net_config cfg = { o->addrs, o->naddrs, o->tcp_max, o->tcp_idle_s };
+    unsigned tcp = srv->nws - 1;
     char err[256];
 
-    for (unsigned i = 0; i < o->workers; i++) {
-        if (worker_init(&srv->ws[i], i, o->tcp_idle_s) != 0) {
-            log_err("out of memory");
+    for (unsigned i = 0; i < srv->nws; i++) {
+        if (worker_init(&srv->ws[i], i, o->tcp_idle_s, i == tcp) != 0) {
+            log_err("cannot set up worker %u: out of memory or descriptors", i);
             return EXIT_START;
         }
-        if (net_worker_new(&srv->ws[i], &cfg, i == 0, err, sizeof err) != 0) {
+        if ((i == tcp ? net_tcp_new(&srv->ws[i], &cfg, err, sizeof err)
+                      : net_udp_new(&srv->ws[i], &o->addrs[i / o->workers], err, sizeof err)) !=
+            0) {
             log_err("%s", err);
             return EXIT_START;
         }
@@ -421,10 +435,10 @@ static int open_db(struct server *srv)
     rc = spfdb_env_reader_check(srv->env);
     if (rc < 0)
         log_warn("reader check: %s", spfdb_strerror(rc));
-    for (unsigned i = 0; i < o->workers && rc >= 0; i++)
+    for (unsigned i = 0; i < srv->nws && rc >= 0; i++)
         rc = worker_open(&srv->ws[i], srv->env);
     if (rc >= 0 && srv->metrics != NULL)
-        rc = metrics_start(srv->metrics, srv->env, srv->ws, o->workers, time(NULL));
+        rc = metrics_start(srv->metrics, srv->env, srv->ws, srv->nws, time(NULL));
     if (rc < 0) {
         log_err("cannot read database %s: %s", o->db, spfdb_strerror(rc));
         return EXIT_DB;
@@ -462,7 +476,7 @@ static int serve(struct server *srv, const sigset_t *sigs)
      * as soon as it runs. */
     if (rc == 0)
         zones = zonetab_zone_count(srv->ws[0].zones);
-    for (; rc == 0 && srv->started < o->workers; srv->started++) {
+    for (; rc == 0 && srv->started < srv->nws; srv->started++) {
         int err = worker_start(&srv->ws[srv->started]);
         if (err != 0) {
             log_err("cannot start worker %u: %s", srv->started, strerror(err));
@@ -493,7 +507,7 @@ static int serve(struct server *srv, const sigset_t *sigs)
     for (unsigned i = 0; i < srv->started; i++)
         worker_join(&srv->ws[i]);
     if (rc == 0)
-        log_stop(srv->sig, srv->ws, o->workers);
+        log_stop(srv->sig, srv->ws, srv->nws);
     return rc;
 }
 
@@ -505,7 +519,7 @@ static void server_free(struct server *srv)
             event_free(srv->sigev[i]);
     if (srv->tick != NULL)
         event_free(srv->tick);
-    for (unsigned i = 0; i < srv->o->workers; i++)
+    for (unsigned i = 0; i < srv->nws; i++)
         worker_fini(&srv->ws[i]);
     free(srv->ws);
     if (srv->env != NULL)
@@ -545,7 +559,8 @@ int main(int argc, char **argv)
         return EXIT_START;
     }
     srv.base = event_base_new();
-    srv.ws = calloc(o.workers, sizeof *srv.ws);
+    srv.nws = o.workers * o.naddrs + 1;
+    srv.ws = calloc(srv.nws, sizeof *srv.ws);
     if (srv.base == NULL || srv.ws == NULL) {
         log_err("out of memory");
         if (srv.base != NULL)

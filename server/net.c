@@ -19,7 +19,7 @@
 
 enum {
     UDP_BATCH = 64,            /* datagrams per recvmmsg and sendmmsg */
-    UDP_ROUNDS = 4,            /* batches per wake-up before other sockets get a turn */
+    UDP_WAIT_IDLE_MS = 1000,   /* the stop flag is seen this often at least, idle */
     UDP_RXSIZE = 65535,        /* any datagram: a large query is still a query */
     UDP_RXSTRIDE = 65536 + 64, /* so the slots start in different cache sets */
     UDP_TXSIZE = 1232,         /* SPEC §4: no UDP reply is larger */
@@ -39,16 +39,15 @@ union ctlbuf {
     uint8_t buf[2 * CMSG_SPACE(sizeof(struct in6_pktinfo))];
 };
 
+/* A TCP listener of the TCP worker. */
 struct listener {
-    struct net_worker *nw;
+    struct net_tcp *nt;
     int fd;
-    int udp;
-    int wildcard; /* UDP: the reply needs the query's destination address */
     struct event ev;
 };
 
 struct tcp_conn {
-    struct net_worker *nw;
+    struct net_tcp *nt;
     int fd;
     unsigned partial : 1; /* part of a message is here: the 2 s deadline runs */
     unsigned eof : 1;     /* the client sent FIN: close once the replies are out */
@@ -59,26 +58,31 @@ struct tcp_conn {
     TAILQ_ENTRY(tcp_conn) lru;
 };
 
-struct net_worker {
+/* A UDP worker's socket.  Slot i holds a datagram, its sender, its control
+ * data (wildcard addresses only) and its reply, and tx[i] is armed once to
+ * send that reply, so a batch writes only the reply's length and the
+ * sender's address length per datagram.  recvmmsg writes msg_namelen and
+ * msg_controllen back, so a slot is re-armed as soon as its datagram is
+ * answered.  A batch that dropped a query (tx[] then lists the replies to
+ * send, in order) or set a reply's source address re-arms the tx slots it
+ * used. */
+struct net_udp {
     struct worker *w;
-    unsigned nsocks;
-    struct listener *sock;
-    /* UDP: slot i holds a datagram, its sender, its control data and its
-     * reply, and tx[i] is armed once to send that reply, so a batch writes
-     * only the reply's length and the sender's address length per datagram.
-     * recvmmsg writes msg_namelen and msg_controllen back, so a slot is
-     * re-armed as soon as its datagram is answered.  Every socket of the
-     * worker shares these slots, so the control buffer is armed for all of
-     * them (a socket without PKTINFO just gets none).  A batch that dropped
-     * a query (tx[] then lists the replies to send, in order) or set a
-     * reply's source address re-arms the tx slots it used. */
+    int fd;
+    int wildcard; /* the reply needs the query's destination address */
+    int wait_ms;  /* SO_RCVTIMEO now; 0: none */
     struct mmsghdr rx[UDP_BATCH], tx[UDP_BATCH];
     struct iovec rxiov[UDP_BATCH], txiov[UDP_BATCH];
     struct sockaddr_storage peer[UDP_BATCH];
     union ctlbuf ctl[UDP_BATCH];
     uint8_t rxbuf[UDP_BATCH][UDP_RXSTRIDE]; /* untouched pages stay unmapped */
     uint8_t txbuf[UDP_BATCH][UDP_TXSIZE];
-    /* TCP (worker 0 only) */
+};
+
+struct net_tcp {
+    struct worker *w;
+    unsigned nsocks;
+    struct listener *sock;
     int pause_ready;                       /* accept_pause is assigned */
     TAILQ_HEAD(conn_list, tcp_conn) conns; /* least recently active first */
     unsigned tcp_max;                      /* the count is w->st.tcp_open */
@@ -161,11 +165,12 @@ static int opt_on(int fd, int level, int name)
 }
 
 /* SHARED: one of spfdbd's own sockets (SO_REUSEPORT, listening, options for
- * replies); else the probe of net_addr_check. */
+ * replies); else the probe of net_addr_check, or the metrics listener. */
 static int sock_open(const struct net_addr *a, int type, int shared, char *err, size_t errcap)
 {
     int v6 = a->ss.ss_family == AF_INET6, udp = type == SOCK_DGRAM, rcvbuf = UDP_RCVBUF;
-    int fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A UDP worker blocks in recvmmsg: its socket alone is blocking. */
+    int fd = socket(a->ss.ss_family, type | (shared && udp ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
     const char *step = "socket: ";
 
     if (fd < 0)
@@ -251,30 +256,32 @@ static void reply_from(struct msghdr *rx, struct msghdr *tx)
 /* glibc's recvmmsg and sendmmsg are cancellation points: in a threaded
  * process each call is bracketed by two atomic updates of the thread's
  * cancellation state.  No worker is ever cancelled, so call the kernel
- * directly. */
+ * directly.  The receive blocks for the first datagram only (at most the
+ * socket's SO_RCVTIMEO), then takes what else is queued; the send never
+ * blocks. */
 static int udp_recvmmsg(int fd, struct mmsghdr *m, unsigned n)
 {
-    return (int)syscall(SYS_recvmmsg, fd, m, n, 0, NULL);
+    return (int)syscall(SYS_recvmmsg, fd, m, n, MSG_WAITFORONE, NULL);
 }
 
 static int udp_sendmmsg(int fd, struct mmsghdr *m, unsigned n)
 {
-    return (int)syscall(SYS_sendmmsg, fd, m, n, 0);
+    return (int)syscall(SYS_sendmmsg, fd, m, n, MSG_DONTWAIT);
 }
 
-static void udp_send(struct net_worker *nw, int fd, unsigned n)
+static void udp_send(struct net_udp *u, unsigned n)
 {
-    struct worker_stats *st = &nw->w->st;
+    struct worker_stats *st = &u->w->st;
 
     for (unsigned off = 0; off < n;) {
-        int sent = udp_sendmmsg(fd, nw->tx + off, n - off);
+        int sent = udp_sendmmsg(u->fd, u->tx + off, n - off);
         if (sent > 0) {
             off += (unsigned)sent;
             stat_add(&st->udp_tx, (unsigned)sent);
         } else if (sent < 0 && errno == EINTR) {
             continue;
         } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            stat_add(&st->udp_txdrop, n - off); /* never block the worker for one socket */
+            stat_add(&st->udp_txdrop, n - off); /* never block the worker on a full buffer */
             return;
         } else {
             stat_add(&st->udp_txerr, 1); /* this reply cannot go: skip it */
@@ -284,12 +291,12 @@ static void udp_send(struct net_worker *nw, int fd, unsigned n)
 }
 
 /* Arm tx slots FROM..TO-1 to send their own slot's reply to its sender. */
-static void udp_arm_tx(struct net_worker *nw, unsigned from, unsigned to)
+static void udp_arm_tx(struct net_udp *u, unsigned from, unsigned to)
 {
     for (unsigned i = from; i < to; i++) {
-        struct msghdr *o = &nw->tx[i].msg_hdr;
-        o->msg_name = &nw->peer[i];
-        o->msg_iov = &nw->txiov[i];
+        struct msghdr *o = &u->tx[i].msg_hdr;
+        o->msg_name = &u->peer[i];
+        o->msg_iov = &u->txiov[i];
         o->msg_iovlen = 1;
         o->msg_control = NULL;
         o->msg_controllen = 0;
@@ -297,64 +304,143 @@ static void udp_arm_tx(struct net_worker *nw, unsigned from, unsigned to)
     }
 }
 
-static void udp_read(evutil_socket_t fd, short what, void *arg)
+/* How long the next receive may wait: WORKER_IDLE_MS while the worker
+ * holds a snapshot (spfdb.h's bounded hold), else long, only so that the
+ * stop flag is looked at even if net_udp_wake could not wake it.  One
+ * setsockopt when the worker goes from busy to idle or back, none per
+ * batch. */
+static int udp_wait(struct net_udp *u, int ms)
 {
-    struct listener *l = arg;
-    struct net_worker *nw = l->nw;
-    struct worker *w = nw->w;
-    struct answer_info info;
+    const struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-    (void)what;
-    for (unsigned round = 0; round < UDP_ROUNDS; round++) {
-        int n = udp_recvmmsg(fd, nw->rx, UDP_BATCH);
-        if (n <= 0) {
-            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                stat_add(&w->st.udp_rxerr, 1);
-            return;
+    if (u->wait_ms == ms)
+        return 0;
+    if (setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        return -1;
+    u->wait_ms = ms;
+    return 0;
+}
+
+/* Answer one batch of N datagrams under one snapshot. */
+static void udp_batch(struct net_udp *u, unsigned n)
+{
+    struct worker *w = u->w;
+    struct answer_info info;
+    unsigned nout = 0;
+
+    worker_batch_begin(w);
+    for (unsigned i = 0; i < n; i++) {
+        struct msghdr *h = &u->rx[i].msg_hdr, *o = &u->tx[i].msg_hdr;
+        size_t len = answer_query(&w->aenv, u->rxbuf[i], u->rx[i].msg_len, u->txbuf[i],
+                                  UDP_TXSIZE, ANSWER_UDP, &info);
+        worker_count(w, ANSWER_UDP, &info);
+        u->txiov[i].iov_len = len;
+        o->msg_namelen = h->msg_namelen;
+        h->msg_namelen = sizeof u->peer[i];
+        if (u->wildcard) {
+            reply_from(h, o);
+            h->msg_controllen = sizeof u->ctl[i].buf;
         }
-        unsigned nout = 0;
-        worker_batch_begin(w);
-        for (unsigned i = 0; i < (unsigned)n; i++) {
-            struct msghdr *h = &nw->rx[i].msg_hdr, *o = &nw->tx[i].msg_hdr;
-            size_t len = answer_query(&w->aenv, nw->rxbuf[i], nw->rx[i].msg_len, nw->txbuf[i],
-                                      UDP_TXSIZE, ANSWER_UDP, &info);
-            worker_count(w, ANSWER_UDP, &info);
-            nw->txiov[i].iov_len = len;
-            o->msg_namelen = h->msg_namelen;
-            if (l->wildcard)
-                reply_from(h, o);
-            h->msg_namelen = sizeof nw->peer[i];
-            h->msg_controllen = sizeof nw->ctl[i].buf;
-            if (len == 0)
-                continue;
-            if (nout != i)
-                nw->tx[nout].msg_hdr = *o;
-            nout++;
-        }
-        worker_batch_end(w);
-        udp_send(nw, fd, nout);
-        if (nout != (unsigned)n || l->wildcard)
-            udp_arm_tx(nw, 0, (unsigned)n);
-        if (n < UDP_BATCH)
-            return; /* drained: skip the recvmmsg that would say EAGAIN */
+        if (len == 0)
+            continue;
+        if (nout != i)
+            u->tx[nout].msg_hdr = *o;
+        nout++;
     }
+    worker_batch_end(w);
+    udp_send(u, nout);
+    if (nout != n || u->wildcard)
+        udp_arm_tx(u, 0, n);
+}
+
+void net_udp_run(struct worker *w)
+{
+    struct net_udp *u = w->udp;
+
+    if (udp_wait(u, UDP_WAIT_IDLE_MS) != 0)
+        log_warn("worker %u: cannot set a receive timeout: %s", w->id, strerror(errno));
+    while (!worker_stopping(w)) {
+        int n = udp_recvmmsg(u->fd, u->rx, UDP_BATCH);
+        if (worker_stopping(w))
+            break;
+        if (n > 0) {
+            udp_batch(u, (unsigned)n);
+            /* A wait without its bound would hold the snapshot across it. */
+            if (w->txn_live && udp_wait(u, WORKER_IDLE_MS) != 0)
+                worker_idle(w);
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            worker_idle(w); /* WORKER_IDLE_MS without a query */
+            (void)udp_wait(u, UDP_WAIT_IDLE_MS); /* else the short wait stays: harmless */
+        } else if (n < 0 && errno != EINTR) {
+            stat_add(&w->st.udp_rxerr, 1);
+        }
+    }
+}
+
+/* shutdown() of an unconnected UDP socket fails with ENOTCONN, but marks
+ * it shut for reading first and wakes its waiting receiver, which then
+ * sees the stop flag; at worst the receive timeout does. */
+void net_udp_wake(struct worker *w)
+{
+    if (w->udp != NULL && shutdown(w->udp->fd, SHUT_RD) != 0 && errno != ENOTCONN)
+        log_warn("worker %u: cannot wake it: %s", w->id, strerror(errno));
+}
+
+int net_udp_new(struct worker *w, const struct net_addr *a, char *err, size_t errcap)
+{
+    struct net_udp *u = calloc(1, sizeof *u);
+
+    if (u == NULL) {
+        snprintf(err, errcap, "worker %u: out of memory", w->id);
+        return -1;
+    }
+    w->udp = u;
+    u->w = w;
+    u->wildcard = a->wildcard;
+    for (unsigned i = 0; i < UDP_BATCH; i++) {
+        struct msghdr *h = &u->rx[i].msg_hdr;
+        u->rxiov[i].iov_base = u->rxbuf[i];
+        u->rxiov[i].iov_len = UDP_RXSIZE;
+        h->msg_name = &u->peer[i];
+        h->msg_namelen = sizeof u->peer[i];
+        h->msg_iov = &u->rxiov[i];
+        h->msg_iovlen = 1;
+        if (u->wildcard) {
+            h->msg_control = u->ctl[i].buf;
+            h->msg_controllen = sizeof u->ctl[i].buf;
+        }
+        u->txiov[i].iov_base = u->txbuf[i];
+    }
+    udp_arm_tx(u, 0, UDP_BATCH);
+    u->fd = sock_open(a, SOCK_DGRAM, 1, err, errcap);
+    return u->fd < 0 ? -1 : 0;
+}
+
+void net_udp_free(struct worker *w)
+{
+    if (w->udp == NULL)
+        return;
+    if (w->udp->fd >= 0)
+        close(w->udp->fd);
+    free(w->udp);
+    w->udp = NULL;
 }
 
 /* ---- TCP --------------------------------------------------------------- */
 
 static void tcp_close(struct tcp_conn *c)
 {
-    struct net_worker *nw = c->nw;
+    struct net_tcp *nt = c->nt;
 
     event_del(&c->ev_read);
     event_del(&c->ev_write);
     event_del(&c->ev_timer);
     if (close(c->fd) != 0)
-        stat_add(&nw->w->st.tcp_err, 1);
+        stat_add(&nt->w->st.tcp_err, 1);
     evbuffer_free(c->in);
     evbuffer_free(c->out);
-    TAILQ_REMOVE(&nw->conns, c, lru);
-    stat_add(&nw->w->st.tcp_open, -1);
+    TAILQ_REMOVE(&nt->conns, c, lru);
+    stat_add(&nt->w->st.tcp_open, -1);
     free(c);
 }
 
@@ -384,7 +470,7 @@ static int tcp_flush(struct tcp_conn *c)
         left = evbuffer_get_length(c->out);
     }
     if (left >= TCP_UNREAD_MAX) {
-        stat_add(&c->nw->w->st.tcp_overflow, 1);
+        stat_add(&c->nt->w->st.tcp_overflow, 1);
         return -1;
     }
     if ((left > 0) != c->writing) {
@@ -403,22 +489,22 @@ static int tcp_flush(struct tcp_conn *c)
  * or while WRITING the 2 s the socket has to take some of the replies. */
 static int tcp_touch(struct tcp_conn *c, int started)
 {
-    struct net_worker *nw = c->nw;
+    struct net_tcp *nt = c->nt;
 
-    TAILQ_REMOVE(&nw->conns, c, lru);
-    TAILQ_INSERT_TAIL(&nw->conns, c, lru);
+    TAILQ_REMOVE(&nt->conns, c, lru);
+    TAILQ_INSERT_TAIL(&nt->conns, c, lru);
     if (c->writing) {
         c->partial = 0;
-        return evtimer_add(&c->ev_timer, nw->partial_tv);
+        return evtimer_add(&c->ev_timer, nt->partial_tv);
     }
     if (evbuffer_get_length(c->in) == 0) {
         c->partial = 0;
-        return evtimer_add(&c->ev_timer, nw->idle_tv);
+        return evtimer_add(&c->ev_timer, nt->idle_tv);
     }
     if (c->partial && !started)
         return 0;
     c->partial = 1;
-    return evtimer_add(&c->ev_timer, nw->partial_tv);
+    return evtimer_add(&c->ev_timer, nt->partial_tv);
 }
 
 /* Answer the complete messages in C's input, in order, under one
@@ -426,8 +512,8 @@ static int tcp_touch(struct tcp_conn *c, int started)
  * their length and written together.  0, or -1 when C must be closed. */
 static int tcp_answer(struct tcp_conn *c, int *done)
 {
-    struct net_worker *nw = c->nw;
-    struct worker *w = nw->w;
+    struct net_tcp *nt = c->nt;
+    struct worker *w = nt->w;
     struct answer_info info;
     uint8_t hdr[2];
     int began = 0, rc = 0;
@@ -451,16 +537,16 @@ static int tcp_answer(struct tcp_conn *c, int *done)
             rc = -1;
             break;
         }
-        size_t len = answer_query(&w->aenv, m + 2, mlen, nw->reply + 2, TCP_MSGMAX, ANSWER_TCP,
+        size_t len = answer_query(&w->aenv, m + 2, mlen, nt->reply + 2, TCP_MSGMAX, ANSWER_TCP,
                                   &info);
         worker_count(w, ANSWER_TCP, &info);
         *done = 1;
         if (evbuffer_drain(c->in, 2 + mlen) != 0)
             rc = -1;
         if (rc == 0 && len > 0) {
-            nw->reply[0] = (uint8_t)(len >> 8);
-            nw->reply[1] = (uint8_t)len;
-            if (evbuffer_add(c->out, nw->reply, 2 + len) != 0) {
+            nt->reply[0] = (uint8_t)(len >> 8);
+            nt->reply[1] = (uint8_t)len;
+            if (evbuffer_add(c->out, nt->reply, 2 + len) != 0) {
                 stat_add(&w->st.tcp_err, 1);
                 rc = -1;
             }
@@ -476,11 +562,11 @@ static int tcp_answer(struct tcp_conn *c, int *done)
 static void tcp_read(evutil_socket_t fd, short what, void *arg)
 {
     struct tcp_conn *c = arg;
-    struct net_worker *nw = c->nw;
+    struct net_tcp *nt = c->nt;
     int done = 0;
 
     (void)what;
-    ssize_t n = read(fd, nw->rbuf, sizeof nw->rbuf);
+    ssize_t n = read(fd, nt->rbuf, sizeof nt->rbuf);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n == 0) {
@@ -490,7 +576,7 @@ static void tcp_read(evutil_socket_t fd, short what, void *arg)
             tcp_close(c);
         return;
     }
-    if (n < 0 || evbuffer_add(c->in, nw->rbuf, (size_t)n) != 0 || tcp_answer(c, &done) != 0 ||
+    if (n < 0 || evbuffer_add(c->in, nt->rbuf, (size_t)n) != 0 || tcp_answer(c, &done) != 0 ||
         tcp_touch(c, done) != 0)
         tcp_close(c);
 }
@@ -514,35 +600,35 @@ static void tcp_timeout(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    stat_add(c->writing ? &c->nw->w->st.tcp_overflow : &c->nw->w->st.tcp_timeouts, 1);
+    stat_add(c->writing ? &c->nt->w->st.tcp_overflow : &c->nt->w->st.tcp_timeouts, 1);
     tcp_close(c);
 }
 
 /* At the cap: close the longest-idle connection (nothing owed either way),
  * or say there is none. */
-static int tcp_evict(struct net_worker *nw)
+static int tcp_evict(struct net_tcp *nt)
 {
     struct tcp_conn *c;
 
-    TAILQ_FOREACH(c, &nw->conns, lru) {
+    TAILQ_FOREACH(c, &nt->conns, lru) {
         if (!c->partial && !c->writing) {
             tcp_close(c);
-            stat_add(&nw->w->st.tcp_evicted, 1);
+            stat_add(&nt->w->st.tcp_evicted, 1);
             return 1;
         }
     }
     return 0;
 }
 
-static int tcp_open(struct net_worker *nw, int fd)
+static int tcp_open(struct net_tcp *nt, int fd)
 {
-    struct event_base *base = nw->w->base;
+    struct event_base *base = nt->w->base;
     struct tcp_conn *c = calloc(1, sizeof *c);
     int unsent = TCP_UNSENT;
 
     if (c == NULL)
         return -1;
-    c->nw = nw;
+    c->nt = nt;
     c->fd = fd;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
@@ -556,13 +642,13 @@ static int tcp_open(struct net_worker *nw, int fd)
         goto fail;
     if (event_add(&c->ev_read, NULL) != 0)
         goto fail;
-    if (evtimer_add(&c->ev_timer, nw->idle_tv) != 0) {
+    if (evtimer_add(&c->ev_timer, nt->idle_tv) != 0) {
         event_del(&c->ev_read);
         goto fail;
     }
-    TAILQ_INSERT_TAIL(&nw->conns, c, lru);
-    stat_add(&nw->w->st.tcp_open, 1);
-    stat_add(&nw->w->st.tcp_conns, 1);
+    TAILQ_INSERT_TAIL(&nt->conns, c, lru);
+    stat_add(&nt->w->st.tcp_open, 1);
+    stat_add(&nt->w->st.tcp_conns, 1);
     return 0;
 fail:
     if (c->in != NULL)
@@ -573,12 +659,12 @@ fail:
     return -1;
 }
 
-static void tcp_listeners(struct net_worker *nw, int on)
+static void tcp_listeners(struct net_tcp *nt, int on)
 {
-    for (unsigned i = 0; i < nw->nsocks; i++) {
-        struct listener *l = &nw->sock[i];
-        if (!l->udp && (on ? event_add(&l->ev, NULL) : event_del(&l->ev)) != 0)
-            stat_add(&nw->w->st.tcp_err, 1);
+    for (unsigned i = 0; i < nt->nsocks; i++) {
+        struct listener *l = &nt->sock[i];
+        if ((on ? event_add(&l->ev, NULL) : event_del(&l->ev)) != 0)
+            stat_add(&nt->w->st.tcp_err, 1);
     }
 }
 
@@ -593,8 +679,8 @@ static void tcp_accept(evutil_socket_t fd, short what, void *arg)
 {
     static const struct timeval pause = { 0, TCP_PAUSE_MS * 1000 };
     struct listener *l = arg;
-    struct net_worker *nw = l->nw;
-    struct worker_stats *st = &nw->w->st;
+    struct net_tcp *nt = l->nt;
+    struct worker_stats *st = &nt->w->st;
 
     (void)what;
     for (unsigned k = 0; k < TCP_ACCEPTS; k++) {
@@ -607,14 +693,14 @@ static void tcp_accept(evutil_socket_t fd, short what, void *arg)
             /* Out of descriptors or memory: the listener would stay
              * readable and spin the loop, so stop accepting a moment. */
             stat_add(&st->tcp_err, 1);
-            tcp_listeners(nw, 0);
-            if (evtimer_add(&nw->accept_pause, &pause) != 0)
-                tcp_listeners(nw, 1);
+            tcp_listeners(nt, 0);
+            if (evtimer_add(&nt->accept_pause, &pause) != 0)
+                tcp_listeners(nt, 1);
             return;
         }
-        if (st->tcp_open >= nw->tcp_max && !tcp_evict(nw)) {
+        if (st->tcp_open >= nt->tcp_max && !tcp_evict(nt)) {
             stat_add(&st->tcp_refused, 1);
-        } else if (tcp_open(nw, cfd) == 0) {
+        } else if (tcp_open(nt, cfd) == 0) {
             continue;
         } else {
             stat_add(&st->tcp_err, 1);
@@ -624,28 +710,23 @@ static void tcp_accept(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ---- a worker's sockets -------------------------------------------------- */
+/* ---- the TCP worker's listeners ------------------------------------------ */
 
-static int add_sock(struct net_worker *nw, const struct net_addr *a, int type, char *err,
-                    size_t errcap)
+static int add_listener(struct net_tcp *nt, const struct net_addr *a, char *err, size_t errcap)
 {
-    struct listener *l = &nw->sock[nw->nsocks];
-    int udp = type == SOCK_DGRAM;
-    int fd = sock_open(a, type, 1, err, errcap);
+    struct listener *l = &nt->sock[nt->nsocks];
+    int fd = sock_open(a, SOCK_STREAM, 1, err, errcap);
 
     if (fd < 0)
         return -1;
-    l->nw = nw;
+    l->nt = nt;
     l->fd = fd;
-    l->udp = udp;
-    l->wildcard = udp && a->wildcard;
-    if (event_assign(&l->ev, nw->w->base, fd, EV_READ | EV_PERSIST, udp ? udp_read : tcp_accept,
-                     l) != 0) {
+    if (event_assign(&l->ev, nt->w->base, fd, EV_READ | EV_PERSIST, tcp_accept, l) != 0) {
         close(fd);
         snprintf(err, errcap, "cannot listen on %s: libevent failed", a->text);
         return -1;
     }
-    nw->nsocks++;
+    nt->nsocks++;
     if (event_add(&l->ev, NULL) != 0) {
         snprintf(err, errcap, "cannot listen on %s: libevent failed", a->text);
         return -1;
@@ -653,68 +734,50 @@ static int add_sock(struct net_worker *nw, const struct net_addr *a, int type, c
     return 0;
 }
 
-int net_worker_new(struct worker *w, const struct net_config *cfg, int with_tcp, char *err,
-                   size_t errcap)
+int net_tcp_new(struct worker *w, const struct net_config *cfg, char *err, size_t errcap)
 {
-    struct net_worker *nw = calloc(1, sizeof *nw);
+    struct timeval idle = { (time_t)cfg->tcp_idle_s, 0 }, partial = { TCP_PARTIAL_S, 0 };
+    struct net_tcp *nt = calloc(1, sizeof *nt);
 
-    if (nw == NULL)
+    if (nt == NULL)
         goto nomem;
-    w->net = nw;
-    nw->w = w;
-    TAILQ_INIT(&nw->conns);
-    nw->sock = calloc(cfg->naddrs * 2, sizeof *nw->sock);
-    if (nw->sock == NULL)
+    w->tcp = nt;
+    nt->w = w;
+    TAILQ_INIT(&nt->conns);
+    nt->sock = calloc(cfg->naddrs, sizeof *nt->sock);
+    if (nt->sock == NULL)
         goto nomem;
-    for (unsigned i = 0; i < UDP_BATCH; i++) {
-        struct msghdr *h = &nw->rx[i].msg_hdr;
-        nw->rxiov[i].iov_base = nw->rxbuf[i];
-        nw->rxiov[i].iov_len = UDP_RXSIZE;
-        h->msg_name = &nw->peer[i];
-        h->msg_namelen = sizeof nw->peer[i];
-        h->msg_iov = &nw->rxiov[i];
-        h->msg_iovlen = 1;
-        h->msg_control = nw->ctl[i].buf;
-        h->msg_controllen = sizeof nw->ctl[i].buf;
-        nw->txiov[i].iov_base = nw->txbuf[i];
-    }
-    udp_arm_tx(nw, 0, UDP_BATCH);
-    if (with_tcp) {
-        struct timeval idle = { (time_t)cfg->tcp_idle_s, 0 }, partial = { TCP_PARTIAL_S, 0 };
-        nw->tcp_max = cfg->tcp_max;
-        nw->idle_tv = event_base_init_common_timeout(w->base, &idle);
-        nw->partial_tv = event_base_init_common_timeout(w->base, &partial);
-        if (nw->idle_tv == NULL || nw->partial_tv == NULL ||
-            evtimer_assign(&nw->accept_pause, w->base, tcp_resume, nw) != 0)
-            goto nomem;
-        nw->pause_ready = 1;
-    }
-    for (unsigned i = 0; i < cfg->naddrs; i++) {
-        if (add_sock(nw, &cfg->addrs[i], SOCK_DGRAM, err, errcap) != 0 ||
-            (with_tcp && add_sock(nw, &cfg->addrs[i], SOCK_STREAM, err, errcap) != 0))
+    nt->tcp_max = cfg->tcp_max;
+    nt->idle_tv = event_base_init_common_timeout(w->base, &idle);
+    nt->partial_tv = event_base_init_common_timeout(w->base, &partial);
+    if (nt->idle_tv == NULL || nt->partial_tv == NULL ||
+        evtimer_assign(&nt->accept_pause, w->base, tcp_resume, nt) != 0)
+        goto nomem;
+    nt->pause_ready = 1;
+    for (unsigned i = 0; i < cfg->naddrs; i++)
+        if (add_listener(nt, &cfg->addrs[i], err, errcap) != 0)
             return -1;
-    }
     return 0;
 nomem:
     snprintf(err, errcap, "worker %u: out of memory", w->id);
     return -1;
 }
 
-void net_worker_free(struct worker *w)
+void net_tcp_free(struct worker *w)
 {
-    struct net_worker *nw = w->net;
+    struct net_tcp *nt = w->tcp;
 
-    if (nw == NULL)
+    if (nt == NULL)
         return;
-    while (!TAILQ_EMPTY(&nw->conns))
-        tcp_close(TAILQ_FIRST(&nw->conns));
-    if (nw->pause_ready)
-        event_del(&nw->accept_pause);
-    for (unsigned i = 0; i < nw->nsocks; i++) {
-        event_del(&nw->sock[i].ev);
-        close(nw->sock[i].fd);
+    while (!TAILQ_EMPTY(&nt->conns))
+        tcp_close(TAILQ_FIRST(&nt->conns));
+    if (nt->pause_ready)
+        event_del(&nt->accept_pause);
+    for (unsigned i = 0; i < nt->nsocks; i++) {
+        event_del(&nt->sock[i].ev);
+        close(nt->sock[i].fd);
     }
-    free(nw->sock);
-    free(nw);
-    w->net = NULL;
+    free(nt->sock);
+    free(nt);
+    w->tcp = NULL;
 }

@@ -1,22 +1,25 @@
-/* net.h: spfdbd's sockets (SPEC §4 "Transport"); libevent glue only.
+/* net.h: spfdbd's sockets (SPEC §4 "Transport").
  *
- * UDP: every worker has its own SO_REUSEPORT socket per listen address, read
- * with recvmmsg and answered with sendmmsg, one snapshot per batch; replies
- * leave from the address the query came to (IP_PKTINFO/IPV6_PKTINFO on
- * wildcard addresses).  Send and receive errors are counted, not logged.
+ * UDP: every UDP worker has its own SO_REUSEPORT socket on one listen
+ * address (--workers of them on each), blocks in recvmmsg for a batch and
+ * answers it with one sendmmsg under one snapshot, with no event loop in
+ * between; replies leave from the address the query came to
+ * (IP_PKTINFO/IPV6_PKTINFO on wildcard addresses).  Send and receive
+ * errors are counted, not logged.
  *
- * TCP (RFC 7766): worker 0 alone accepts and serves every connection, so
- * the --tcp-max cap and its "close the longest-idle connection" rule are
- * exact without locks or cross-thread messages; TCP is the fallback path
- * here (every answer fits 512 octets), and one thread serves far more of it
- * than resolvers send.  A connection whose replies wait is not read
- * (backpressure through TCP flow control, the kernel holding at most
- * 16 KiB unsent); one whose replies stop moving for 2 s, or that leaves
- * 64 KiB with us, is closed.
+ * TCP (RFC 7766): the TCP worker alone accepts and serves every connection
+ * on its libevent loop, so the --tcp-max cap and its "close the
+ * longest-idle connection" rule are exact without locks or cross-thread
+ * messages; TCP is the fallback path here (every answer fits 512 octets),
+ * and one thread serves far more of it than resolvers send.  A connection
+ * whose replies wait is not read (backpressure through TCP flow control,
+ * the kernel holding at most 16 KiB unsent); one whose replies stop moving
+ * for 2 s, or that leaves 64 KiB with us, is closed.
  *
  * Everything here runs on the owning worker's thread, except
- * net_addr_parse, net_addr_check, net_listen and net_worker_new, which run
- * in main before the worker starts.
+ * net_addr_parse, net_addr_check, net_listen, net_udp_new and net_tcp_new,
+ * which run in main before the workers start, and net_udp_wake (any
+ * thread).
  */
 #ifndef SPFDB_NET_H
 #define SPFDB_NET_H
@@ -55,12 +58,19 @@ int net_addr_check(const struct net_addr *a, char *err, size_t errcap);
  * -1 with a one-line reason in ERR. */
 int net_listen(const struct net_addr *a, char *err, size_t errcap);
 
-/* Open W's sockets (UDP on every address, and TCP when WITH_TCP) and add
- * their events to W's base.  0, or -1 with a one-line reason in ERR; what
- * was opened is released by net_worker_free. */
-int net_worker_new(struct worker *w, const struct net_config *cfg, int with_tcp, char *err,
-                   size_t errcap);
-/* Close W's sockets and connections.  W's loop must not be running. */
-void net_worker_free(struct worker *w);
+/* A UDP worker's socket on A, and its buffers.  0, or -1 with a one-line
+ * reason in ERR; what was opened is released by net_udp_free. */
+int net_udp_new(struct worker *w, const struct net_addr *a, char *err, size_t errcap);
+/* A UDP worker's loop; returns once worker_stop() has set its flag. */
+void net_udp_run(struct worker *w);
+/* Wake W's thread from its receive (any thread, after setting the flag). */
+void net_udp_wake(struct worker *w);
+void net_udp_free(struct worker *w);
+
+/* The TCP worker's listeners on every address, on W's base.  0, or -1 with
+ * a one-line reason in ERR; released by net_tcp_free.  Connections are
+ * closed there too; W's loop must not be running. */
+int net_tcp_new(struct worker *w, const struct net_config *cfg, char *err, size_t errcap);
+void net_tcp_free(struct worker *w);
 
 #endif

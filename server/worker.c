@@ -73,15 +73,6 @@ static int rebuild(struct worker *w)
     return 0;
 }
 
-static time_t now(struct worker *w)
-{
-    struct timeval tv;
-
-    if (event_base_gettimeofday_cached(w->base, &tv) != 0)
-        return 0;
-    return tv.tv_sec;
-}
-
 /* Metadata is re-read only when the snapshot changed, and the zone table
  * rebuilt only when zones or allocations changed: an entry change costs
  * one spfdb_info_get per worker.  The serial and snapshot id are adopted
@@ -95,7 +86,7 @@ static int refresh(struct worker *w)
     struct spfdb_info info;
     int first = w->zones == NULL, rc;
 
-    if (id == w->txn_id && !first && !(w->build_failed && now(w) != w->failed_at))
+    if (id == w->txn_id && !first && !(w->build_failed && time(NULL) != w->failed_at))
         return 0;
     rc = spfdb_info_get(w->txn, &info);
     if (rc != 0)
@@ -107,13 +98,13 @@ static int refresh(struct worker *w)
         return 0;
     }
     if (!first && w->build_failed && info.meta_gen == w->failed_gen &&
-        now(w) == w->failed_at)
+        time(NULL) == w->failed_at)
         return 0;
     rc = rebuild(w);
     if (rc != 0) {
         w->build_failed = 1;
         w->failed_gen = info.meta_gen;
-        w->failed_at = now(w);
+        w->failed_at = time(NULL);
         return rc;
     }
     w->build_failed = 0;
@@ -214,16 +205,22 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
     (void)set_idle(w, 0);
 }
 
+void worker_idle(struct worker *w)
+{
+    release(w);
+}
+
 void worker_batch_end(struct worker *w)
 {
-    if (w->txn_live && !w->idle_armed && set_idle(w, 1) != 0)
+    /* (A UDP worker bounds its hold with its receive timeout.) */
+    if (w->base != NULL && w->txn_live && !w->idle_armed && set_idle(w, 1) != 0)
         release(w); /* no timer, no holding across the wait */
     if (w->st.db_fail != w->db_log.logged &&
-        log_limit_ok(&w->db_log, now(w), LOG_INTERVAL, w->st.db_fail))
+        log_limit_ok(&w->db_log, time(NULL), LOG_INTERVAL, w->st.db_fail))
         log_err("worker %u: %" PRIu64 " database read failures so far, answered SERVFAIL: %s",
                 w->id, w->st.db_fail, spfdb_strerror(w->last_db_err));
     if (w->st.db_meta_fail != w->meta_log.logged &&
-        log_limit_ok(&w->meta_log, now(w), LOG_INTERVAL, w->st.db_meta_fail))
+        log_limit_ok(&w->meta_log, time(NULL), LOG_INTERVAL, w->st.db_meta_fail))
         log_err("worker %u: cannot read the zones (%" PRIu64 " times so far), serving the last "
                 "ones read: %s", w->id, w->st.db_meta_fail, spfdb_strerror(w->last_db_err));
 }
@@ -242,7 +239,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
  * bases then need no libevent locking, which costs every loop iteration
  * several mutex operations.  A write before the loop starts stays
  * readable until it runs. */
-int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s)
+int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s, int with_base)
 {
     memset(w, 0, sizeof *w);
     w->id = id;
@@ -250,8 +247,10 @@ int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s)
     w->aenv.covers = covers;
     w->aenv.covers_ctx = w;
     w->aenv.tcp_idle_100ms = (uint16_t)(tcp_idle_s * 10);
-    /* Without a time cache, an iteration with no timer pending (a UDP
-     * worker) reads no clock; only timers (TCP connections) read it. */
+    if (!with_base)
+        return 0;
+    /* Without a time cache, an iteration with no timer pending reads no
+     * clock; only timers (TCP connections) read it. */
     struct event_config *cfg = event_config_new();
     if (cfg == NULL)
         return SPFDB_ENOMEM;
@@ -291,7 +290,9 @@ static void *run(void *arg)
 {
     struct worker *w = arg;
 
-    if (event_base_dispatch(w->base) < 0)
+    if (w->base == NULL)
+        net_udp_run(w);
+    else if (event_base_dispatch(w->base) < 0)
         log_err("worker %u: event loop failed", w->id);
     release(w); /* on this thread: it holds the env's remap lock */
     return NULL;
@@ -306,7 +307,10 @@ void worker_stop(struct worker *w)
 {
     uint64_t one = 1;
 
-    if (write(w->stop_fd, &one, sizeof one) != sizeof one)
+    if (w->base == NULL) {
+        __atomic_store_n(&w->stopping, 1, __ATOMIC_RELAXED);
+        net_udp_wake(w);
+    } else if (write(w->stop_fd, &one, sizeof one) != sizeof one)
         log_err("worker %u: cannot stop it: %s", w->id, strerror(errno));
 }
 
@@ -320,7 +324,8 @@ void worker_join(struct worker *w)
 
 void worker_fini(struct worker *w)
 {
-    net_worker_free(w);
+    net_udp_free(w);
+    net_tcp_free(w);
     if (w->txn != NULL)
         spfdb_txn_close(w->txn);
     zonetab_free(w->zones);

@@ -1,21 +1,30 @@
 /* worker.h: one spfdbd worker thread and its explicit context.
  *
- * A worker owns an event_base, a read handle on the database, the zone
- * table built from it and the socket buffers (net.c); nothing is shared
- * between workers but the spfdb_env, so the query path takes no locks.
- * Only the worker's thread touches its event_base (libevent runs without
- * its locks: spfdbd never calls evthread_use_pthreads); other threads stop
- * it through worker_stop(), which writes to an eventfd.
+ * Two kinds, by the path a query takes (net.h):
+ * - a UDP worker owns one UDP socket and blocks in recvmmsg on it, as the
+ *   kernel's fastest responder does: no event loop, one system call in
+ *   and one out per batch;
+ * - the TCP worker (one) owns an event_base with every TCP listener and
+ *   connection on it, and the idle timer below.
+ * Each owns a read handle on the database, the zone table built from it
+ * and its socket buffers; nothing is shared between workers but the
+ * spfdb_env, so the query path takes no locks.  Only the worker's thread
+ * touches its event_base (libevent runs without its locks: spfdbd never
+ * calls evthread_use_pthreads).  worker_stop() (any thread) writes the TCP
+ * worker's eventfd, or sets a UDP worker's flag and wakes its socket.
  * Each batch of queries (one recvmmsg, or what one TCP read completed) runs
  * between worker_batch_begin() and worker_batch_end(): begin refreshes the
  * snapshot (a commit is answered by the next batch; a snapshot that is
- * still the last commit is kept, cursors and all) and rebuilds the zone
- * table when the metadata changed.  The snapshot stays live between
- * batches; the idle timer resets it WORKER_IDLE_MS to twice that after the
- * last batch (spfdb.h's bounded hold), so an idle worker pins no database
- * pages and never holds off a remap for longer.  The timer ticks every
- * WORKER_IDLE_MS from the batch that made the snapshot live until the
- * reset; a batch costs it one flag store, not a timer operation.
+ * still the last commit is kept, cursors, page index and all) and rebuilds
+ * the zone table when the metadata changed.  The snapshot stays live
+ * between batches, for a bounded time (spfdb.h): a UDP worker waits for
+ * its next batch with a WORKER_IDLE_MS receive timeout while it holds one
+ * and resets it when that expires; the TCP worker's idle timer resets it
+ * WORKER_IDLE_MS to twice that after its last batch.  Either way an idle
+ * worker pins no database pages and never holds off a remap for longer.
+ * The timer ticks every WORKER_IDLE_MS from the batch that made the
+ * snapshot live until the reset; a batch costs it one flag store, not a
+ * timer operation.
  *
  * Counters (struct worker_stats) are uint64_t written only by the worker's
  * thread, through stat_add(): a relaxed atomic store of the incremented
@@ -23,7 +32,7 @@
  * no fence) yet is not a data race with the metrics scraper (main thread),
  * which reads them with relaxed __atomic loads.  A count one query behind
  * is fine for a scrape.  Nothing else of a running worker is read by
- * another thread.
+ * another thread but its stop flag.
  */
 #ifndef SPFDB_WORKER_H
 #define SPFDB_WORKER_H
@@ -38,7 +47,8 @@
 
 struct event;
 struct event_base;
-struct net_worker;
+struct net_udp;
+struct net_tcp;
 
 enum { WORKER_IDLE_MS = 50 };
 
@@ -68,13 +78,14 @@ struct worker_stats {
 
 struct worker {
     unsigned id;
-    struct event_base *base;  /* run only by this worker's thread */
-    int stop_fd;              /* eventfd: worker_stop() writes to it */
+    struct event_base *base;  /* TCP worker: run only by its thread; UDP: NULL */
+    int stop_fd;              /* TCP worker: eventfd, worker_stop() writes to it */
     struct event *stop;
+    int stopping;             /* UDP worker: set by worker_stop() (atomic access) */
     spfdb_env *env;           /* shared; LMDB makes readers thread-safe */
     spfdb_txn *txn;           /* this worker's read handle */
     int txn_live;             /* renewed: holds a snapshot */
-    int idle_fd;              /* timerfd: resets the snapshot once batches stop */
+    int idle_fd;              /* TCP worker: timerfd, resets the snapshot once batches stop */
     struct event *idle;
     int idle_armed;           /* idle_fd runs, every WORKER_IDLE_MS */
     int active;               /* a batch began in this period */
@@ -85,16 +96,18 @@ struct worker {
     uint64_t failed_gen;      /* meta_gen whose rebuild failed last */
     time_t failed_at;         /* when: retried once a second, not every batch */
     struct answer_env aenv;   /* what answer_query() sees */
-    struct net_worker *net;   /* sockets and buffers, net.c */
+    struct net_udp *udp;      /* UDP worker: its socket and buffers, net.c */
+    struct net_tcp *tcp;      /* TCP worker: listeners and connections, net.c */
     struct worker_stats st;
     int last_db_err;          /* for the rate-limited failure line */
     struct log_limit db_log, meta_log;
     pthread_t thread;
 };
 
-/* Set up W's event base, so its sockets can be bound (net_worker_new)
- * before the database is opened.  0 or SPFDB_ENOMEM. */
-int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s);
+/* Set up W: WITH_BASE for the TCP worker (its event base, stop eventfd and
+ * idle timer), so its sockets can be bound (net.h) before the database is
+ * opened.  0 or SPFDB_ENOMEM / SPFDB_EIO. */
+int worker_init(struct worker *w, unsigned id, unsigned tcp_idle_s, int with_base);
 /* Take W's read handle on ENV and build its zone table once, so start-up
  * reports database errors.  0 or a negative SPFDB_E* code. */
 int worker_open(struct worker *w, spfdb_env *env);
@@ -108,6 +121,14 @@ void worker_fini(struct worker *w);
 
 void worker_batch_begin(struct worker *w);
 void worker_batch_end(struct worker *w);
+/* A UDP worker's wait timed out: no batch for WORKER_IDLE_MS, so the
+ * snapshot goes. */
+void worker_idle(struct worker *w);
+
+static inline int worker_stopping(const struct worker *w)
+{
+    return __atomic_load_n(&w->stopping, __ATOMIC_RELAXED);
+}
 
 /* Add N (negative to subtract) to one of W's counters; W's thread only. */
 static inline void stat_add(uint64_t *counter, int64_t n)

@@ -128,8 +128,8 @@ class SpecificV6(T.ServerCase):
 
 @unittest.skipUnless(V6, "no IPv6 loopback here")
 class MixedListeners(T.ServerCase):
-    """One worker reads an IPv4 socket and a wildcard IPv6 socket into the
-    same receive slots: bursts alternate between them, and every reply must
+    """An IPv4 socket and a wildcard IPv6 one on the same port, each with
+    its UDP worker: bursts alternate between them, and every reply must
     still leave from the address its query went to."""
     listen = ("127.0.0.1:{port}", "[::]:{port}")
     server_args = ("--workers", "1")
