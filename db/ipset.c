@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #define MEMBER_MAX 17
@@ -183,22 +184,43 @@ static int top_find(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, 
     return 1;
 }
 
-/* ---- the read side's page index ------------------------------------------
+/* ---- the read side's index ------------------------------------------------
  *
  * A descent costs about 1,500 instructions, most of them LMDB's key
  * comparisons through a function pointer on both levels of the DUPSORT
- * tree.  But a snapshot's pages never change, and MDB_GET_MULTIPLE and
- * MDB_NEXT_MULTIPLE hand out a DUPFIXED key's members a whole page at a
- * time, as a pointer into the map.  So once a family of an allocation has
- * been looked up IX_AFTER times in one snapshot, its pages are listed once
- * (one call a page: about 1,850 for a million prefixes) with each page's
- * first address, and every later lookup is two binary searches in our own
- * code over plain integers: the pages, then the members of one page.  One
- * lookup (spfdb-ctl check, a quiet server after each commit) still takes
- * the descent.  The index is memory the size of 1/100 of the pages it
- * lists, allocated only when it is built. */
+ * tree, and it reads a dozen cache lines or more one after another, which
+ * a server finds cold after the kernel's work between two queries.  But a
+ * snapshot's pages never change, and MDB_GET_MULTIPLE and MDB_NEXT_MULTIPLE
+ * hand out a DUPFIXED key's members a page at a time.  So once a family of
+ * an allocation has been looked up IX_AFTER times in one snapshot, its
+ * maximal members are copied once into sorted arrays that a lookup walks
+ * top down reading one 64-byte block a level, comparing integers only:
+ * - IPv4: level 0 holds each member as address << 8 | length (8 to a
+ *   block); above it, levels of 32-bit addresses (16 to a block), the
+ *   first of each block below.  About 8.6 bytes a member.
+ * - IPv6: level 0 holds the addresses as two 64-bit halves, 4 to a block,
+ *   the levels above likewise, the lengths in an array after them.  About
+ *   22 bytes a member.
+ * For a million IPv4 members that is six lines, the upper ones warm, the
+ * last one (and the key's page table entry: large arrays get transparent
+ * huge pages) from memory.  One lookup (spfdb-ctl check, a quiet server
+ * after each commit) still takes the descent.  The arrays are allocated
+ * when built and freed with the snapshot. */
 
-enum { IX_AFTER = 32, IX_UNBUILT = UINT32_MAX, IX_SLOTS_MIN = 64 };
+enum {
+    IX_AFTER = 32,            /* descents in a snapshot before the build */
+    IX_UNBUILT = UINT32_MAX,
+    IX_SLOTS_MIN = 64,
+    IX_B0 = 8, IX_B4 = 16,    /* IPv4 keys a block at level 0, above it */
+    IX_B6 = 4,                /* IPv6 keys a block */
+    IX_LEVELS = 16,           /* more than 2^32 members need */
+    IX_ALIGN = 64
+};
+#define IX_HUGE ((size_t)2 << 20) /* arrays this large are mapped, huge pages asked for */
+
+struct key6 {
+    uint64_t hi, lo;
+};
 
 static inline uint32_t load_be32(const uint8_t *p)
 {
@@ -216,29 +238,73 @@ static inline uint64_t load_be64(const uint8_t *p)
     return __builtin_bswap64(v);
 }
 
-/* An address of N bytes as (HI, LO): IPv4 in HI alone. */
-static inline void addr_key(const uint8_t *a, unsigned n, uint64_t *hi, uint64_t *lo)
+/* The levels over N keys, B0 to a block at level 0 and B above: how many
+ * (the top one is a single block), each one's key count padded to whole
+ * blocks in PAD, and its count of real keys in REAL.  Level 0 holds every
+ * key; a key of level l + 1 is the first of a block of level l. */
+static unsigned levels(size_t n, unsigned b0, unsigned b, size_t *pad, size_t *real)
 {
-    if (n == 4) {
-        *hi = load_be32(a);
-        *lo = 0;
-    } else {
-        *hi = load_be64(a);
-        *lo = load_be64(a + 8);
+    for (unsigned l = 0;; l++) {
+        unsigned bl = l ? b : b0;
+        size_t blocks = (n + bl - 1) / bl;
+        real[l] = n;
+        pad[l] = blocks * bl;
+        if (blocks <= 1)
+            return l + 1;
+        n = blocks;
+    }
+}
+
+static void *ix_alloc(size_t size)
+{
+    void *p;
+
+    if (size < IX_HUGE)
+        return aligned_alloc(IX_ALIGN, (size + IX_ALIGN - 1) / IX_ALIGN * IX_ALIGN);
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, size, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+    return p;
+}
+
+static void ix_release(struct ixslot *s)
+{
+    if (s->mem == NULL)
+        return;
+    if (s->size < IX_HUGE)
+        free(s->mem);
+    else
+        munmap(s->mem, s->size);
+    s->mem = NULL;
+}
+
+/* Empty every slot at once. */
+static void ix_clear(struct pageidx *ix)
+{
+    for (uint32_t i = 0; ix->slot && ix->used && i <= ix->mask; i++)
+        if (ix->slot[i].gen == ix->gen)
+            ix_release(&ix->slot[i]);
+    ix->len = 0;
+    ix->used = 0;
+    if (++ix->gen == 0) {
+        if (ix->slot)
+            memset(ix->slot, 0, (ix->mask + 1) * sizeof *ix->slot);
+        ix->gen = 1;
     }
 }
 
 void store_index_free(spfdb_txn *t)
 {
+    ix_clear(&t->ix);
     free(t->ix.slot);
-    free(t->ix.span);
     memset(&t->ix, 0, sizeof t->ix);
 }
 
 /* Keep the index when the renewed snapshot is the one it describes (an
  * idle reset and a renew with no commit between) and the map has not been
- * remade since: the same commit is the same pages, at the same address.
- * Called with env->remap's read side held, so remaps is stable. */
+ * remade since: the same commit is the same data.  Called with
+ * env->remap's read side held, so remaps is stable. */
 void store_index_adopt(spfdb_txn *t)
 {
     struct pageidx *ix = &t->ix;
@@ -248,13 +314,7 @@ void store_index_adopt(spfdb_txn *t)
         return;
     ix->txnid = id;
     ix->remaps = t->env->remaps;
-    ix->nspan = 0;
-    ix->used = 0;
-    if (++ix->gen == 0) {
-        if (ix->slot)
-            memset(ix->slot, 0, (ix->mask + 1) * sizeof *ix->slot);
-        ix->gen = 1;
-    }
+    ix_clear(ix);
 }
 
 static struct ixslot *slot_probe(struct ixslot *slot, uint32_t mask, uint32_t gen, uint32_t id,
@@ -290,43 +350,74 @@ static struct ixslot *slot_get(struct pageidx *ix, uint32_t id, int family)
     }
     s = slot_probe(ix->slot, ix->mask, ix->gen, id, family);
     if (s->gen != ix->gen) {
-        *s = (struct ixslot){ix->gen, id, (uint32_t)family, 0, 0, IX_UNBUILT};
+        *s = (struct ixslot){.gen = ix->gen, .id = id, .fam = (uint32_t)family,
+                             .n = IX_UNBUILT};
         ix->used++;
     }
     return s;
 }
 
-static int span_add(struct pageidx *ix, const MDB_val *v, unsigned n)
+/* Level 0 from the members of one page, V, from member AT on: the count
+ * taken, or 0 when they do not fit the COUNT the key holds (a damaged
+ * database).  IPv6 lengths go to LENS. */
+static size_t copy_page(const MDB_val *v, unsigned n, uint8_t *k, uint8_t *lens, size_t at,
+                        size_t count)
 {
-    struct span *sp;
+    const uint8_t *m = v->mv_data;
+    size_t got = v->mv_size / (n + 1);
 
-    if (v->mv_size == 0 || v->mv_size % (n + 1) != 0 || v->mv_size / (n + 1) > UINT32_MAX)
-        return SPFDB_EFORMAT;
-    if (ix->nspan == ix->cap) {
-        size_t cap = ix->cap ? ix->cap * 2 : 64;
-        struct span *ns = realloc(ix->span, cap * sizeof *ns);
-        if (ns == NULL)
-            return SPFDB_ENOMEM;
-        ix->span = ns;
-        ix->cap = cap;
+    if (v->mv_size == 0 || v->mv_size % (n + 1) != 0 || got > count - at)
+        return 0;
+    for (size_t i = 0; i < got; i++, m += n + 1) {
+        if (n == 4) {
+            uint64_t x = (uint64_t)load_be32(m) << 8 | m[4];
+            memcpy(k + (at + i) * 8, &x, 8);
+        } else {
+            struct key6 x = {load_be64(m), load_be64(m + 8)};
+            memcpy(k + (at + i) * 16, &x, 16);
+            lens[at + i] = m[16];
+        }
     }
-    sp = &ix->span[ix->nspan++];
-    sp->p = v->mv_data;
-    sp->n = (uint32_t)(v->mv_size / (n + 1));
-    addr_key(sp->p, n, &sp->hi, &sp->lo);
-    return 0;
+    return got;
 }
 
-/* List the pages of S's maximal members.  0, or <0 (SPFDB_ENOMEM: the
- * caller descends instead). */
+/* The levels above level 0 (of pad[0] keys at MEM), and the pads. */
+static void fill_levels(uint8_t *mem, int v4, unsigned nlev, const size_t *pad,
+                        const size_t *real)
+{
+    uint8_t *lev = mem;
+    unsigned ksize = v4 ? 8 : 16;
+
+    for (unsigned l = 0; l < nlev; l++) {
+        uint8_t *up = lev + pad[l] * ksize;
+        unsigned b = l ? (v4 ? IX_B4 : IX_B6) : (v4 ? IX_B0 : IX_B6);
+        /* Pads are the largest key: they sort last, and a lookup that
+         * counts one (the last address) is clamped to the last real key. */
+        memset(lev + real[l] * ksize, 0xff, (pad[l] - real[l]) * ksize);
+        for (size_t i = 0; l + 1 < nlev && i < real[l + 1]; i++) {
+            if (v4 && l == 0) {
+                uint64_t x;
+                memcpy(&x, lev + i * b * 8, 8);
+                uint32_t a = (uint32_t)(x >> 8);
+                memcpy(up + i * 4, &a, 4);
+            } else {
+                memcpy(up + i * ksize, lev + i * b * ksize, ksize);
+            }
+        }
+        lev = up;
+        ksize = v4 ? 4 : 16;
+    }
+}
+
+/* Build S's index.  0, or <0 (SPFDB_ENOMEM: the caller descends instead). */
 static int ix_build(spfdb_txn *t, struct ixslot *s)
 {
-    struct pageidx *ix = &t->ix;
     unsigned n = alen((int)s->fam);
-    uint8_t k[5];
+    int v4 = n == 4;
+    size_t pad[IX_LEVELS], real[IX_LEVELS], bytes, count, done = 0;
+    uint8_t k[5], *lens;
     MDB_val key = {5, k}, val;
     MDB_cursor *c;
-    size_t count, listed = 0, off = ix->nspan;
     int rc = set_cursor(t, DB_MAXIMAL, &c);
 
     if (rc)
@@ -335,92 +426,117 @@ static int ix_build(spfdb_txn *t, struct ixslot *s)
     k[4] = (uint8_t)s->fam;
     rc = mdb_cursor_get(c, &key, &val, MDB_SET);
     if (rc == MDB_NOTFOUND) {
-        s->off = (uint32_t)off;
         s->n = 0;
         return 0;
     }
     if (rc == 0)
         rc = mdb_cursor_count(c, &count);
+    if (rc)
+        return store_fail(t, rc);
+    if (count >= IX_UNBUILT)
+        return SPFDB_ENOMEM;
+    unsigned nlev = v4 ? levels(count, IX_B0, IX_B4, pad, real)
+                       : levels(count, IX_B6, IX_B6, pad, real);
+    bytes = pad[0] * (v4 ? 8 : 16);
+    for (unsigned l = 1; l < nlev; l++)
+        bytes += pad[l] * (v4 ? 4 : 16);
+    size_t lens_at = bytes;
+    bytes += v4 ? 0 : count;
+    s->mem = ix_alloc(bytes);
+    if (s->mem == NULL)
+        return SPFDB_ENOMEM;
+    s->size = bytes;
+    lens = s->mem + lens_at;
     /* One member is a plain value, with no duplicate page to list. */
-    if (rc == 0 && count > 1)
+    if (count > 1)
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_MULTIPLE);
     while (rc == 0) {
-        int e = span_add(ix, &val, n);
-        if (e) {
-            ix->nspan = off;
-            return e;
+        size_t got = copy_page(&val, n, s->mem, lens, done, count);
+        if (got == 0) {
+            rc = SPFDB_EFORMAT;
+            break;
         }
-        listed += ix->span[ix->nspan - 1].n;
+        done += got;
         rc = count > 1 ? mdb_cursor_get(c, &key, &val, MDB_NEXT_MULTIPLE) : MDB_NOTFOUND;
     }
-    if (rc != MDB_NOTFOUND || listed != count || ix->nspan - off > UINT32_MAX) {
-        ix->nspan = off;
-        return rc != MDB_NOTFOUND ? store_fail(t, rc) : SPFDB_EFORMAT;
+    if (rc != MDB_NOTFOUND || done != count) {
+        ix_release(s);
+        return rc == SPFDB_EFORMAT || rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
     }
-    s->off = (uint32_t)off;
-    s->n = (uint32_t)(ix->nspan - off);
+    fill_levels(s->mem, v4, nlev, pad, real);
+    s->n = (uint32_t)count;
+    t->ix.len += bytes;
     return 0;
 }
 
-/* The maximal entry with the greatest start at or below an address, found
- * in the index: 1 when it contains the address, 0 when not (or there is
- * none), <0.  One function a family, so that each compiles to the plain
- * integer compares and conditional moves of a branchless search. */
-static int ix_find4(const struct span *sp, uint32_t nsp, const uint8_t *addr)
+/* The member with the greatest start at or below an address: 1 when it
+ * contains the address, 0 when not (or there is none), <0.  One function
+ * a family, so that each compiles to plain integer compares. */
+static int ix_find4(const uint8_t *mem, uint32_t count, const uint8_t *addr)
 {
-    uint64_t x = load_be32(addr);
-    const uint8_t *m;
-    size_t n = nsp;
+    size_t pad[IX_LEVELS], real[IX_LEVELS], start[IX_LEVELS], j = 0;
+    uint32_t x = load_be32(addr);
+    uint64_t x0 = (uint64_t)x << 8 | 0xff;
+    unsigned nlev = levels(count, IX_B0, IX_B4, pad, real);
+    const uint64_t *k0 = (const uint64_t *)(const void *)mem;
+    const uint32_t *k = (const uint32_t *)(const void *)(mem + pad[0] * 8);
+    unsigned le;
 
-    if (n == 0 || sp[0].hi > x)
+    start[1] = 0;
+    for (unsigned l = 2; l < nlev; l++)
+        start[l] = start[l - 1] + pad[l - 1];
+    for (unsigned l = nlev; l-- > 1;) {
+        const uint32_t *blk = k + start[l] + j * IX_B4;
+        le = 0;
+        for (unsigned i = 0; i < IX_B4; i++)
+            le += blk[i] <= x;
+        if (le == 0)
+            return 0; /* below the first member: only at the top */
+        j = j * IX_B4 + le - 1;
+        if (j >= real[l])
+            j = real[l] - 1;
+    }
+    const uint64_t *blk = k0 + j * IX_B0;
+    le = 0;
+    for (unsigned i = 0; i < IX_B0; i++)
+        le += blk[i] <= x0;
+    if (le == 0)
         return 0;
-    while (n > 1) { /* the last page that starts at or below X */
-        size_t half = n / 2;
-        sp = sp[half].hi <= x ? sp + half : sp;
-        n -= half;
-    }
-    m = sp->p;
-    for (n = sp->n; n > 1;) { /* its last member that does */
-        size_t half = n / 2;
-        m = load_be32(m + half * 5) <= x ? m + half * 5 : m;
-        n -= half;
-    }
-    if (m[4] > 32)
+    j = j * IX_B0 + le - 1; /* pads, ~0, exceed every x0: never counted */
+    unsigned len = (unsigned)(k0[j] & 0xff);
+    if (len > 32)
         return SPFDB_EFORMAT;
-    return m[4] == 0 || ((load_be32(m) ^ (uint32_t)x) >> (32 - m[4])) == 0;
+    return len == 0 || (((uint32_t)(k0[j] >> 8) ^ x) >> (32 - len)) == 0;
 }
 
-static int ix_find6(const struct span *sp, uint32_t nsp, const uint8_t *addr)
+static int ix_find6(const uint8_t *mem, uint32_t count, const uint8_t *addr)
 {
-    uint64_t hi = load_be64(addr), lo = load_be64(addr + 8), mh, ml;
-    const uint8_t *m;
-    size_t n = nsp;
+    size_t pad[IX_LEVELS], real[IX_LEVELS], start[IX_LEVELS], j = 0;
+    uint64_t hi = load_be64(addr), lo = load_be64(addr + 8);
+    unsigned nlev = levels(count, IX_B6, IX_B6, pad, real);
+    const struct key6 *k = (const struct key6 *)(const void *)mem;
 
-    if (n == 0 || sp[0].hi > hi || (sp[0].hi == hi && sp[0].lo > lo))
-        return 0;
-    while (n > 1) {
-        size_t half = n / 2;
-        const struct span *h = sp + half;
-        sp = h->hi < hi || (h->hi == hi && h->lo <= lo) ? h : sp;
-        n -= half;
+    start[0] = 0;
+    for (unsigned l = 1; l < nlev; l++)
+        start[l] = start[l - 1] + pad[l - 1];
+    for (unsigned l = nlev; l-- > 0;) {
+        const struct key6 *blk = k + start[l] + j * IX_B6;
+        unsigned le = 0;
+        for (unsigned i = 0; i < IX_B6; i++)
+            le += blk[i].hi < hi || (blk[i].hi == hi && blk[i].lo <= lo);
+        if (le == 0)
+            return 0;
+        j = j * IX_B6 + le - 1;
+        if (j >= real[l])
+            j = real[l] - 1;
     }
-    m = sp->p;
-    for (n = sp->n; n > 1;) {
-        size_t half = n / 2;
-        const uint8_t *h = m + half * 17;
-        mh = load_be64(h);
-        ml = load_be64(h + 8);
-        m = mh < hi || (mh == hi && ml <= lo) ? h : m;
-        n -= half;
-    }
-    unsigned len = m[16];
+    unsigned len = mem[(start[nlev - 1] + pad[nlev - 1]) * 16 + j];
     if (len > 128)
         return SPFDB_EFORMAT;
-    mh = load_be64(m) ^ hi;
-    ml = load_be64(m + 8) ^ lo;
+    uint64_t dh = k[j].hi ^ hi, dl = k[j].lo ^ lo;
     if (len <= 64)
-        return len == 0 || mh >> (64 - len) == 0;
-    return mh == 0 && (len == 128 ? ml == 0 : ml >> (128 - len) == 0);
+        return len == 0 || dh >> (64 - len) == 0;
+    return dh == 0 && (len == 128 ? dl == 0 : dl >> (128 - len) == 0);
 }
 
 int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *addr)
@@ -439,8 +555,9 @@ int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *add
         if (rc)
             return rc;
     }
-    return family == 4 ? ix_find4(t->ix.span + s->off, s->n, addr)
-                       : ix_find6(t->ix.span + s->off, s->n, addr);
+    if (s->n == 0)
+        return 0;
+    return family == 4 ? ix_find4(s->mem, s->n, addr) : ix_find6(s->mem, s->n, addr);
 }
 
 /* Put a member: SPFDB_EEXIST when present.  Bulk loads arrive sorted: a

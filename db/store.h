@@ -46,22 +46,18 @@ struct tail {
     unsigned msize;
 };
 
-/* A read transaction's index of the pages that hold maximal members
- * (ipset.c): spfdb_covers searches it in place of a B-tree descent.  The
- * pages are the snapshot's, so it lives as long as that snapshot: a renew
- * onto another commit, or a moved map, clears it. */
-struct span {
-    uint64_t hi, lo;  /* the first member's address (IPv4: hi only) */
-    const uint8_t *p; /* n packed members, in the map */
-    uint32_t n;
-};
-
+/* A read transaction's index of the maximal members (ipset.c):
+ * spfdb_covers searches it in place of a B-tree descent.  It holds the
+ * snapshot's data, so it lives as long as that snapshot: a renew onto
+ * another commit, or a remap, clears it. */
 struct ixslot {
     uint32_t gen;     /* the slot is in use when this is pageidx.gen */
     uint32_t id;      /* allocation */
     uint32_t fam;     /* 4 or 6 */
     uint32_t misses;  /* lookups by descent in this snapshot, before a build */
-    uint32_t off, n;  /* its spans, once built (n = IX_UNBUILT before) */
+    uint32_t n;       /* members, once built (IX_UNBUILT before) */
+    uint8_t *mem;     /* their keys (and lengths), size bytes */
+    size_t size;
 };
 
 struct pageidx {
@@ -70,8 +66,7 @@ struct pageidx {
     uint32_t gen;         /* bumped to empty every slot at once */
     uint32_t mask, used;  /* slot count - 1 (a power of two), slots in use */
     struct ixslot *slot;
-    struct span *span;
-    size_t nspan, cap;
+    size_t len;           /* bytes the built slots hold */
 };
 
 /* The single "spfdb" record in the meta database. */
