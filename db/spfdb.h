@@ -265,4 +265,16 @@ int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, vo
  * the allocation holds (docs/design.md). */
 int spfdb_covers(spfdb_txn *txn, uint32_t alloc_id, int family, const uint8_t *addr);
 
+/* spfdb_covers for each of N (at most SPFDB_MANY_MAX) queries, into
+ * Q[i].result: the same answers, sooner for a batch, whose memory reads
+ * overlap (the query path of one recvmmsg batch). */
+#define SPFDB_MANY_MAX 64
+struct spfdb_query {
+    uint32_t alloc_id;
+    int family;
+    uint8_t addr[16];
+    int result;
+};
+void spfdb_covers_many(spfdb_txn *txn, struct spfdb_query *q, unsigned n);
+
 #endif

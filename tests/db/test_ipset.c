@@ -575,9 +575,40 @@ static int pi_want6(const struct pidata *d, uint64_t hi, uint64_t lo)
     return off < (1ull << (64 - d->len6[i]));
 }
 
+/* Lookups put to spfdb_covers_many in batches of up to SPFDB_MANY_MAX,
+ * and to spfdb_covers one by one: both must give WANT. */
+struct many {
+    spfdb_txn *t;
+    struct spfdb_query q[SPFDB_MANY_MAX];
+    int want[SPFDB_MANY_MAX];
+    unsigned n, size; /* size: this batch's, cycling 1..SPFDB_MANY_MAX */
+};
+
+static void many_flush(struct many *m)
+{
+    spfdb_covers_many(m->t, m->q, m->n);
+    for (unsigned i = 0; i < m->n; i++)
+        if (m->q[i].result != m->want[i])
+            fail_msg("covers_many: query %u of %u (IPv%d, alloc %u): %d, want %d", i, m->n,
+                     m->q[i].family, m->q[i].alloc_id, m->q[i].result, m->want[i]);
+    m->n = 0;
+    m->size = m->size % SPFDB_MANY_MAX + 1;
+}
+
+static void many_check(struct many *m, uint32_t id, int family, const uint8_t *a, int want)
+{
+    assert_int_equal(spfdb_covers(m->t, id, family, a), want);
+    m->q[m->n] = (struct spfdb_query){.alloc_id = id, .family = family};
+    memcpy(m->q[m->n].addr, a, family == 4 ? 4 : 16);
+    m->want[m->n++] = want;
+    if (m->n >= m->size)
+        many_flush(m);
+}
+
 /* Every block's first and last address and those either side of them. */
 static void pi_check(const struct pidata *d, spfdb_txn *t)
 {
+    struct many m = {.t = t, .size = 1};
     uint8_t a[16];
 
     for (uint32_t i = 0; i < PI_V4; i++) {
@@ -587,6 +618,8 @@ static void pi_check(const struct pidata *d, spfdb_txn *t)
             put_be32(a, probe[k]);
             if (spfdb_covers(t, 1, 4, a) != pi_want4(d, probe[k]))
                 fail_msg("IPv4 %08x: covers %d", probe[k], spfdb_covers(t, 1, 4, a));
+            many_check(&m, 1, 4, a, pi_want4(d, probe[k]));
+            many_check(&m, 2, 4, a, 0); /* interleaved with an empty allocation */
         }
     }
     put_be32(a, 0x0a000001);
@@ -602,11 +635,21 @@ static void pi_check(const struct pidata *d, spfdb_txn *t)
             if (spfdb_covers(t, 1, 6, a) != pi_want6(d, hi[k], lo[k]))
                 fail_msg("IPv6 %016llx %016llx: covers %d", (unsigned long long)hi[k],
                          (unsigned long long)lo[k], spfdb_covers(t, 1, 6, a));
+            many_check(&m, 1, 6, a, pi_want6(d, hi[k], lo[k]));
+            uint32_t a4 = (uint32_t)(hi[k] >> 32) ^ (uint32_t)lo[k];
+            uint8_t b4[4];
+            put_be32(b4, a4); /* and with IPv4 lookups between */
+            many_check(&m, 1, 4, b4, pi_want4(d, a4));
         }
     }
     /* The other allocation has no entries; its index is empty. */
     for (int k = 0; k < 40; k++)
         assert_int_equal(spfdb_covers(t, 2, k % 2 ? 4 : 6, a), 0);
+    many_flush(&m);
+    spfdb_covers_many(t, m.q, 0); /* nothing to do */
+    m.q[0] = (struct spfdb_query){.alloc_id = 1, .family = 5};
+    spfdb_covers_many(t, m.q, 1);
+    assert_int_equal(m.q[0].result, SPFDB_EINVAL);
 }
 
 static void test_page_index(void **state)
