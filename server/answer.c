@@ -59,9 +59,12 @@ static int is_spf(const uint8_t *label)
     return (v | f) == want;
 }
 
-/* Rules 6 and 7 for a well-formed query: which rcode, which records. */
-static uint8_t decide(const struct answer_env *env, const struct query *q, struct wire_reply *r)
+/* Rules 6 and 7 for a well-formed query, up to the lookup: which rcode,
+ * which records; or, with S->lookup set, the address to look up. */
+static uint8_t decide(const struct answer_env *env, struct answer_state *s)
 {
+    const struct query *q = &s->q;
+    struct wire_reply *r = &s->r;
     const uint8_t *name = q->msg + DNS_HDR;
     unsigned m = 0;
     const struct zone *z = NULL;
@@ -104,17 +107,33 @@ static uint8_t decide(const struct answer_env *env, const struct query *q, struc
         negative(r, z, apex, DNS_R_NOERROR);
         return ANSWER_TAIL;
     }
-    int listed = env->covers ? env->covers(env->covers_ctx, alloc, a.family, a.addr) : -1;
+    s->lookup = 1;
+    s->zone = z;
+    s->apex = apex;
+    s->alloc = alloc;
+    s->family = a.family;
+    s->unlisted_tail = a.unlisted_tail;
+    memcpy(s->addr, a.addr, sizeof s->addr);
+    return ANSWER_LISTED; /* or not: looked_up() says */
+}
+
+/* The rest of rule 7, once the database said whether the address is
+ * LISTED (<0: it could not be read). */
+static uint8_t looked_up(struct answer_state *s, int listed)
+{
+    struct wire_reply *r = &s->r;
+    const struct zone *z = s->zone;
+
     if (listed < 0) {
         r->rcode = DNS_R_SERVFAIL;
         return ANSWER_SERVFAIL;
     }
     if (!listed) {
-        negative(r, z, apex, a.unlisted_tail ? DNS_R_NOERROR : DNS_R_NXDOMAIN);
-        return a.unlisted_tail ? ANSWER_TAIL : ANSWER_UNLISTED;
+        negative(r, z, s->apex, s->unlisted_tail ? DNS_R_NOERROR : DNS_R_NXDOMAIN);
+        return s->unlisted_tail ? ANSWER_TAIL : ANSWER_UNLISTED;
     }
-    if (q->qtype != DNS_T_A && q->qtype != DNS_T_ANY) {
-        negative(r, z, apex, DNS_R_NOERROR);
+    if (s->q.qtype != DNS_T_A && s->q.qtype != DNS_T_ANY) {
+        negative(r, z, s->apex, DNS_R_NOERROR);
         return ANSWER_LISTED;
     }
     r->aa = 1;
@@ -124,51 +143,75 @@ static uint8_t decide(const struct answer_env *env, const struct query *q, struc
     return ANSWER_LISTED;
 }
 
-size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
-                    size_t cap, int transport, struct answer_info *info)
+int answer_begin(const struct answer_env *env, const uint8_t *msg, size_t len, int transport,
+                 struct answer_state *s)
+{
+    s->r = (struct wire_reply){ .serial = env->serial };
+    s->transport = (uint8_t)transport;
+    s->lookup = 0;
+    switch (wire_parse(msg, len, &s->q)) {
+    case WIRE_DROP:
+        s->cls = ANSWER_DROP;
+        break;
+    case WIRE_NOTIMP:
+        s->r.rcode = DNS_R_NOTIMP;
+        s->cls = ANSWER_MALFORMED;
+        break;
+    case WIRE_FORMERR:
+        s->r.rcode = DNS_R_FORMERR;
+        s->cls = ANSWER_MALFORMED;
+        break;
+    case WIRE_BADVERS:
+        s->r.rcode = DNS_R_BADVERS;
+        s->cls = ANSWER_MALFORMED;
+        break;
+    case WIRE_OK:
+        s->cls = decide(env, s);
+        break;
+    }
+    return s->lookup;
+}
+
+size_t answer_end(const struct answer_env *env, struct answer_state *s, int listed, uint8_t *out,
+                  size_t cap, struct answer_info *info)
 {
     struct answer_info scratch;
-    struct query query;
-    struct wire_reply r = { .serial = env->serial };
     size_t limit;
 
     if (!info)
         info = &scratch;
-    switch (wire_parse(q, qlen, &query)) {
-    case WIRE_DROP:
+    if (s->lookup)
+        s->cls = looked_up(s, listed);
+    info->cls = s->cls;
+    if (s->cls == ANSWER_DROP) {
         info->qtype = 0;
         info->rcode = 0;
-        info->cls = ANSWER_DROP;
         return 0;
-    case WIRE_NOTIMP:
-        r.rcode = DNS_R_NOTIMP;
-        info->cls = ANSWER_MALFORMED;
-        break;
-    case WIRE_FORMERR:
-        r.rcode = DNS_R_FORMERR;
-        info->cls = ANSWER_MALFORMED;
-        break;
-    case WIRE_BADVERS:
-        r.rcode = DNS_R_BADVERS;
-        info->cls = ANSWER_MALFORMED;
-        break;
-    case WIRE_OK:
-        info->cls = decide(env, &query, &r);
-        break;
     }
-    info->qtype = query.qd_ok ? query.qtype : 0;
-    info->rcode = (uint8_t)r.rcode;
+    info->qtype = s->q.qd_ok ? s->q.qtype : 0;
+    info->rcode = (uint8_t)s->r.rcode;
 
-    if (transport == ANSWER_TCP) {
+    if (s->transport == ANSWER_TCP) {
         limit = cap < 65535 ? cap : 65535;
-        r.keepalive = query.keepalive;
-        r.keepalive_100ms = env->tcp_idle_100ms;
+        s->r.keepalive = s->q.keepalive;
+        s->r.keepalive_100ms = env->tcp_idle_100ms;
     } else {
         limit = 512;
-        if (query.has_opt && query.udp_size > limit)
-            limit = query.udp_size < EDNS_UDP_SIZE ? query.udp_size : EDNS_UDP_SIZE;
+        if (s->q.has_opt && s->q.udp_size > limit)
+            limit = s->q.udp_size < EDNS_UDP_SIZE ? s->q.udp_size : EDNS_UDP_SIZE;
         if (cap < limit)
             limit = cap;
     }
-    return wire_reply(&query, &r, out, limit);
+    return wire_reply(&s->q, &s->r, out, limit);
+}
+
+size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
+                    size_t cap, int transport, struct answer_info *info)
+{
+    struct answer_state s;
+    int listed = -1;
+
+    if (answer_begin(env, q, qlen, transport, &s) && env->covers)
+        listed = env->covers(env->covers_ctx, s.alloc, s.family, s.addr);
+    return answer_end(env, &s, listed, out, cap, info);
 }

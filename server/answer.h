@@ -4,7 +4,9 @@
  * which records: this file) and writes it into the caller's buffer.  It
  * never allocates, never blocks and keeps no state between calls; the
  * database is reached only through env->covers.  Safe to call from many
- * threads with distinct envs and buffers.
+ * threads with distinct envs and buffers.  answer_begin() and answer_end()
+ * are its two halves, for a caller that looks up a batch of queries'
+ * addresses at once: the state between them is the caller's.
  */
 #ifndef SPFDB_ANSWER_H
 #define SPFDB_ANSWER_H
@@ -12,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
+struct zone;
 struct zonetab;
 
 struct answer_env {
@@ -50,5 +55,30 @@ enum { ANSWER_UDP = 0, ANSWER_TCP = 1 };
  * reply length, or 0 when nothing is to be sent.  INFO may be NULL. */
 size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
                     size_t cap, int transport, struct answer_info *info);
+
+/* One query between answer_begin() and answer_end().  It points into the
+ * query's bytes and ENV's zone table: both must outlive it. */
+struct answer_state {
+    struct query q;
+    struct wire_reply r;
+    uint8_t transport;
+    uint8_t cls;               /* enum answer_class, once decided */
+    uint8_t lookup;            /* answer_end() needs to know whether: */
+    uint8_t family;            /* ... ADDR (4 or 16 bytes, FAMILY 4 or 6) ... */
+    uint8_t addr[16];
+    uint32_t alloc;            /* ... is listed in allocation ALLOC */
+    uint8_t unlisted_tail;
+    uint16_t apex;
+    const struct zone *zone;
+};
+
+/* Parse and decide Q[0..QLEN) into S, up to the database lookup: returns 1
+ * when answer_end() needs its result (S->lookup), else 0. */
+int answer_begin(const struct answer_env *env, const uint8_t *q, size_t qlen, int transport,
+                 struct answer_state *s);
+/* Write S's reply as answer_query() does.  LISTED (read only when
+ * S->lookup): 1 listed, 0 not, <0 the database could not be read. */
+size_t answer_end(const struct answer_env *env, struct answer_state *s, int listed, uint8_t *out,
+                  size_t cap, struct answer_info *info);
 
 #endif

@@ -476,6 +476,11 @@ static int serve(struct server *srv, const sigset_t *sigs)
      * as soon as it runs. */
     if (rc == 0)
         zones = zonetab_zone_count(srv->ws[0].zones);
+    /* Before the first answer, which a worker may send as soon as it runs. */
+    if (rc == 0 && zones == 0)
+        log_warn("database %s has no zones: every query is answered REFUSED until one "
+                 "is added (spfdb-ctl zone add)",
+                 o->db);
     for (; rc == 0 && srv->started < srv->nws; srv->started++) {
         int err = worker_start(&srv->ws[srv->started]);
         if (err != 0) {
@@ -488,10 +493,6 @@ static int serve(struct server *srv, const sigset_t *sigs)
         rc = EXIT_START;
     }
     if (rc == 0) {
-        if (zones == 0)
-            log_warn("database %s has no zones: every query is answered REFUSED until one "
-                     "is added (spfdb-ctl zone add)",
-                     o->db);
         log_ready(o, zones);
         snprintf(status, sizeof status, "READY=1\nSTATUS=serving %u zone%s with %u worker%s",
                  zones, zones == 1 ? "" : "s", o->workers, o->workers == 1 ? "" : "s");

@@ -77,7 +77,11 @@ struct net_udp {
     union ctlbuf ctl[UDP_BATCH];
     uint8_t rxbuf[UDP_BATCH][UDP_RXSTRIDE]; /* untouched pages stay unmapped */
     uint8_t txbuf[UDP_BATCH][UDP_TXSIZE];
+    struct answer_state as[UDP_BATCH]; /* a batch's queries, decided up to the lookup */
+    struct spfdb_query look[UDP_BATCH]; /* ... and their lookups, done together */
 };
+
+_Static_assert(UDP_BATCH <= SPFDB_MANY_MAX, "one spfdb_covers_many a batch");
 
 struct net_tcp {
     struct worker *w;
@@ -321,18 +325,31 @@ static int udp_wait(struct net_udp *u, int ms)
     return 0;
 }
 
-/* Answer one batch of N datagrams under one snapshot. */
+/* Answer one batch of N datagrams under one snapshot.  The lookups are
+ * made together, between deciding and writing the replies, so that their
+ * memory reads overlap (spfdb_covers_many). */
 static void udp_batch(struct net_udp *u, unsigned n)
 {
     struct worker *w = u->w;
     struct answer_info info;
-    unsigned nout = 0;
+    unsigned nout = 0, nlook = 0;
 
     worker_batch_begin(w);
     for (unsigned i = 0; i < n; i++) {
+        struct answer_state *s = &u->as[i];
+        if (answer_begin(&w->aenv, u->rxbuf[i], u->rx[i].msg_len, ANSWER_UDP, s)) {
+            struct spfdb_query *l = &u->look[nlook++];
+            l->alloc_id = s->alloc;
+            l->family = s->family;
+            memcpy(l->addr, s->addr, sizeof l->addr);
+        }
+    }
+    worker_covers_many(w, u->look, nlook);
+    nlook = 0;
+    for (unsigned i = 0; i < n; i++) {
         struct msghdr *h = &u->rx[i].msg_hdr, *o = &u->tx[i].msg_hdr;
-        size_t len = answer_query(&w->aenv, u->rxbuf[i], u->rx[i].msg_len, u->txbuf[i],
-                                  UDP_TXSIZE, ANSWER_UDP, &info);
+        int listed = u->as[i].lookup ? u->look[nlook++].result : 0;
+        size_t len = answer_end(&w->aenv, &u->as[i], listed, u->txbuf[i], UDP_TXSIZE, &info);
         worker_count(w, ANSWER_UDP, &info);
         u->txiov[i].iov_len = len;
         o->msg_namelen = h->msg_namelen;

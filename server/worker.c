@@ -149,6 +149,17 @@ static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *addr)
     return -1;
 }
 
+void worker_covers_many(struct worker *w, struct spfdb_query *q, unsigned n)
+{
+    int live = w->txn_live;
+
+    if (live)
+        spfdb_covers_many(w->txn, q, n);
+    for (unsigned i = 0; i < n; i++)
+        if (!live || q[i].result < 0)
+            q[i].result = covers(w, q[i].alloc_id, q[i].family, q[i].addr);
+}
+
 void worker_batch_begin(struct worker *w)
 {
     int rc = w->txn_live ? spfdb_txn_refresh(w->txn) : spfdb_txn_renew(w->txn);

@@ -121,6 +121,9 @@ void worker_fini(struct worker *w);
 
 void worker_batch_begin(struct worker *w);
 void worker_batch_end(struct worker *w);
+/* Inside a batch: env->covers for each of N (at most SPFDB_MANY_MAX)
+ * lookups at once, into Q[i].result, failures retried and counted alike. */
+void worker_covers_many(struct worker *w, struct spfdb_query *q, unsigned n);
 /* A UDP worker's wait timed out: no batch for WORKER_IDLE_MS, so the
  * snapshot goes. */
 void worker_idle(struct worker *w);
