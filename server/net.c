@@ -173,6 +173,7 @@ static int opt_on(int fd, int level, int name)
 static int sock_open(const struct net_addr *a, int type, int shared, char *err, size_t errcap)
 {
     int v6 = a->ss.ss_family == AF_INET6, udp = type == SOCK_DGRAM, rcvbuf = UDP_RCVBUF;
+    int pmtu4 = IP_PMTUDISC_PROBE, pmtu6 = IPV6_PMTUDISC_PROBE;
     /* A UDP worker blocks in recvmmsg: its socket alone is blocking. */
     int fd = socket(a->ss.ss_family, type | (shared && udp ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
     const char *step = "socket: ";
@@ -188,6 +189,13 @@ static int sock_open(const struct net_addr *a, int type, int shared, char *err, 
         opt_on(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO) != 0)
         goto fail;
     if (shared && udp && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
+        goto fail;
+    /* Replies leave unfragmented (RFC 9715: DF set on IPv4, which also
+     * spares the kernel an IP ID per datagram) at up to the interface's
+     * MTU, whatever path MTU an ICMP message, forged or not, claims. */
+    if (shared && udp &&
+        setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER,
+                   v6 ? &pmtu6 : &pmtu4, sizeof pmtu4) != 0)
         goto fail;
     step = "";
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)

@@ -1,6 +1,10 @@
 """SPEC §4 Transport: UDP replies leave from the address the query arrived
-on, also on a wildcard listen address; [::] is IPv6-only."""
+on, also on a wildcard listen address; [::] is IPv6-only.  IPv4 replies
+carry DF (RFC 9715), seen on the wire with a packet socket (root)."""
+import os
 import socket
+import struct
+import time
 import unittest
 
 import answers as A
@@ -8,6 +12,33 @@ import spfdbtest as T
 
 LISTED = "198.51.100.7.spf.acme.iphmx.example"
 V6 = T.ipv6_loopback_works()
+ROOT = os.geteuid() == 0
+
+
+def reply_df(tc, src, dst, port, qid):
+    """Query DST:PORT from SRC and read the reply's IPv4 header off the
+    loopback interface: True when it has DF set."""
+    cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    try:
+        cap.bind(("lo", 0))
+        cap.settimeout(0.5)
+        w, r, peer = query_from(src, dst, port, qid)
+        tc.assertEqual(peer, (dst, port))
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            try:
+                pkt = cap.recv(65535)
+            except socket.timeout:
+                continue
+            ihl = (pkt[0] & 15) * 4
+            if len(pkt) < ihl + 8 or pkt[9] != socket.IPPROTO_UDP:
+                continue
+            sport = struct.unpack(">H", pkt[ihl:ihl + 2])[0]
+            if socket.inet_ntoa(pkt[12:16]) == dst and sport == port and pkt[ihl + 8:] == r:
+                return bool(struct.unpack(">H", pkt[6:8])[0] & 0x4000)
+        tc.fail("the reply from %s:%d was not seen on lo" % (dst, port))
+    finally:
+        cap.close()
 
 
 def query_from(src, dst, port, qid):
@@ -56,6 +87,11 @@ class Wildcard(T.ServerCase):
             except socket.timeout:
                 self.fail("connected socket to %s: no reply from the queried address" % dst)
             self.check_reply(w, r, "connected to %s" % dst)
+
+    @unittest.skipUnless(ROOT, "reading lo needs root (CAP_NET_RAW)")
+    def test_reply_has_df_v4(self):
+        self.assertTrue(reply_df(self, "127.0.0.1", "127.0.0.3", self.server.port, 60),
+                        "a reply through the wildcard listener without DF")
 
     def test_tcp_on_second_loopback_address(self):
         w = T.make_query(LISTED, "A", qid=5).to_wire()
@@ -107,6 +143,11 @@ class SpecificAddress(T.ServerCase):
         self.assertEqual(peer, ("127.0.0.2", self.server.port))
         self.assertTrue(T.udp_none(("127.0.0.1", self.server.port), w, wait=0.3),
                         "answered on 127.0.0.1, listening on 127.0.0.2 only")
+
+    @unittest.skipUnless(ROOT, "reading lo needs root (CAP_NET_RAW)")
+    def test_reply_has_df(self):
+        self.assertTrue(reply_df(self, "127.0.0.1", "127.0.0.2", self.server.port, 61),
+                        "a reply without DF")
 
 
 @unittest.skipUnless(V6, "no IPv6 loopback here")
