@@ -561,7 +561,7 @@ static unsigned count_le32(const void *k, unsigned n, uint32_t x)
 }
 
 /* Read the block at level l: 1 when the walk is done (RESULT set). */
-static int walk_step(struct walk *w)
+static inline __attribute__((always_inline)) int walk_step(struct walk *w)
 {
     const void *blk = walk_block(w);
     unsigned le = 0, b;
@@ -574,8 +574,8 @@ static int walk_step(struct walk *w)
         b = IX_B0;
     } else {
         const struct key6 *k = blk;
-        for (unsigned i = 0; i < IX_B6; i++)
-            le += k[i].hi < w->hi || (k[i].hi == w->hi && k[i].lo <= w->lo);
+        for (unsigned i = 0; i < IX_B6; i++) /* & and |: no branches */
+            le += (unsigned)(k[i].hi < w->hi) | ((k[i].hi == w->hi) & (k[i].lo <= w->lo));
         b = IX_B6;
     }
     if (le == 0) { /* below the first member: only at the top */
