@@ -428,8 +428,14 @@ int spfdb_env_open(const char *dir, spfdb_env **out)
         free(env);
         return SPFDB_ENOMEM;
     }
+    if (pthread_mutex_init(&env->ix_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&env->remap);
+        free(env);
+        return SPFDB_ENOMEM;
+    }
     rc = mdb_env_create(&env->mdb);
     if (rc) {
+        pthread_mutex_destroy(&env->ix_lock);
         pthread_rwlock_destroy(&env->remap);
         free(env);
         return store_err(rc);
@@ -456,6 +462,7 @@ void spfdb_env_close(spfdb_env *env)
     if (!env)
         return;
     mdb_env_close(env->mdb);
+    pthread_mutex_destroy(&env->ix_lock); /* ix_list is empty: every handle is closed */
     pthread_rwlock_destroy(&env->remap);
     free(env->user);
     free(env->command);

@@ -286,23 +286,42 @@ static void *ix_alloc(size_t size)
     return p;
 }
 
-static void ix_release(struct ixslot *s)
+static void ix_free(uint8_t *mem, size_t size)
 {
-    if (s->mem == NULL)
-        return;
-    if (s->size < IX_HUGE)
-        free(s->mem);
+    if (size < IX_HUGE)
+        free(mem);
     else
-        munmap(s->mem, s->size);
+        munmap(mem, size);
+}
+
+/* Drop S's index: the memory goes with the last slot sharing it. */
+static void ix_release(spfdb_env *env, struct ixslot *s)
+{
+    struct ixshared *sh = s->sh, **pp;
+
+    if (sh != NULL) {
+        (void)pthread_mutex_lock(&env->ix_lock); /* only fails on a corrupt mutex */
+        if (--sh->refs == 0) {
+            for (pp = &env->ix_list; *pp != sh; pp = &(*pp)->next)
+                ;
+            *pp = sh->next;
+            ix_free(sh->mem, sh->size);
+            free(sh);
+        }
+        (void)pthread_mutex_unlock(&env->ix_lock);
+    } else if (s->mem != NULL) {
+        ix_free(s->mem, s->size);
+    }
     s->mem = NULL;
+    s->sh = NULL;
 }
 
 /* Empty every slot at once. */
-static void ix_clear(struct pageidx *ix)
+static void ix_clear(spfdb_env *env, struct pageidx *ix)
 {
     for (uint32_t i = 0; ix->slot && ix->used && i <= ix->mask; i++)
         if (ix->slot[i].gen == ix->gen)
-            ix_release(&ix->slot[i]);
+            ix_release(env, &ix->slot[i]);
     ix->len = 0;
     ix->used = 0;
     if (++ix->gen == 0) {
@@ -314,7 +333,7 @@ static void ix_clear(struct pageidx *ix)
 
 void store_index_free(spfdb_txn *t)
 {
-    ix_clear(&t->ix);
+    ix_clear(t->env, &t->ix);
     free(t->ix.slot);
     memset(&t->ix, 0, sizeof t->ix);
 }
@@ -332,7 +351,7 @@ void store_index_adopt(spfdb_txn *t)
         return;
     ix->txnid = id;
     ix->remaps = t->env->remaps;
-    ix_clear(ix);
+    ix_clear(t->env, ix);
 }
 
 static struct ixslot *slot_probe(struct ixslot *slot, uint32_t mask, uint32_t gen, uint32_t id,
@@ -485,7 +504,7 @@ static int ix_build(spfdb_txn *t, struct ixslot *s)
         rc = count > 1 ? mdb_cursor_get(c, &key, &val, MDB_NEXT_MULTIPLE) : MDB_NOTFOUND;
     }
     if (rc != MDB_NOTFOUND || done != count) {
-        ix_release(s);
+        ix_release(t->env, s);
         return rc == SPFDB_EFORMAT || rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
     }
     fill_levels(s->mem + IX_HDR, v4, nlev, pad, real);
@@ -601,6 +620,42 @@ static inline __attribute__((always_inline)) int walk_step(struct walk *w)
     return 1;
 }
 
+/* Give S the index of its family in T's snapshot: another handle's when
+ * one has it, else built now and offered to the others.  The build runs
+ * under env->ix_lock, so handles wanting the same index wait for it rather
+ * than build their own copy.  0, or as ix_build. */
+static int ix_share(spfdb_txn *t, struct ixslot *s)
+{
+    spfdb_env *env = t->env;
+    struct pageidx *ix = &t->ix;
+    struct ixshared *sh;
+    int rc = 0;
+
+    if (pthread_mutex_lock(&env->ix_lock) != 0)
+        return SPFDB_ENOMEM; /* descend */
+    for (sh = env->ix_list; sh != NULL; sh = sh->next)
+        if (sh->txnid == ix->txnid && sh->remaps == ix->remaps && sh->id == s->id &&
+            sh->fam == s->fam)
+            break;
+    if (sh != NULL) {
+        sh->refs++;
+        s->sh = sh;
+        s->mem = sh->mem;
+        s->size = sh->size;
+        s->n = sh->n;
+        ix->len += sh->size;
+    } else if ((rc = ix_build(t, s)) == 0 && s->mem != NULL &&
+               (sh = malloc(sizeof *sh)) != NULL) { /* else kept as S's own */
+        *sh = (struct ixshared){ .next = env->ix_list, .txnid = ix->txnid,
+                                 .remaps = ix->remaps, .id = s->id, .fam = s->fam,
+                                 .n = s->n, .refs = 1, .mem = s->mem, .size = s->size };
+        env->ix_list = sh;
+        s->sh = sh;
+    }
+    (void)pthread_mutex_unlock(&env->ix_lock);
+    return rc;
+}
+
 /* S's slot, built when due: 1 when its index answers (*SP), 0 when the
  * caller descends, <0 on a read failure. */
 static int indexed(spfdb_txn *t, uint32_t alloc_id, int family, struct ixslot **sp)
@@ -610,7 +665,7 @@ static int indexed(spfdb_txn *t, uint32_t alloc_id, int family, struct ixslot **
     if (t->write || (s = slot_get(&t->ix, alloc_id, family)) == NULL)
         return 0;
     if (s->n == IX_UNBUILT) {
-        int rc = ++s->misses < IX_AFTER ? SPFDB_ENOMEM : ix_build(t, s);
+        int rc = ++s->misses < IX_AFTER ? SPFDB_ENOMEM : ix_share(t, s);
         if (rc == SPFDB_ENOMEM)
             return 0;
         if (rc)

@@ -262,7 +262,10 @@ int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, vo
 /* The query path: is the address listed?  FAMILY is 4 (ADDR holds 4 bytes)
  * or 6 (16 bytes; no ::ffff:0:0/96 mapping is done here).  1 listed, 0 not,
  * <0 on a read failure.  A bounded, small number of B-tree descents whatever
- * the allocation holds (docs/design.md). */
+ * the allocation holds; a read handle that asks one family of one
+ * allocation often in a snapshot builds (allocates) a sorted copy of it,
+ * shared with the process's other handles on that snapshot, and looks up
+ * there without allocating or locking (docs/design.md "The read index"). */
 int spfdb_covers(spfdb_txn *txn, uint32_t alloc_id, int family, const uint8_t *addr);
 
 /* spfdb_covers for each of N (at most SPFDB_MANY_MAX) queries, into

@@ -25,6 +25,11 @@ struct spfdb_env {
     pthread_rwlock_t remap;
     uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
+    /* The read indexes built by this process's handles, one per snapshot,
+     * allocation and family, shared by every handle on that snapshot; the
+     * lock is taken to build or drop one, never per lookup (ipset.c). */
+    pthread_mutex_t ix_lock;
+    struct ixshared *ix_list;
 };
 
 /* A write transaction's change log record, built as it goes and stored at
@@ -49,7 +54,17 @@ struct tail {
 /* A read transaction's index of the maximal members (ipset.c):
  * spfdb_covers searches it in place of a B-tree descent.  It holds the
  * snapshot's data, so it lives as long as that snapshot: a renew onto
- * another commit, or a remap, clears it. */
+ * another commit, or a remap, clears it.  The handles of a process on one
+ * snapshot share each built index (struct ixshared, counted references). */
+struct ixshared {
+    struct ixshared *next;  /* env->ix_list; everything here under env->ix_lock */
+    uint64_t txnid, remaps; /* the snapshot, as pageidx has it */
+    uint32_t id, fam, n;
+    unsigned refs;          /* slots using it */
+    uint8_t *mem;
+    size_t size;
+};
+
 struct ixslot {
     uint32_t gen;     /* the slot is in use when this is pageidx.gen */
     uint32_t id;      /* allocation */
@@ -58,6 +73,7 @@ struct ixslot {
     uint32_t n;       /* members, once built (IX_UNBUILT before) */
     uint8_t *mem;     /* their keys (and lengths), size bytes */
     size_t size;
+    struct ixshared *sh; /* where mem is shared from; NULL: this slot's own */
 };
 
 struct pageidx {

@@ -687,14 +687,32 @@ static void test_page_index(void **state)
     assert_int_equal(t->ix.len, built);
     pi_check(d, t);
 
-    /* A commit: the renewed snapshot gets a new index, and sees it. */
+    /* A second handle on the same snapshot shares the built index. */
+    spfdb_txn *t2;
+    assert_int_equal(spfdb_txn_read(env, &t2), 0);
+    pi_check(d, t2);
+    assert_int_equal(t2->ix.len, built);
+    assert_non_null(env->ix_list);
+    assert_non_null(env->ix_list->next);       /* IPv4 and IPv6 */
+    assert_null(env->ix_list->next->next);
+    assert_int_equal(env->ix_list->refs, 2);
+
+    /* A commit: the renewed snapshot gets a new index, and sees it; the
+     * other handle keeps the old one until it moves too. */
     assert_int_equal(spfdb_write(env, pi_extra, d), 0);
     assert_int_equal(spfdb_txn_refresh(t), 0);
     assert_int_equal(t->ix.len, 0);
     pi_check(d, t);
     assert_true(t->ix.len >= built);
+    unsigned lists = 0;
+    for (struct ixshared *sh = env->ix_list; sh != NULL; sh = sh->next, lists++)
+        assert_int_equal(sh->refs, 1);
+    assert_int_equal(lists, 4);
+    spfdb_txn_close(t2);
+    assert_null(env->ix_list->next->next); /* the old snapshot's went with t2 */
 
     spfdb_txn_close(t);
+    assert_null(env->ix_list);
     spfdb_env_close(env);
     tmpdb_remove(dir);
     free(d);
