@@ -1,13 +1,16 @@
 /* answer-bench: the query path without sockets (docs/performance.md).
  *
- *   answer-bench [-e] [-b BATCH] [-p PASSES] DBDIR QUERYFILE
+ *   answer-bench [-e] [-m] [-b BATCH] [-p PASSES] DBDIR QUERYFILE
  *
  * Reads a dnsperf query file ("NAME TYPE" a line), turns each line into a
  * wire query (with -e carrying an OPT record, UDP size 1232, as resolvers
  * send them; without, as dnsperf sends by default), and answers them all
  * PASSES times (default 5) the way a spfdbd worker does: a snapshot
  * renewed per BATCH queries (default 64), answer_query() for each, the
- * snapshot reset.  Prints ns per query and the answer classes.  Under
+ * snapshot reset; with -m, as a UDP worker does, a batch's queries are
+ * decided (answer_begin), their lookups made in one spfdb_covers_many, and
+ * their replies written (answer_end), at most SPFDB_MANY_MAX a batch.
+ * Prints ns per query and the answer classes.  Under
  * callgrind, count only the timed loop with
  *   valgrind --tool=callgrind --toggle-collect=run_passes answer-bench ...
  * and divide its instructions by passes x queries: unlike wall time on a
@@ -134,20 +137,52 @@ static int load(const char *path, struct queries *qs, int edns)
     return 0;
 }
 
+/* Queries I..END-1 as one UDP worker batch: decided, looked up together,
+ * replied to. */
+static uint64_t many(struct ctx *c, const struct answer_env *env, const struct queries *qs,
+                     size_t i, size_t end, uint64_t *cls)
+{
+    static struct answer_state st[SPFDB_MANY_MAX];
+    static struct spfdb_query look[SPFDB_MANY_MAX];
+    static uint8_t out[1232];
+    unsigned nlook = 0;
+    uint64_t bytes = 0;
+
+    for (size_t j = i; j < end; j++)
+        if (answer_begin(env, qs->wire + j * QMAX, qs->len[j], ANSWER_UDP, &st[j - i])) {
+            look[nlook].alloc_id = st[j - i].alloc;
+            look[nlook].family = st[j - i].family;
+            memcpy(look[nlook++].addr, st[j - i].addr, 16);
+        }
+    spfdb_covers_many(c->txn, look, nlook);
+    nlook = 0;
+    for (size_t j = i; j < end; j++) {
+        struct answer_info info;
+        int listed = st[j - i].lookup ? look[nlook++].result : 0;
+        bytes += answer_end(env, &st[j - i], listed, out, sizeof out, &info);
+        cls[info.cls]++;
+    }
+    return bytes;
+}
+
 /* The timed loop (named for callgrind's --toggle-collect). */
 uint64_t run_passes(struct ctx *c, const struct answer_env *env, const struct queries *qs,
-                    unsigned passes, unsigned batch, uint64_t *cls);
+                    unsigned passes, unsigned batch, int batched, uint64_t *cls);
 uint64_t run_passes(struct ctx *c, const struct answer_env *env, const struct queries *qs,
-                    unsigned passes, unsigned batch, uint64_t *cls)
+                    unsigned passes, unsigned batch, int batched, uint64_t *cls)
 {
     static uint8_t out[1232];
     uint64_t bytes = 0;
 
     for (unsigned p = 0; p < passes; p++) {
         for (size_t i = 0; i < qs->n; i += batch) {
+            size_t end = i + batch < qs->n ? i + batch : qs->n;
             if (spfdb_txn_renew(c->txn) != 0)
                 return 0;
-            for (size_t j = i; j < i + batch && j < qs->n; j++) {
+            for (size_t j = i; batched && j < end; j += SPFDB_MANY_MAX)
+                bytes += many(c, env, qs, j, j + SPFDB_MANY_MAX < end ? j + SPFDB_MANY_MAX : end,
+                              cls);
+            for (size_t j = i; !batched && j < end; j++) {
                 struct answer_info info;
                 bytes += answer_query(env, qs->wire + j * QMAX, qs->len[j], out, sizeof out,
                                       ANSWER_UDP, &info);
@@ -172,7 +207,7 @@ int main(int argc, char **argv)
     static const char *names[] = { "drop",    "listed",  "unlisted",  "tail",
                                    "zone",    "refused", "malformed", "servfail" };
     unsigned batch = 64, passes = 5;
-    int edns = 0;
+    int edns = 0, batched = 0;
     struct queries qs = { 0 };
     struct ctx c = { 0 };
     struct spfdb_info info;
@@ -180,9 +215,11 @@ int main(int argc, char **argv)
     uint64_t cls[ANSWER_SERVFAIL + 1] = { 0 };
     int opt, rc;
 
-    while ((opt = getopt(argc, argv, "eb:p:")) != -1) {
+    while ((opt = getopt(argc, argv, "emb:p:")) != -1) {
         if (opt == 'e')
             edns = 1;
+        else if (opt == 'm')
+            batched = 1;
         else if (opt == 'b')
             batch = (unsigned)strtoul(optarg, NULL, 10);
         else if (opt == 'p')
@@ -219,7 +256,7 @@ int main(int argc, char **argv)
     struct answer_env aenv = { .zones = c.zones, .serial = info.serial, .covers = covers,
                                .covers_ctx = &c };
     double t0 = now();
-    uint64_t bytes = run_passes(&c, &aenv, &qs, passes, batch, cls);
+    uint64_t bytes = run_passes(&c, &aenv, &qs, passes, batch, batched, cls);
     double t = now() - t0;
     uint64_t total = (uint64_t)qs.n * passes;
 
@@ -227,8 +264,8 @@ int main(int argc, char **argv)
         fputs("answer-bench: cannot renew the read transaction\n", stderr);
         return 3;
     }
-    printf("%zu queries x %u passes, batch %u: %.1f ns/query, %.2f M queries/s\n", qs.n, passes,
-           batch, 1e9 * t / (double)total, (double)total / t / 1e6);
+    printf("%zu queries x %u passes, batch %u%s: %.1f ns/query, %.2f M queries/s\n", qs.n, passes,
+           batch, batched ? ", lookups together" : "", 1e9 * t / (double)total, (double)total / t / 1e6);
     for (int i = 0; i <= ANSWER_SERVFAIL; i++)
         if (cls[i] > 0)
             printf("  %-9s %5.1f %%\n", names[i], 100.0 * (double)cls[i] / (double)total);
@@ -239,6 +276,6 @@ int main(int argc, char **argv)
     free(qs.len);
     return 0;
 usage:
-    fputs("usage: answer-bench [-e] [-b BATCH] [-p PASSES] DBDIR QUERYFILE\n", stderr);
+    fputs("usage: answer-bench [-e] [-m] [-b BATCH] [-p PASSES] DBDIR QUERYFILE\n", stderr);
     return 2;
 }

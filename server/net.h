@@ -3,9 +3,11 @@
  * UDP: every UDP worker has its own SO_REUSEPORT socket on one listen
  * address (--workers of them on each), blocks in recvmmsg for a batch and
  * answers it with one sendmmsg under one snapshot, with no event loop in
- * between; replies leave from the address the query came to
- * (IP_PKTINFO/IPV6_PKTINFO on wildcard addresses).  Send and receive
- * errors are counted, not logged.
+ * between: every query of the batch is decided up to its lookup, the
+ * lookups are made together (spfdb_covers_many), then the replies are
+ * written.  Replies leave from the address the query came to
+ * (IP_PKTINFO/IPV6_PKTINFO on wildcard addresses), unfragmented (DF on
+ * IPv4, RFC 9715).  Send and receive errors are counted, not logged.
  *
  * TCP (RFC 7766): the TCP worker alone accepts and serves every connection
  * on its libevent loop, so the --tcp-max cap and its "close the
