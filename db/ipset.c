@@ -202,11 +202,12 @@ static int top_find(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, 
  * - IPv6: level 0 holds the addresses as two 64-bit halves, 4 to a block,
  *   the levels above likewise, the lengths in an array after them.  About
  *   22 bytes a member.
- * For a million IPv4 members that is five lines, the upper ones warm, the
+ * For a million IPv4 members that is six lines, the upper ones warm, the
  * last one (and the key's page table entry: large arrays get transparent
  * huge pages) from memory.  One lookup (spfdb-ctl check, a quiet server
  * after each commit) still takes the descent.  The arrays are allocated
- * when built and freed with the snapshot. */
+ * when built, shared by the process's handles on the snapshot (store.h,
+ * struct ixshared) and freed when the last of them moves on. */
 
 enum {
     IX_HDR = 256,             /* bytes of struct ixhdr, rounded to blocks */
