@@ -583,6 +583,51 @@ static void test_servfail(void **state)
     assert_int_equal(r.rcode, 0);
 }
 
+/* answer_begin and answer_end, as a UDP worker uses them: every query of a
+ * batch begun, the lookups made apart, the replies written in another
+ * order; each must be answer_query's, byte for byte, and a lookup must be
+ * asked for exactly when answer_query reads the database. */
+static void test_halves(void **state)
+{
+    static const struct { const char *name; uint16_t qtype; } qs[] = {
+        { "198.51.100.7.spf.acme.iphmx.example", 1 },
+        { "198.51.100.8.spf.acme.iphmx.example", 1 },
+        { "198.51.100.7.spf.acme.iphmx.example", 16 },
+        { "8.8.8.8.spf.acme.iphmx.example", 1 },
+        { "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.spf.acme.iphmx.example", 255 },
+        { "198.51.spf.acme.iphmx.example", 1 },
+        { "198.51.100.7.spf.broken.iphmx.example", 1 },
+        { "iphmx.example", 6 },
+        { "example.org", 1 },
+        { "192.0.2.1.spf.customer.example", 1 },
+    };
+    enum { N = sizeof qs / sizeof qs[0] };
+    static struct answer_state st[N];
+    static struct q q[N];
+    static uint8_t got[65535];
+    struct qopt o = { .edns = 1 };
+    (void)state;
+
+    for (unsigned i = 0; i < N; i++) {
+        q_build(&q[i], qs[i].name, qs[i].qtype, i % 2 ? &o : NULL);
+        covers_calls = 0;
+        size_t want = answer_query(&env, q[i].b, q[i].len, out, 1232, ANSWER_UDP, &info);
+        assert_true(want > 0);
+        assert_int_equal(answer_begin(&env, q[i].b, q[i].len, ANSWER_UDP, &st[i]), covers_calls);
+    }
+    for (unsigned i = N; i-- > 0;) {
+        struct answer_info hinfo;
+        int listed = st[i].lookup ? covers(NULL, st[i].alloc, st[i].family, st[i].addr) : 0;
+        size_t len = answer_end(&env, &st[i], listed, got, 1232, &hinfo);
+        size_t want = answer_query(&env, q[i].b, q[i].len, out, 1232, ANSWER_UDP, &info);
+        assert_int_equal(len, want);
+        assert_memory_equal(got, out, want);
+        assert_int_equal(hinfo.cls, info.cls);
+        assert_int_equal(hinfo.rcode, info.rcode);
+        assert_int_equal(hinfo.qtype, info.qtype);
+    }
+}
+
 static void test_0x20_echo(void **state)
 {
     struct reply r;
@@ -1120,6 +1165,7 @@ int main(void)
         cmocka_unit_test(test_outside_refused),
         cmocka_unit_test(test_delegated_zone),
         cmocka_unit_test(test_servfail),
+        cmocka_unit_test(test_halves),
         cmocka_unit_test(test_0x20_echo),
         cmocka_unit_test(test_rd_ignored_cd_copied),
         cmocka_unit_test(test_no_opt_without_edns),
