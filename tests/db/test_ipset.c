@@ -1,4 +1,5 @@
 /* The IP set against a brute-force oracle (db/spfdb.h "the IP set"). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -718,6 +719,112 @@ static void test_page_index(void **state)
     free(d);
 }
 
+/* Read handles on other threads share and drop built indexes while
+ * commits come: every answer stays right, and (under ASan, TSan) no index
+ * is freed under a reader or touched without the env's lock. */
+enum { SH_READERS = 4, SH_ROUNDS = 100, SH_ROUNDS_MAX = 100000, SH_COMMITS = 40 };
+
+struct share_run {
+    spfdb_env *env;
+    const struct pidata *d;
+    unsigned seed;
+    const int *stop;   /* set (atomic) once the commits are done */
+    int wrong, errors; /* read by the main thread after the join */
+};
+
+static void *share_reader(void *arg)
+{
+    struct share_run *r = arg;
+    struct spfdb_query q[32];
+    uint32_t want[32];
+    uint64_t rng = r->seed;
+    spfdb_txn *t;
+
+    if (spfdb_txn_read(r->env, &t) != 0) {
+        r->errors++;
+        return NULL;
+    }
+    /* Until the commits are over (at least SH_ROUNDS, at most the max). */
+    for (int round = 0; round < SH_ROUNDS_MAX &&
+                        (round < SH_ROUNDS || !__atomic_load_n(r->stop, __ATOMIC_ACQUIRE));
+         round++) {
+        if ((round % 8 == 7 && (spfdb_txn_reset(t), spfdb_txn_renew(t) != 0)) ||
+            (round % 8 != 7 && spfdb_txn_refresh(t) != 0)) {
+            r->errors++;
+            break;
+        }
+        for (int k = 0; k < 32; k++) { /* addresses 10.0.0.0/8, which commits toggle, never */
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t i = (uint32_t)(rng >> 33) % PI_V4, a = PI_BASE4 + i * PI_STEP4;
+            a += (uint32_t)(rng >> 20) % (2u << (32 - r->d->len4[i]));
+            q[k] = (struct spfdb_query){.alloc_id = 1, .family = 4};
+            if (k % 4 == 3) {
+                q[k].family = 6;
+                v6_addr(PI_BASE6 + ((uint64_t)(i % PI_V6) << 16) + (rng >> 60), 0, q[k].addr);
+                want[k] = (uint32_t)pi_want6(r->d, PI_BASE6 + ((uint64_t)(i % PI_V6) << 16) +
+                                                       (rng >> 60), 0);
+            } else {
+                put_be32(q[k].addr, a);
+                want[k] = (uint32_t)pi_want4(r->d, a);
+            }
+        }
+        spfdb_covers_many(t, q, 32);
+        for (int k = 0; k < 32; k++) {
+            r->wrong += q[k].result != (int)want[k];
+            r->wrong += spfdb_covers(t, 1, q[k].family, q[k].addr) != (int)want[k];
+        }
+    }
+    spfdb_txn_close(t);
+    return NULL;
+}
+
+static int sh_del(spfdb_txn *t, void *arg)
+{
+    struct spfdb_prefix p = pfx("10.0.0.0/8");
+
+    ((struct pidata *)arg)->extra = 0;
+    return spfdb_entry_del(t, 1, &p);
+}
+
+static void test_shared_index_threads(void **state)
+{
+    struct pidata *d = calloc(1, sizeof *d);
+    struct share_run run[SH_READERS];
+    pthread_t th[SH_READERS];
+    char dir[256];
+    spfdb_env *env;
+    uint32_t other;
+    int stop = 0;
+    (void)state;
+
+    assert_non_null(d);
+    for (int i = 0; i < PI_V4; i++)
+        d->len4[i] = (uint8_t)(20 + i % 13);
+    for (int i = 0; i < PI_V6; i++)
+        d->len6[i] = (uint8_t)(i % 5 == 0 ? 128 : 48 + i % 17);
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), 0);
+    assert_int_equal(spfdb_write(env, add_alloc_fn, &other), 0);
+    assert_int_equal(spfdb_write(env, pi_fill, d), 0);
+    for (int i = 0; i < SH_READERS; i++) {
+        run[i] = (struct share_run){.env = env, .d = d, .seed = 17u + (unsigned)i, .stop = &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, share_reader, &run[i]), 0);
+    }
+    struct pidata scratch = *d; /* pi_extra and sh_del write the flag: not d's */
+    for (int c = 0; c < SH_COMMITS; c++)
+        assert_int_equal(spfdb_write(env, c % 2 ? sh_del : pi_extra, &scratch), 0);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < SH_READERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(run[i].errors, 0);
+        assert_int_equal(run[i].wrong, 0);
+    }
+    assert_null(env->ix_list); /* every handle closed: every index freed */
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+    free(d);
+}
+
 /* Sets of every size around the block sizes (16 IPv4 keys, 4 IPv6), at
  * the top of the address space, where the index's pads (all ones) sit
  * beside real keys. */
@@ -797,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_oracle_dense),
         cmocka_unit_test(test_page_index),
         cmocka_unit_test(test_index_sizes),
+        cmocka_unit_test(test_shared_index_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
