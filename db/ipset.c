@@ -623,8 +623,10 @@ static inline __attribute__((always_inline)) int walk_step(struct walk *w)
 
 /* Give S the index of its family in T's snapshot: another handle's when
  * one has it, else built now and offered to the others.  The build runs
- * under env->ix_lock, so handles wanting the same index wait for it rather
- * than build their own copy.  0, or as ix_build. */
+ * under env->ix_lock; a handle that finds the lock taken (another is
+ * building, most likely this very index) descends for this lookup and
+ * tries again at its next, rather than wait or build a copy.  0, or as
+ * ix_build (SPFDB_ENOMEM: descend). */
 static int ix_share(spfdb_txn *t, struct ixslot *s)
 {
     spfdb_env *env = t->env;
@@ -632,7 +634,7 @@ static int ix_share(spfdb_txn *t, struct ixslot *s)
     struct ixshared *sh;
     int rc = 0;
 
-    if (pthread_mutex_lock(&env->ix_lock) != 0)
+    if (pthread_mutex_trylock(&env->ix_lock) != 0)
         return SPFDB_ENOMEM; /* descend */
     for (sh = env->ix_list; sh != NULL; sh = sh->next)
         if (sh->txnid == ix->txnid && sh->remaps == ix->remaps && sh->id == s->id &&

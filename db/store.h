@@ -27,7 +27,8 @@ struct spfdb_env {
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
     /* The read indexes built by this process's handles, one per snapshot,
      * allocation and family, shared by every handle on that snapshot; the
-     * lock is taken to build or drop one, never per lookup (ipset.c). */
+     * lock is taken to build or drop one, and only tried by a lookup that
+     * wants one built (ipset.c). */
     pthread_mutex_t ix_lock;
     struct ixshared *ix_list;
 };
