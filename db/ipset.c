@@ -269,9 +269,14 @@ static unsigned levels(size_t n, unsigned b0, unsigned b, size_t *pad, size_t *r
     }
 }
 
+static unsigned block_keys(unsigned l, int v4)
+{
+    return v4 ? (l ? IX_B4 : IX_B0) : IX_B6;
+}
+
 static size_t level_bytes(unsigned l, int v4, const size_t *pad)
 {
-    return pad[l] / (l ? (v4 ? IX_B4 : IX_B6) : (v4 ? IX_B0 : IX_B6)) * IX_BLOCK;
+    return pad[l] / block_keys(l, v4) * IX_BLOCK;
 }
 
 static void *ix_alloc(size_t size)
@@ -430,8 +435,7 @@ static void fill_levels(uint8_t *mem, int v4, unsigned nlev, const size_t *pad,
     unsigned ksize = v4 ? 4 : 16;
 
     for (unsigned l = 0; l < nlev; l++) {
-        unsigned b = l ? (v4 ? IX_B4 : IX_B6) : (v4 ? IX_B0 : IX_B6);
-        uint8_t *up = lev + pad[l] / b * IX_BLOCK;
+        uint8_t *up = lev + level_bytes(l, v4, pad);
         /* Pads are the largest key: they sort last, and a lookup that
          * counts one (the last address) is clamped to the last real key. */
         if (!v4 || l > 0)
@@ -471,8 +475,7 @@ static int ix_build(spfdb_txn *t, struct ixslot *s)
         return store_fail(t, rc);
     if (count >= IX_UNBUILT)
         return SPFDB_ENOMEM;
-    unsigned nlev = v4 ? levels(count, IX_B0, IX_B4, pad, real)
-                       : levels(count, IX_B6, IX_B6, pad, real);
+    unsigned nlev = levels(count, block_keys(0, v4), block_keys(1, v4), pad, real);
     bytes = IX_HDR;
     for (unsigned l = 0; l < nlev; l++)
         bytes += level_bytes(l, v4, pad);
@@ -678,16 +681,21 @@ static int indexed(spfdb_txn *t, uint32_t alloc_id, int family, struct ixslot **
     return 1;
 }
 
-int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *addr)
+/* ADDR's slot, as indexed(), after the checks every lookup makes. */
+static int lookup_slot(spfdb_txn *t, uint32_t alloc_id, int family, struct ixslot **sp)
 {
-    struct ixslot *s;
-    struct walk w;
-    uint8_t len;
-    int rc;
-
     if ((family != 4 && family != 6) || (!t->write && !t->live))
         return SPFDB_EINVAL;
-    rc = indexed(t, alloc_id, family, &s);
+    return indexed(t, alloc_id, family, sp);
+}
+
+/* The answer for ADDR once lookup_slot() said RC of its slot S. */
+static int lookup_one(spfdb_txn *t, int rc, const struct ixslot *s, uint32_t alloc_id,
+                      int family, const uint8_t *addr)
+{
+    struct walk w;
+    uint8_t len;
+
     if (rc <= 0)
         return rc ? rc : top_find(t, alloc_id, family, addr, &len);
     if (s->n == 0)
@@ -698,24 +706,28 @@ int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *add
     return w.result;
 }
 
+int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *addr)
+{
+    struct ixslot *s = NULL;
+    int rc = lookup_slot(t, alloc_id, family, &s);
+
+    return lookup_one(t, rc, s, alloc_id, family, addr);
+}
+
 void spfdb_covers_many(spfdb_txn *t, struct spfdb_query *q, unsigned n)
 {
     struct walk w[SPFDB_MANY_MAX];
     unsigned idx[SPFDB_MANY_MAX], k = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        struct ixslot *s;
-        int rc = (q[i].family != 4 && q[i].family != 6) || (!t->write && !t->live)
-                     ? SPFDB_EINVAL
-                     : indexed(t, q[i].alloc_id, q[i].family, &s);
-        if (rc == 0 || k == SPFDB_MANY_MAX) {
-            q[i].result = spfdb_covers(t, q[i].alloc_id, q[i].family, q[i].addr);
-        } else if (rc < 0 || s->n == 0) {
-            q[i].result = rc < 0 ? rc : 0;
-        } else {
+        struct ixslot *s = NULL;
+        int rc = lookup_slot(t, q[i].alloc_id, q[i].family, &s);
+        if (rc == 1 && s->n > 0 && k < SPFDB_MANY_MAX) {
             walk_init(&w[k], s, q[i].addr);
             __builtin_prefetch(walk_block(&w[k]));
             idx[k++] = i;
+        } else {
+            q[i].result = lookup_one(t, rc, s, q[i].alloc_id, q[i].family, q[i].addr);
         }
     }
     /* In turns: each step reads the block the previous turn prefetched. */
