@@ -760,9 +760,9 @@ static void *share_reader(void *arg)
             q[k] = (struct spfdb_query){.alloc_id = 1, .family = 4};
             if (k % 4 == 3) {
                 q[k].family = 6;
-                v6_addr(PI_BASE6 + ((uint64_t)(i % PI_V6) << 16) + (rng >> 60), 0, q[k].addr);
-                want[k] = (uint32_t)pi_want6(r->d, PI_BASE6 + ((uint64_t)(i % PI_V6) << 16) +
-                                                       (rng >> 60), 0);
+                uint64_t hi = PI_BASE6 + ((uint64_t)(i % PI_V6) << 16) + (rng >> 60);
+                v6_addr(hi, 0, q[k].addr);
+                want[k] = (uint32_t)pi_want6(r->d, hi, 0);
             } else {
                 put_be32(q[k].addr, a);
                 want[k] = (uint32_t)pi_want4(r->d, a);
