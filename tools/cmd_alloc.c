@@ -11,28 +11,6 @@ struct alloc_job {
     int force;
 };
 
-/* Options and the one NAME argument of add and del; -1 for --help. */
-static int alloc_args(struct ctl *c, int argc, char **argv, struct alloc_job *j, int force_ok)
-{
-    enum { O_FORCE = CTL_OPT_FIRST };
-    static const struct option opts[] = {
-        {"force", no_argument, NULL, O_FORCE},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int o, r;
-
-    while ((o = getopt_long(argc, argv, "h", force_ok ? opts : opts + 1, NULL)) != -1) {
-        if (o == O_FORCE)
-            j->force = 1;
-        else if ((r = ctl_common_opt(c, o)) != CTL_OK)
-            return r;
-    }
-    if (argc - optind != 1)
-        return ctl_usage(c);
-    return ctl_alloc_arg(argv[optind], j->name);
-}
-
 static int add_txn(spfdb_txn *txn, void *arg)
 {
     struct alloc_job *j = arg;
@@ -40,23 +18,17 @@ static int add_txn(spfdb_txn *txn, void *arg)
 
     ctl_txn_start(j->c);
     r = spfdb_alloc_add(txn, j->name, NULL);
-    if (r == SPFDB_EEXIST) {
-        buf_printf(&j->c->err, "spfdb-ctl: allocation '%s' already exists\n", j->name);
-        return CTL_USAGE;
-    }
+    if (r == SPFDB_EEXIST)
+        return ctl_refuse(j->c, "allocation '%s' already exists", j->name);
     return r;
 }
 
-int cmd_alloc_add(struct ctl *c, int argc, char **argv)
+ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a)
 {
     struct alloc_job j = {.c = c};
-    int r = alloc_args(c, argc, argv, &j, 0);
+    ctl_status r = ctl_alloc_arg(a->argv[0], j.name);
 
-    if (r < 0)
-        return ctl_help(c);
-    if (r != CTL_OK)
-        return r;
-    return ctl_write(c, add_txn, &j);
+    return r == CTL_OK ? ctl_write(c, add_txn, &j) : r;
 }
 
 struct bound {
@@ -89,41 +61,30 @@ static int del_txn(spfdb_txn *txn, void *arg)
     r = spfdb_zone_foreach(txn, collect_bound, &b);
     if (r == 0 && names.oom)
         r = SPFDB_ENOMEM;
-    if (r == 0 && b.n) {
-        buf_printf(&j->c->err,
-                   "spfdb-ctl: allocation '%s' is bound to zone%s %s; delete %s or bind %s "
-                   "elsewhere first\n",
-                   j->name, b.n > 1 ? "s" : "", names.p, b.n > 1 ? "them" : "it",
-                   b.n > 1 ? "them" : "it");
-        r = CTL_USAGE;
-    }
+    if (r == 0 && b.n)
+        r = ctl_refuse(j->c, "allocation '%s' is bound to zone%s %s; delete %s or bind %s "
+                       "elsewhere first", j->name, b.n > 1 ? "s" : "", names.p,
+                       b.n > 1 ? "them" : "it", b.n > 1 ? "them" : "it");
     free(names.p);
     if (r != 0)
         return r;
-    if (a.n4 + a.n6 && !j->force) {
-        buf_printf(&j->c->err,
-                   "spfdb-ctl: allocation '%s' holds %llu entries (%llu IPv4, %llu IPv6); use "
-                   "--force to delete them with it\n",
-                   j->name, (unsigned long long)(a.n4 + a.n6), (unsigned long long)a.n4,
-                   (unsigned long long)a.n6);
-        return CTL_USAGE;
-    }
+    if (a.n4 + a.n6 && !j->force)
+        return ctl_refuse(j->c, "allocation '%s' holds %llu entries (%llu IPv4, %llu IPv6); "
+                          "use --force to delete them with it", j->name,
+                          (unsigned long long)(a.n4 + a.n6), (unsigned long long)a.n4,
+                          (unsigned long long)a.n6);
     r = spfdb_alloc_del(txn, j->name, j->force);
-    if (r == SPFDB_EBUSY || r == SPFDB_ENOTEMPTY || r == SPFDB_EINVAL) {
-        buf_printf(&j->c->err, "spfdb-ctl: cannot delete allocation '%s': %s\n", j->name,
-                   spfdb_strerror(r));
-        return CTL_USAGE;
-    }
+    if (r == SPFDB_EBUSY || r == SPFDB_ENOTEMPTY || r == SPFDB_EINVAL)
+        return ctl_refuse(j->c, "cannot delete allocation '%s': %s", j->name,
+                          spfdb_strerror(r));
     return r;
 }
 
-int cmd_alloc_del(struct ctl *c, int argc, char **argv)
+ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a)
 {
-    struct alloc_job j = {.c = c};
-    int r = alloc_args(c, argc, argv, &j, 1);
+    struct alloc_job j = {.c = c, .force = a->force};
+    ctl_status r = ctl_alloc_arg(a->argv[0], j.name);
 
-    if (r < 0)
-        return ctl_help(c);
     if (r != CTL_OK)
         return r;
     if (strcmp(j.name, "default") == 0) {
@@ -151,7 +112,7 @@ static int walk_allocs(spfdb_txn *txn, struct ctl_list *l)
     return spfdb_alloc_foreach(txn, print_alloc, l);
 }
 
-int cmd_alloc_list(struct ctl *c, int argc, char **argv)
+ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a)
 {
-    return ctl_list_cmd(c, argc, argv, walk_allocs);
+    return ctl_list(c, a, walk_allocs);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "ctl.h"
 
 enum { ST_NEW = 0, ST_DUP, ST_PRESENT, ST_DONE, ST_KEEP };
@@ -59,7 +60,7 @@ static const char *where(const struct items *it, const struct item *i, char *buf
     return buf;
 }
 
-static int wide_refused(const struct items *it, const struct item *i)
+static ctl_status wide_refused(const struct items *it, const struct item *i)
 {
     char w[300], q[CTL_QUOTE_MAX];
 
@@ -68,7 +69,7 @@ static int wide_refused(const struct items *it, const struct item *i)
     return CTL_USAGE;
 }
 
-static int add_token(struct items *it, const char *tok, size_t len, uint32_t line)
+static ctl_status add_token(struct items *it, const char *tok, size_t len, uint32_t line)
 {
     char msg[200], w[300], q[CTL_QUOTE_MAX];
     struct item *i;
@@ -153,10 +154,11 @@ static int is_blank(char ch)
 
 /* Read PATH ("-" for stdin): one prefix a line, blanks around it, a
  * trailing "# comment", CR before LF; blank and comment lines skipped. */
-static int read_input(struct items *it, const char *path)
+static ctl_status read_input(struct items *it, const char *path)
 {
-    int fd = 0, r;
+    int fd = 0, err;
     uint32_t line = 0;
+    ctl_status r;
     size_t len;
 
     it->src = "stdin";
@@ -168,12 +170,12 @@ static int read_input(struct items *it, const char *path)
             return CTL_USAGE;
         }
     }
-    r = read_all(fd, it, &len);
-    if (r != 0)
+    err = read_all(fd, it, &len);
+    if (err != 0)
         ctl_err("cannot read %s: %s", it->src, strerror(errno));
     if (fd != 0)
         close(fd);
-    if (r != 0)
+    if (err != 0)
         return CTL_USAGE;
     /* one item a line at most: no slack, no copies while growing */
     size_t lines = 1;
@@ -204,23 +206,21 @@ static int read_input(struct items *it, const char *path)
     return CTL_OK;
 }
 
-/* PREFIX... or "-" */
-static int read_args(struct ctl *c, struct items *it, int argc, char **argv)
+/* PREFIX... or "-": at least one (the command table says so). */
+static ctl_status read_args(struct ctl *c, struct items *it, int argc, char **argv)
 {
-    if (argc == 0)
-        return ctl_usage(c);
+    ctl_status r = CTL_OK;
+
     if (argc == 1 && strcmp(argv[0], "-") == 0)
         return read_input(it, "-");
-    for (int k = 0; k < argc; k++) {
+    for (int k = 0; k < argc && r == CTL_OK; k++) {
         if (strcmp(argv[k], "-") == 0) {
             ctl_err("'-' (standard input) cannot be mixed with prefixes");
             return ctl_usage(c);
         }
-        int r = add_token(it, argv[k], strlen(argv[k]), 0);
-        if (r != CTL_OK)
-            return r;
+        r = add_token(it, argv[k], strlen(argv[k]), 0);
     }
-    return CTL_OK;
+    return r;
 }
 
 /* The sort key of an item: family, address, length and input order packed
@@ -236,12 +236,8 @@ static void skey_make(struct skey *k, const struct item *i)
 {
     const uint8_t *a = i->p.addr;
 
-    k->w[0] = i->p.family;
-    for (int b = 0; b < 7; b++)
-        k->w[0] = k->w[0] << 8 | a[b];
-    k->w[1] = 0;
-    for (int b = 7; b < 15; b++)
-        k->w[1] = k->w[1] << 8 | a[b];
+    k->w[0] = (uint64_t)i->p.family << 56 | get_be64(a) >> 8;
+    k->w[1] = get_be64(a + 7);
     k->w[2] = (uint64_t)a[15] << 56 | (uint64_t)i->p.len << 48 | i->seq;
 }
 
@@ -302,7 +298,7 @@ static size_t mark_dup(struct items *it, size_t first, size_t k, int c)
 
 /* Sort by prefix, the first occurrence first; mark the repeats.  Bulk input
  * usually comes sorted: then the one pass that checks it marks them. */
-static int items_sort(struct items *it)
+static ctl_status items_sort(struct items *it)
 {
     size_t first = 0, k;
     struct skey *keys, *sorted;
@@ -393,7 +389,7 @@ static void note_item(struct buf *b, const struct items *it, const struct item *
 }
 
 /* Print the notes about the items, in input order. */
-static int report(const struct items *it, unsigned mask)
+static ctl_status report(const struct items *it, unsigned mask)
 {
     const struct item **v;
     struct buf b = {0};
@@ -474,60 +470,32 @@ static int add_txn(spfdb_txn *txn, void *arg)
     return 0;
 }
 
-/* Parse the options add, del and replace share. */
-static int entry_opts(struct ctl *c, int argc, char **argv, char *alloc, struct job *j,
-                      int which)
+/* After the commit: the notes in MASK on stderr, then COUNTS on stdout. */
+static ctl_status finish(const struct items *it, unsigned mask, const char *counts)
 {
-    enum { O_ALLOC = CTL_OPT_FIRST, O_FORCE, O_DRY, O_EMPTY };
-    static const struct option add_opts[] = {
-        {"allocation", required_argument, NULL, O_ALLOC},
-        {"force", no_argument, NULL, O_FORCE},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    static const struct option del_opts[] = {
-        {"allocation", required_argument, NULL, O_ALLOC},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    static const struct option replace_opts[] = {
-        {"allocation", required_argument, NULL, O_ALLOC},
-        {"force", no_argument, NULL, O_FORCE},
-        {"dry-run", no_argument, NULL, O_DRY},
-        {"allow-empty", no_argument, NULL, O_EMPTY},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const struct option *opts = which == 'a' ? add_opts : which == 'd' ? del_opts : replace_opts;
-    int o, r, have_alloc = 0;
+    ctl_status r = report(it, mask);
 
-    strcpy(alloc, "default");
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case O_ALLOC:
-            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
-                return CTL_USAGE;
-            have_alloc = 1;
-            break;
-        case O_FORCE:
-            j->it->force = 1;
-            break;
-        case O_DRY:
-            j->dry_run = 1;
-            break;
-        case O_EMPTY:
-            j->allow_empty = 1;
-            break;
-        default:
-            if ((r = ctl_common_opt(c, o)) != CTL_OK)
-                return r;
-        }
+    if (r == CTL_OK) {
+        fputs(counts, stdout);
+        r = ctl_flush();
     }
-    if (which == 'r' && !have_alloc) {
-        ctl_err("replace needs --allocation NAME");
-        return ctl_usage(c);
+    return r;
+}
+
+ctl_status cmd_add(struct ctl *c, const struct ctl_args *a)
+{
+    struct items it = {.force = a->force};
+    struct job j = {.c = c, .it = &it, .alloc = a->alloc};
+    char counts[64];
+    ctl_status r = read_args(c, &it, a->argc, a->argv);
+
+    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK &&
+        (r = ctl_write(c, add_txn, &j)) == CTL_OK) {
+        snprintf(counts, sizeof counts, "added %zu, skipped %zu\n", j.done, j.skipped);
+        r = finish(&it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL | SPFDB_NOTE_WIDE, counts);
     }
-    return CTL_OK;
+    items_free(&it);
+    return r;
 }
 
 /* ---- del ---------------------------------------------------------------- */
@@ -562,10 +530,10 @@ static int del_txn(spfdb_txn *txn, void *arg)
             return r;
         if (r == 0)
             spfdb_prefix_format(&cover, cv, sizeof cv);
-        buf_printf(&j->c->err, "spfdb-ctl: %s%s: not an entry of allocation '%s'%s%s%s\n",
-                   where(j->it, bad, w, sizeof w), ctl_quote(bad->tok, bad->toklen, q), j->alloc,
-                   r == 0 ? " (entry " : "", r == 0 ? cv : "", r == 0 ? " covers it)" : "");
-        return CTL_USAGE;
+        return ctl_refuse(j->c, "%s%s: not an entry of allocation '%s'%s%s%s",
+                          where(j->it, bad, w, sizeof w), ctl_quote(bad->tok, bad->toklen, q),
+                          j->alloc, r == 0 ? " (entry " : "", r == 0 ? cv : "",
+                          r == 0 ? " covers it)" : "");
     }
     for (size_t k = 0; k < j->it->n; k++) {
         struct item *i = &j->it->v[k];
@@ -588,49 +556,24 @@ static int del_txn(spfdb_txn *txn, void *arg)
     return 0;
 }
 
-/* add (WHICH 'a') and del ('d'): options, PREFIX... or -, one
- * transaction, then the notes and the counts. */
-static int change_cmd(struct ctl *c, int argc, char **argv, int which)
+ctl_status cmd_del(struct ctl *c, const struct ctl_args *a)
 {
-    char alloc[SPFDB_LABEL_MAX + 1];
-    struct items it = {.wide_ok = which == 'd'};
-    struct job j = {.c = c, .it = &it, .alloc = alloc};
-    unsigned mask = which == 'a' ? SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL | SPFDB_NOTE_WIDE
-                                 : SPFDB_NOTE_MAPPED;
-    int r;
+    struct items it = {.wide_ok = 1};
+    struct job j = {.c = c, .it = &it, .alloc = a->alloc};
+    char counts[64];
+    ctl_status r = read_args(c, &it, a->argc, a->argv);
 
-    r = entry_opts(c, argc, argv, alloc, &j, which);
-    if (r < 0)
-        return ctl_help(c);
-    if (r == CTL_OK)
-        r = read_args(c, &it, argc - optind, argv + optind);
-    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK) {
-        if (which == 'd' && !(it.cover = malloc((it.n + 1) * sizeof *it.cover))) {
-            ctl_err("out of memory");
-            r = CTL_DB;
-        } else {
-            r = ctl_write(c, which == 'a' ? add_txn : del_txn, &j);
-        }
+    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK &&
+        !(it.cover = malloc((it.n + 1) * sizeof *it.cover))) {
+        ctl_err("out of memory");
+        r = CTL_DB;
     }
-    if (r == CTL_OK && (r = report(&it, mask)) == CTL_OK) {
-        if (which == 'a')
-            printf("added %zu, skipped %zu\n", j.done, j.skipped);
-        else
-            printf("removed %zu\n", j.done);
-        r = ctl_flush();
+    if (r == CTL_OK && (r = ctl_write(c, del_txn, &j)) == CTL_OK) {
+        snprintf(counts, sizeof counts, "removed %zu\n", j.done);
+        r = finish(&it, SPFDB_NOTE_MAPPED, counts);
     }
     items_free(&it);
     return r;
-}
-
-int cmd_add(struct ctl *c, int argc, char **argv)
-{
-    return change_cmd(c, argc, argv, 'a');
-}
-
-int cmd_del(struct ctl *c, int argc, char **argv)
-{
-    return change_cmd(c, argc, argv, 'd');
 }
 
 /* ---- replace ------------------------------------------------------------ */
@@ -700,14 +643,11 @@ static int replace_txn(spfdb_txn *txn, void *arg)
         buf_printf(&j->c->err, "spfdb-ctl: %s%s: " WIDE_WHY "\n",
                    where(j->it, j->wide, w, sizeof w),
                    ctl_quote(j->wide->tok, j->wide->toklen, q), j->wide->p.family == 4 ? 8 : 16);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     if (j->it->n == 0 && j->n_gone > 0 && !j->allow_empty) {
-        buf_printf(&j->c->err,
-                   "spfdb-ctl: refusing to leave allocation '%s' empty (it holds %zu entries); "
-                   "use --allow-empty if you mean it\n",
-                   j->alloc, j->n_gone);
-        return CTL_USAGE;
+        return ctl_refuse(j->c, "refusing to leave allocation '%s' empty (it holds %zu "
+                          "entries); use --allow-empty if you mean it", j->alloc, j->n_gone);
     }
     if (j->dry_run)
         return 0;
@@ -721,9 +661,9 @@ static int replace_txn(spfdb_txn *txn, void *arg)
 }
 
 /* Write B's text to stdout once it holds a block, or at the end (LAST). */
-static int put_block(struct buf *b, int last)
+static ctl_status put_block(struct buf *b, int last)
 {
-    int r = CTL_OK;
+    ctl_status r = CTL_OK;
 
     if (b->oom) {
         ctl_err("out of memory");
@@ -738,12 +678,12 @@ static int put_block(struct buf *b, int last)
 
 /* "+ P" and "- P" lines in address order, then the counts.  No transaction
  * is open here; the lines go out in blocks as they are made. */
-static int replace_print(struct job *j)
+static ctl_status replace_print(struct job *j)
 {
     char p[SPFDB_PREFIX_STRLEN];
     size_t g = 0, added = 0;
     struct buf b = {0};
-    int r = CTL_OK;
+    ctl_status r = CTL_OK;
 
     for (size_t k = 0; k <= j->it->n && r == CTL_OK; k++) {
         const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
@@ -768,35 +708,29 @@ static int replace_print(struct job *j)
     return r;
 }
 
-int cmd_replace(struct ctl *c, int argc, char **argv)
+/* --dry-run: the difference, computed in a read transaction. */
+static ctl_status replace_dry(struct ctl *c, struct job *j)
 {
-    char alloc[SPFDB_LABEL_MAX + 1];
-    struct items it = {.wide_ok = 1}; /* wide: refused in the txn, only if new */
-    struct job j = {.c = c, .it = &it, .alloc = alloc};
+    spfdb_txn *txn;
+    ctl_status s = ctl_read(c, &txn);
     int r;
 
-    r = entry_opts(c, argc, argv, alloc, &j, 'r');
-    if (r < 0)
-        return ctl_help(c);
-    if (r == CTL_OK && argc - optind != 1)
-        r = ctl_usage(c);
-    if (r == CTL_OK)
-        r = read_input(&it, argv[optind]);
-    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK) {
-        if (!j.dry_run) {
-            r = ctl_write(c, replace_txn, &j);
-        } else {
-            spfdb_txn *txn;
-            if ((r = ctl_read(c, &txn)) == CTL_OK) {
-                r = replace_txn(txn, &j);
-                spfdb_txn_close(txn);
-                if (r < 0)
-                    r = ctl_dberr(c, r);
-                else if (c->err.len)
-                    fwrite(c->err.p, 1, c->err.len, stderr);
-            }
-        }
-    }
+    if (s != CTL_OK)
+        return s;
+    r = replace_txn(txn, j);
+    spfdb_txn_close(txn);
+    return ctl_txn_status(c, r);
+}
+
+ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a)
+{
+    struct items it = {.wide_ok = 1, .force = a->force}; /* wide: refused in the txn, if new */
+    struct job j = {.c = c, .it = &it, .alloc = a->alloc, .dry_run = a->dry_run,
+                    .allow_empty = a->allow_empty};
+    ctl_status r = read_input(&it, a->argv[0]);
+
+    if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK)
+        r = j.dry_run ? replace_dry(c, &j) : ctl_write(c, replace_txn, &j);
     if (r == CTL_OK && (r = report(&it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL)) == CTL_OK) {
         r = replace_print(&j);
         if (j.dry_run)
@@ -823,98 +757,40 @@ static int print_entry(const struct spfdb_prefix *p, void *arg)
     return w < 0 ? SPFDB_ENOMEM : 0;
 }
 
-/* Options of list and check; returns -1 for --help. */
-static int read_opts(struct ctl *c, int argc, char **argv, char *alloc, int *json)
+ctl_status cmd_list(struct ctl *c, const struct ctl_args *a)
 {
-    static const struct option opts[] = {
-        {"allocation", required_argument, NULL, 'a'},
-        CTL_JSON_OPTION,
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    int o, r;
+    struct spfdb_alloc al;
+    struct ctl_list l;
+    ctl_status s;
+    int r;
 
-    strcpy(alloc, "default");
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (o == 'a') {
-            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
-                return CTL_USAGE;
-        } else if (o == CTL_OPT_JSON) {
-            *json = 1;
-        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
-            return r;
-        }
-    }
-    return CTL_OK;
-}
-
-/* Look up ALLOC in a read transaction, printing c->err on failure. */
-static int read_alloc(struct ctl *c, spfdb_txn *txn, const char *alloc, struct spfdb_alloc *a)
-{
-    int r = ctl_alloc_lookup(c, txn, alloc, a);
-
-    if (r < 0)
-        return ctl_dberr(c, r);
-    if (r != 0)
-        fwrite(c->err.p, 1, c->err.len, stderr);
-    return r;
-}
-
-int cmd_list(struct ctl *c, int argc, char **argv)
-{
-    char alloc[SPFDB_LABEL_MAX + 1];
-    struct spfdb_alloc a;
-    struct ctl_list j = {.n = -1};
-    struct ctl_mem m;
-    spfdb_txn *txn;
-    int json = 0, r;
-
-    if ((r = read_opts(c, argc, argv, alloc, &json)) != CTL_OK)
-        return r < 0 ? ctl_help(c) : r;
-    if (optind != argc)
-        return ctl_usage(c);
-    if ((r = ctl_mem_open(&m)) != CTL_OK)
-        return r;
-    j.f = m.f;
-    if ((r = ctl_read(c, &txn)) != CTL_OK) {
-        ctl_mem_drop(&m);
-        return r;
-    }
+    if ((s = ctl_list_begin(c, &l, a->json)) != CTL_OK)
+        return s;
     /* One snapshot, collected whole: 1,000,000 entries take some 20 MB. */
-    if ((r = read_alloc(c, txn, alloc, &a)) == CTL_OK) {
-        if (json) {
-            j.n = 0;
-            fputs("{\"allocation\": ", m.f);
-            ctl_json_str(m.f, a.name);
-            fputs(", \"entries\": [", m.f);
+    if ((r = ctl_alloc_lookup(c, l.txn, a->alloc, &al)) == 0) {
+        if (a->json) {
+            fputs("{\"allocation\": ", l.f);
+            ctl_json_str(l.f, al.name);
+            fputs(", \"entries\": [", l.f);
         }
-        r = spfdb_entry_foreach(txn, a.id, print_entry, &j);
-        if (r == 0 && json)
-            fputs("\n]}\n", m.f);
+        r = spfdb_entry_foreach(l.txn, al.id, print_entry, &l);
+        if (r == 0 && a->json)
+            fputs("\n]}\n", l.f);
     }
-    spfdb_txn_close(txn);
-    if (r == 0)
-        return ctl_mem_emit(&m);
-    ctl_mem_drop(&m);
-    return r > 0 ? r : ctl_dberr(c, r);
+    return ctl_list_end(c, &l, r);
 }
 
-int cmd_check(struct ctl *c, int argc, char **argv)
+ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
 {
-    char alloc[SPFDB_LABEL_MAX + 1], msg[200], q[CTL_QUOTE_MAX], buf[SPFDB_PREFIX_STRLEN];
-    char addr[SPFDB_PREFIX_STRLEN];
+    char msg[200], q[CTL_QUOTE_MAX], buf[SPFDB_PREFIX_STRLEN], addr[SPFDB_PREFIX_STRLEN];
+    const char *ip = a->argv[0], *alloc = a->alloc;
     struct spfdb_prefix p, cover;
-    struct spfdb_alloc a;
+    struct spfdb_alloc al;
     spfdb_txn *txn;
     unsigned notes;
-    const char *ip;
-    int json = 0, listed, r;
+    ctl_status s;
+    int listed, r;
 
-    if ((r = read_opts(c, argc, argv, alloc, &json)) != CTL_OK)
-        return r < 0 ? ctl_help(c) : r;
-    if (argc - optind != 1)
-        return ctl_usage(c);
-    ip = argv[optind];
     if (strchr(ip, '/')) {
         ctl_err("%s: give a bare address, not a prefix", ctl_quote(ip, strlen(ip), q));
         return CTL_USAGE;
@@ -925,18 +801,16 @@ int cmd_check(struct ctl *c, int argc, char **argv)
     }
     spfdb_prefix_format(&p, addr, sizeof addr);
     *strchr(addr, '/') = '\0';
-    if ((r = ctl_read(c, &txn)) != CTL_OK)
-        return r;
-    if ((r = read_alloc(c, txn, alloc, &a)) == CTL_OK)
-        r = spfdb_entry_covering(txn, a.id, &p, &cover);
+    if ((s = ctl_read(c, &txn)) != CTL_OK)
+        return s;
+    if ((r = ctl_alloc_lookup(c, txn, alloc, &al)) == 0)
+        r = spfdb_entry_covering(txn, al.id, &p, &cover);
     spfdb_txn_close(txn);
-    if (r > 0)
-        return r;
-    if (r != 0 && r != SPFDB_ENOTFOUND)
-        return ctl_dberr(c, r);
     listed = r == 0;
+    if ((s = ctl_txn_status(c, r == SPFDB_ENOTFOUND ? 0 : r)) != CTL_OK)
+        return s;
     spfdb_prefix_format(listed ? &cover : &p, buf, sizeof buf);
-    if (json)
+    if (a->json)
         printf("{\"allocation\": \"%s\", \"address\": \"%s\", \"listed\": %s, "
                "\"entry\": %s%s%s}\n", alloc, addr, listed ? "true" : "false",
                listed ? "\"" : "", listed ? buf : "null", listed ? "\"" : "");
@@ -944,6 +818,6 @@ int cmd_check(struct ctl *c, int argc, char **argv)
         puts(buf);
     if (!listed)
         fprintf(stderr, "spfdb-ctl: %s is not listed in allocation '%s'\n", buf, alloc);
-    r = ctl_flush();
-    return r == CTL_OK && !listed ? CTL_NOTLISTED : r;
+    s = ctl_flush();
+    return s == CTL_OK && !listed ? CTL_NOTLISTED : s;
 }

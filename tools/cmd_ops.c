@@ -45,25 +45,24 @@ static int wanted(const struct log_job *j, const struct spfdb_log_change *ch)
     return !j->alloc || strcmp(ch->alloc, j->alloc) == 0;
 }
 
-/* Text: bytes outside printable ASCII as \xHH, so that a line is a line.
- * Appends to DST (of CAP bytes, with room for 4 bytes a byte of S). */
-static void put_text(char *dst, size_t cap, const char *s)
+/* The head of every text line of record R: each line stands alone for
+ * grep. */
+static void print_head(FILE *f, const char *when, const struct spfdb_log_rec *r)
 {
-    size_t o = strlen(dst);
-
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < cap; p++)
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-            dst[o++] = (char)*p;
-        else
-            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
-    dst[o] = '\0';
+    fprintf(f, "%s seq=%llu user=", when, (unsigned long long)r->seq);
+    ctl_put_escaped(f, r->user);
+    if (*r->sudo_user) {
+        fputs(" sudo=", f);
+        ctl_put_escaped(f, r->sudo_user);
+    }
 }
 
-static void print_change_text(FILE *f, const char *head, const struct spfdb_log_change *ch)
+static void print_change_text(FILE *f, const char *when, const struct spfdb_log_rec *r,
+                              const struct spfdb_log_change *ch)
 {
     char p[SPFDB_PREFIX_STRLEN];
 
-    fputs(head, f);
+    print_head(f, when, r);
     fprintf(f, " %s ", op_name(ch->op));
     switch (ch->op) {
     case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
@@ -82,29 +81,26 @@ static void print_change_text(FILE *f, const char *head, const struct spfdb_log_
 static void print_change_json(FILE *f, int first, const struct spfdb_log_change *ch)
 {
     char p[SPFDB_PREFIX_STRLEN];
+    int entry = ch->op == SPFDB_LOG_ADD || ch->op == SPFDB_LOG_DEL;
+    int zone = !entry && ch->op != SPFDB_LOG_ALLOC_ADD && ch->op != SPFDB_LOG_ALLOC_DEL;
 
     fprintf(f, "%s{\"op\": \"%s\", ", first ? "\n" : ",\n", op_name(ch->op));
-    switch (ch->op) {
-    case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
-        spfdb_prefix_format(&ch->p, p, sizeof p);
-        fputs("\"allocation\": ", f);
-        ctl_json_str(f, ch->alloc);
-        fprintf(f, ", \"prefix\": \"%s\"}", p);
-        break;
-    case SPFDB_LOG_ALLOC_ADD: case SPFDB_LOG_ALLOC_DEL:
-        fputs("\"allocation\": ", f);
-        ctl_json_str(f, ch->alloc);
-        putc('}', f);
-        break;
-    default:
+    if (zone) {
         fputs("\"zone\": ", f);
         ctl_json_str(f, ch->zone);
-        fputs(", \"allocation\": ", f);
-        ctl_json_str_or_null(f, ch->alloc);
+        fputs(", ", f);
+    }
+    fputs("\"allocation\": ", f);
+    (zone ? ctl_json_str_or_null : ctl_json_str)(f, ch->alloc);
+    if (entry) {
+        spfdb_prefix_format(&ch->p, p, sizeof p);
+        fprintf(f, ", \"prefix\": \"%s\"", p);
+    }
+    if (zone) {
         fputs(", \"settings\": ", f);
         ctl_json_str(f, ch->detail);
-        putc('}', f);
     }
+    putc('}', f);
 }
 
 static int print_record(struct spfdb_log_rec *r, void *arg)
@@ -112,7 +108,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
     struct log_job *j = arg;
     struct spfdb_log_rec walk = *r;
     struct spfdb_log_change ch;
-    char when[32], head[2 * 4 * 256 + 64];
+    char when[32];
     struct tm tm;
     time_t t = (time_t)r->time;
     FILE *f = j->f;
@@ -136,19 +132,9 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
         ctl_json_str(f, r->command);
         fputs(", \"changes\": [", f);
     } else {
-        /* The head starts every line: each line stands alone for grep. */
-        snprintf(head, sizeof head, "%s seq=%llu user=", when, (unsigned long long)r->seq);
-        put_text(head, sizeof head, r->user);
-        if (*r->sudo_user) {
-            strcat(head, " sudo=");
-            put_text(head, sizeof head, r->sudo_user);
-        }
-        fprintf(f, "%s command: ", head);
-        for (const unsigned char *p = (const unsigned char *)r->command; *p; p++)
-            if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-                putc(*p, f);
-            else
-                fprintf(f, "\\x%02x", *p);
+        print_head(f, when, r);
+        fputs(" command: ", f);
+        ctl_put_escaped(f, r->command);
         putc('\n', f);
     }
     while ((rc = spfdb_log_next(r, &ch)) == 1) {
@@ -157,7 +143,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
         if (j->json)
             print_change_json(f, n++ == 0, &ch);
         else
-            print_change_text(f, head, &ch);
+            print_change_text(f, when, r, &ch);
     }
     if (j->json)
         fputs("\n]}", f);
@@ -201,74 +187,57 @@ static int64_t parse_since(const char *s)
     return (int64_t)timegm(&tm);
 }
 
-int cmd_log(struct ctl *c, int argc, char **argv)
+ctl_status opt_since(void *field, const char *arg)
 {
-    enum { O_ALLOC = CTL_OPT_FIRST, O_SINCE };
-    static const struct option opts[] = {
-        {"allocation", required_argument, NULL, O_ALLOC},
-        {"since", required_argument, NULL, O_SINCE},
-        CTL_JSON_OPTION,
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    char alloc[SPFDB_LABEL_MAX + 1], q[CTL_QUOTE_MAX];
-    struct log_job j = {0};
-    int64_t since = INT64_MIN;
+    char q[CTL_QUOTE_MAX];
+
+    if ((*(int64_t *)field = parse_since(arg)) < 0) {
+        ctl_err("--since %s: expected 2026-11-23, 2026-11-23T10:00:00Z or a time "
+                "ago such as 1h or 7d", ctl_quote(arg, strlen(arg), q));
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+ctl_status cmd_log(struct ctl *c, const struct ctl_args *a)
+{
+    struct log_job j = {.alloc = ctl_given(a, OPT_ALLOC) ? a->alloc : NULL, .json = a->json};
+    int64_t since = ctl_given(a, OPT_SINCE) ? a->since : INT64_MIN;
     struct ctl_mem m;
     spfdb_txn *txn;
-    int o, r, e;
+    ctl_status s;
+    int r;
 
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (o == O_ALLOC) {
-            if (ctl_alloc_arg(optarg, alloc) != CTL_OK)
-                return CTL_USAGE;
-            j.alloc = alloc;
-        } else if (o == O_SINCE) {
-            if ((since = parse_since(optarg)) < 0) {
-                ctl_err("--since %s: expected 2026-11-23, 2026-11-23T10:00:00Z or a time "
-                        "ago such as 1h or 7d", ctl_quote(optarg, strlen(optarg), q));
-                return CTL_USAGE;
-            }
-        } else if (o == CTL_OPT_JSON) {
-            j.json = 1;
-        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
-            return r < 0 ? ctl_help(c) : r;
-        }
-    }
-    if (optind != argc)
-        return ctl_usage(c);
     /* The log can be large: print it in chunks of about LOG_CHUNK bytes,
      * each from a short snapshot and written after the snapshot ends.
      * Records are appended and never change, so the chunks join up to one
      * consistent listing (of the records up to the last chunk's). */
-    if ((r = ctl_read(c, &txn)) != CTL_OK)
-        return r;
+    if ((s = ctl_read(c, &txn)) != CTL_OK)
+        return s;
     if (j.json)
         fputs("[", stdout);
     for (;;) {
-        if ((r = ctl_mem_open(&m)) != CTL_OK)
+        if ((s = ctl_mem_open(&m)) != CTL_OK)
             break;
         j.f = m.f;
         r = spfdb_log_foreach(txn, j.next, since, print_record, &j);
         spfdb_txn_reset(txn);
         if (r < 0) {
             ctl_mem_drop(&m);
-            r = ctl_dberr(c, r);
+            s = ctl_txn_status(c, r);
             break;
         }
-        if ((e = ctl_mem_emit(&m)) != CTL_OK || r != LOG_MORE) {
-            r = e;
+        if ((s = ctl_mem_emit(&m)) != CTL_OK || r != LOG_MORE)
             break;
-        }
         if ((r = spfdb_txn_renew(txn)) != 0) {
-            r = ctl_dberr(c, r);
+            s = ctl_txn_status(c, r);
             break;
         }
     }
     spfdb_txn_close(txn);
-    if (r == CTL_OK && j.json)
+    if (s == CTL_OK && j.json)
         fputs("\n]\n", stdout);
-    return r == CTL_OK ? ctl_flush() : r;
+    return s == CTL_OK ? ctl_flush() : s;
 }
 
 /* ---- spf-record --------------------------------------------------------- */
@@ -314,72 +283,45 @@ static int print_spf(const struct spfdb_zone *z, void *arg)
     return ferror(f) ? SPFDB_ENOMEM : 0;
 }
 
-int cmd_spf_record(struct ctl *c, int argc, char **argv)
+/* --zone ZONE */
+ctl_status opt_zone(void *field, const char *arg)
 {
-    enum { O_ZONE = CTL_OPT_FIRST };
-    static const struct option opts[] = {
-        {"zone", required_argument, NULL, O_ZONE},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    char alloc[SPFDB_LABEL_MAX + 1], zone[SPFDB_NAME_MAX + 1], msg[200], q[CTL_QUOTE_MAX];
-    struct spf_job j = {0};
-    struct spfdb_zone z;
-    struct ctl_mem m;
-    spfdb_txn *txn;
-    int o, r;
+    char msg[200], q[CTL_QUOTE_MAX];
 
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (o == O_ZONE) {
-            if (spfdb_dns_name_norm(optarg, SPFDB_NAME_MAX, zone, sizeof zone, msg,
-                                    sizeof msg) != 0) {
-                ctl_err("bad zone name %s: %s", ctl_quote(optarg, strlen(optarg), q), msg);
-                return CTL_USAGE;
-            }
-            j.zone = zone;
-        } else if ((r = ctl_common_opt(c, o)) != CTL_OK) {
-            return r < 0 ? ctl_help(c) : r;
-        }
-    }
-    if (argc - optind != 1)
-        return ctl_usage(c);
-    if (ctl_alloc_arg(argv[optind], alloc) != CTL_OK)
+    if (spfdb_dns_name_norm(arg, SPFDB_NAME_MAX, field, SPFDB_NAME_MAX + 1, msg,
+                            sizeof msg) != 0) {
+        ctl_err("bad zone name %s: %s", ctl_quote(arg, strlen(arg), q), msg);
         return CTL_USAGE;
-    if ((r = ctl_mem_open(&m)) != CTL_OK)
-        return r;
-    j.f = m.f;
-    if ((r = ctl_read(c, &txn)) != CTL_OK) {
-        ctl_mem_drop(&m);
-        return r;
     }
-    r = ctl_alloc_lookup(c, txn, alloc, &j.a);
+    return CTL_OK;
+}
+
+ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a)
+{
+    char alloc[SPFDB_LABEL_MAX + 1];
+    struct spf_job j = {.zone = ctl_given(a, OPT_ZONE) ? a->zone : NULL};
+    struct spfdb_zone z;
+    struct ctl_list l;
+    ctl_status s;
+    int r;
+
+    if ((s = ctl_alloc_arg(a->argv[0], alloc)) != CTL_OK ||
+        (s = ctl_list_begin(c, &l, 0)) != CTL_OK)
+        return s;
+    j.f = l.f;
+    r = ctl_alloc_lookup(c, l.txn, alloc, &j.a);
     if (r == 0 && j.zone) {
-        r = spfdb_zone_get(txn, j.zone, &z);
-        if (r == SPFDB_ENOTFOUND) {
-            buf_printf(&c->err, "spfdb-ctl: zone %s is not served (see 'spfdb-ctl zone list')\n",
-                       j.zone);
-            r = CTL_USAGE;
-        } else if (r == 0 && !serves(&j, &z)) {
-            buf_printf(&c->err, "spfdb-ctl: zone %s is bound to allocation '%s', not '%s'\n",
-                       j.zone, z.alloc, alloc);
-            r = CTL_USAGE;
-        }
+        r = ctl_zone_found(c, spfdb_zone_get(l.txn, j.zone, &z), j.zone);
+        if (r == 0 && !serves(&j, &z))
+            r = ctl_refuse(c, "zone %s is bound to allocation '%s', not '%s'", j.zone, z.alloc,
+                           alloc);
     }
     if (r == 0)
-        r = spfdb_zone_foreach(txn, print_spf, &j);
-    spfdb_txn_close(txn);
-    if (r == 0 && j.n == 0) {
-        buf_printf(&c->err, "spfdb-ctl: no served zone serves allocation '%s': add a provider "
-                   "zone, or a delegated zone bound to it (spfdb-ctl zone add)\n", alloc);
-        r = CTL_USAGE;
-    }
-    if (r == 0)
-        return ctl_mem_emit(&m);
-    ctl_mem_drop(&m);
-    if (r < 0)
-        return ctl_dberr(c, r);
-    fwrite(c->err.p, 1, c->err.len, stderr);
-    return r;
+        r = spfdb_zone_foreach(l.txn, print_spf, &j);
+    if (r == 0 && j.n == 0)
+        r = ctl_refuse(c, "no served zone serves allocation '%s': add a provider zone, or a "
+                       "delegated zone bound to it (spfdb-ctl zone add)", alloc);
+    return ctl_list_end(c, &l, r);
 }
 
 /* ---- backup ------------------------------------------------------------- */
@@ -436,21 +378,15 @@ static int share_copy(const char *path, struct stat *st)
     return r;
 }
 
-int cmd_backup(struct ctl *c, int argc, char **argv)
+ctl_status cmd_backup(struct ctl *c, const struct ctl_args *a)
 {
-    static const struct option opts[] = {CTL_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+    const char *out = a->argv[0];
     char path[4096];
     struct stat st;
-    const char *out;
+    ctl_status s;
     mode_t old;
-    int o, r, e;
+    int e;
 
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-        if ((r = ctl_common_opt(c, o)) != CTL_OK)
-            return r < 0 ? ctl_help(c) : r;
-    if (argc - optind != 1)
-        return ctl_usage(c);
-    out = argv[optind];
     if (stat(out, &st) != 0) {
         ctl_err("%s: %s; create an empty directory for the backup first", out, strerror(errno));
         return errno == ENOENT || errno == ENOTDIR ? CTL_USAGE : CTL_DB;
@@ -467,8 +403,8 @@ int cmd_backup(struct ctl *c, int argc, char **argv)
         ctl_err("%s: not empty; a backup goes into an empty directory", out);
         return CTL_USAGE;
     }
-    if ((r = ctl_open(c)) != CTL_OK)
-        return r;
+    if ((s = ctl_open(c)) != CTL_OK)
+        return s;
     /* LMDB creates the copy 0666 & ~umask: no moment world-readable, and
      * then 0660 like the database files (spfdb-ctl is single-threaded). */
     old = umask(0);

@@ -19,15 +19,10 @@
 
 struct zone_job {
     struct ctl *c;
-    int is_add;
-    char name[SPFDB_NAME_MAX + 1];       /* ZONE, normalised */
-    struct spfdb_zone z;                 /* the zone as it is to be stored */
-    char alloc[SPFDB_LABEL_MAX + 1];     /* --allocation */
-    int set_alloc, set_provider, set_hm, set_ttl, set_neg;
-    uint32_t ttl, neg_ttl;               /* --ttl, --negative-ttl */
-    char hostmaster[SPFDB_NAME_MAX + 1]; /* --hostmaster, normalised */
-    unsigned n_ns;                       /* --ns given this often */
-    char ns[SPFDB_NS_MAX][SPFDB_NAME_MAX + 1];
+    const struct ctl_args *a;      /* the options to apply */
+    int is_add;                    /* zone add: ZONE must not be served yet */
+    char name[SPFDB_NAME_MAX + 1]; /* ZONE, normalised */
+    struct spfdb_zone z;           /* the zone as it is to be stored */
 };
 
 /* Wire length of a name without trailing dot: a length octet per label
@@ -47,7 +42,7 @@ static int at_or_below(const char *name, const char *zone)
     return n == z || name[n - z - 1] == '.';
 }
 
-static int parse_name(const char *what, const char *s, char *out)
+static ctl_status parse_name(const char *what, const char *s, char *out)
 {
     char msg[200], q[CTL_QUOTE_MAX];
 
@@ -58,7 +53,7 @@ static int parse_name(const char *what, const char *s, char *out)
     return CTL_OK;
 }
 
-static int parse_ttl(const char *opt, const char *s, uint32_t max, uint32_t *out)
+static ctl_status parse_ttl(const char *opt, const char *s, uint32_t max, uint32_t *out)
 {
     char q[CTL_QUOTE_MAX];
     unsigned long v = 0;
@@ -76,7 +71,7 @@ static int parse_ttl(const char *opt, const char *s, uint32_t max, uint32_t *out
 
 /* local@domain: the local part a dot-atom (RFC 5322 §3.2.3) that fits one
  * DNS label; its dots are escaped in the SOA's RNAME by the server. */
-static int parse_mailbox(const char *s, char *out)
+static ctl_status parse_mailbox(const char *s, char *out)
 {
     static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                 "0123456789!#$%&'*+/=?^_`{|}~-.";
@@ -106,74 +101,40 @@ static int parse_mailbox(const char *s, char *out)
     return CTL_OK;
 }
 
-/* Options and ZONE; -1 for --help. */
-static int zone_args(struct ctl *c, int argc, char **argv, struct zone_job *j, int with_opts)
+/* --ns HOST, repeated. */
+ctl_status opt_ns(void *field, const char *arg)
 {
-    enum { O_ALLOC = CTL_OPT_FIRST, O_NS, O_HM, O_TTL, O_NEG, O_PROVIDER };
-    static const struct option opts[] = {
-        {"provider", no_argument, NULL, O_PROVIDER}, /* zone set only */
-        {"allocation", required_argument, NULL, O_ALLOC},
-        {"ns", required_argument, NULL, O_NS},
-        {"hostmaster", required_argument, NULL, O_HM},
-        {"ttl", required_argument, NULL, O_TTL},
-        {"negative-ttl", required_argument, NULL, O_NEG},
-        CTL_COMMON_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    /* set: all; add: all but --provider; del: only the common ones. */
-    const struct option *o_list = with_opts == 2 ? opts : with_opts == 1 ? opts + 1 : opts + 6;
-    int o, r = CTL_OK;
+    struct ctl_ns *ns = field;
 
-    while (r == CTL_OK && (o = getopt_long(argc, argv, "h", o_list, NULL)) != -1) {
-        switch (o) {
-        case O_PROVIDER:
-            j->set_provider = 1;
-            break;
-        case O_ALLOC:
-            r = ctl_alloc_arg(optarg, j->alloc);
-            j->set_alloc = 1;
-            break;
-        case O_NS:
-            if (j->n_ns == SPFDB_NS_MAX) {
-                ctl_err("at most %d NS hosts", SPFDB_NS_MAX);
-                return CTL_USAGE;
-            }
-            if ((r = parse_name("NS host", optarg, j->ns[j->n_ns])) != CTL_OK)
-                break;
-            for (unsigned k = 0; k < j->n_ns; k++)
-                if (strcmp(j->ns[k], j->ns[j->n_ns]) == 0) {
-                    ctl_err("NS host %s given twice", j->ns[k]);
-                    return CTL_USAGE;
-                }
-            j->n_ns++;
-            break;
-        case O_HM:
-            j->set_hm = 1;
-            if (*optarg)
-                r = parse_mailbox(optarg, j->hostmaster);
-            break;
-        case O_TTL:
-            j->set_ttl = 1;
-            r = parse_ttl("--ttl", optarg, TTL_MAX, &j->ttl);
-            break;
-        case O_NEG:
-            j->set_neg = 1;
-            r = parse_ttl("--negative-ttl", optarg, NEG_TTL_MAX, &j->neg_ttl);
-            break;
-        default:
-            r = ctl_common_opt(c, o);
-            break;
-        }
-    }
-    if (r != CTL_OK)
-        return r;
-    if (argc - optind != 1)
-        return ctl_usage(c);
-    if (j->set_alloc && j->set_provider) {
-        ctl_err("--allocation and --provider exclude each other");
+    if (ns->n == SPFDB_NS_MAX) {
+        ctl_err("at most %d NS hosts", SPFDB_NS_MAX);
         return CTL_USAGE;
     }
-    return parse_name("zone name", argv[optind], j->name);
+    if (parse_name("NS host", arg, ns->host[ns->n]) != CTL_OK)
+        return CTL_USAGE;
+    for (unsigned k = 0; k < ns->n; k++)
+        if (strcmp(ns->host[k], ns->host[ns->n]) == 0) {
+            ctl_err("NS host %s given twice", ns->host[k]);
+            return CTL_USAGE;
+        }
+    ns->n++;
+    return CTL_OK;
+}
+
+/* --hostmaster MAILBOX; '' asks for the default (the field's start). */
+ctl_status opt_hostmaster(void *field, const char *arg)
+{
+    return *arg ? parse_mailbox(arg, field) : CTL_OK;
+}
+
+ctl_status opt_ttl(void *field, const char *arg)
+{
+    return parse_ttl("--ttl", arg, TTL_MAX, field);
+}
+
+ctl_status opt_neg_ttl(void *field, const char *arg)
+{
+    return parse_ttl("--negative-ttl", arg, NEG_TTL_MAX, field);
 }
 
 /* The first conflict between the zone being stored and a served zone. */
@@ -188,12 +149,12 @@ static int check_served(const struct spfdb_zone *s, void *arg)
             return 0;
         buf_printf(e, "spfdb-ctl: zone %s is already served (see 'spfdb-ctl zone set')\n",
                    z->name);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     if (at_or_below(z->name, s->name) || at_or_below(s->name, z->name)) {
         buf_printf(e, "spfdb-ctl: zone %s lies %s served zone %s: zones never nest\n", z->name,
                    at_or_below(z->name, s->name) ? "below" : "above", s->name);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     for (unsigned k = 0; k < z->n_ns; k++)
         if (at_or_below(z->ns[k], s->name)) {
@@ -201,7 +162,7 @@ static int check_served(const struct spfdb_zone *s, void *arg)
                        "spfdb-ctl: NS host %s lies in served zone %s: spfdbd serves no "
                        "address records, so it could never be resolved\n",
                        z->ns[k], s->name);
-            return CTL_USAGE;
+            return CTL_REFUSED;
         }
     for (unsigned k = 0; k < s->n_ns; k++)
         if (at_or_below(s->ns[k], z->name)) {
@@ -209,7 +170,7 @@ static int check_served(const struct spfdb_zone *s, void *arg)
                        "spfdb-ctl: served zone %s has NS host %s, which would lie in zone %s "
                        "and could never be resolved\n",
                        s->name, s->ns[k], z->name);
-            return CTL_USAGE;
+            return CTL_REFUSED;
         }
     return 0;
 }
@@ -228,7 +189,7 @@ static int zone_check(spfdb_txn *txn, struct zone_job *j)
                    "or verifiers cut its IPv6 names\n",
                    z->name, len, z->alloc_id ? "delegated" : "provider", max,
                    z->alloc_id ? "" : " (188 when bound to an allocation)");
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     for (unsigned k = 0; k < z->n_ns; k++)
         if (at_or_below(z->ns[k], z->name)) {
@@ -236,18 +197,18 @@ static int zone_check(spfdb_txn *txn, struct zone_job *j)
                        "spfdb-ctl: NS host %s lies in zone %s: spfdbd serves no address "
                        "records, so it could never be resolved\n",
                        z->ns[k], z->name);
-            return CTL_USAGE;
+            return CTL_REFUSED;
         }
     if (spfdb_hostmaster(z->hostmaster, z->ns[0], hm, sizeof hm) != 0) {
         buf_printf(e, "spfdb-ctl: no default hostmaster from NS host %s; give --hostmaster\n",
                    z->ns[0]);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     /* MNAME is the first NS host; RNAME's local part is one label. */
     const char *at = strchr(hm, '@');
     if (!at) {
         buf_printf(e, "spfdb-ctl: bad hostmaster %s\n", hm);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     size = wire_len(z->ns[0]) + 1 + (size_t)(at - hm) + wire_len(at + 1);
     if (size > SOA_NAMES_MAX) {
@@ -255,7 +216,7 @@ static int zone_check(spfdb_txn *txn, struct zone_job *j)
                    "spfdb-ctl: SOA MNAME (%s) and RNAME (%s) take %zu octets; at most %d, so "
                    "that every negative answer fits 512 octets\n",
                    z->ns[0], hm, size, SOA_NAMES_MAX);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     /* The apex NS reply, counted conservatively: 12 header octets, the
      * question (the apex, echoed uncompressed, + type and class), each NS
@@ -267,7 +228,7 @@ static int zone_check(spfdb_txn *txn, struct zone_job *j)
         size += 2 + 10 + wire_len(z->ns[k]);
     if (size > 512) {
         buf_printf(e, "spfdb-ctl: the apex NS answer would take %zu octets; at most 512\n", size);
-        return CTL_USAGE;
+        return CTL_REFUSED;
     }
     int r = spfdb_zone_foreach(txn, check_served, j);
     if (r != 0)
@@ -283,30 +244,56 @@ static int zone_check(spfdb_txn *txn, struct zone_job *j)
 /* Apply the options to j->z (the stored zone for set, defaults for add). */
 static int zone_apply(spfdb_txn *txn, struct zone_job *j)
 {
+    const struct ctl_args *o = j->a;
     struct spfdb_alloc a;
     int r;
 
-    if (j->set_alloc) {
-        if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
+    if (ctl_given(o, OPT_ALLOC)) {
+        if ((r = ctl_alloc_lookup(j->c, txn, o->alloc, &a)) != 0)
             return r;
         j->z.alloc_id = a.id;
         strcpy(j->z.alloc, a.name);
     }
-    if (j->set_provider) {
+    if (o->provider) {
         j->z.alloc_id = 0;
         j->z.alloc[0] = '\0';
     }
-    if (j->n_ns) {
-        j->z.n_ns = j->n_ns;
-        memcpy(j->z.ns, j->ns, sizeof j->ns);
+    if (o->ns.n) {
+        j->z.n_ns = o->ns.n;
+        memcpy(j->z.ns, o->ns.host, sizeof o->ns.host);
     }
-    if (j->set_hm)
-        strcpy(j->z.hostmaster, j->hostmaster);
-    if (j->set_ttl)
-        j->z.ttl = j->ttl;
-    if (j->set_neg)
-        j->z.neg_ttl = j->neg_ttl;
+    if (ctl_given(o, OPT_HOSTMASTER))
+        strcpy(j->z.hostmaster, o->hostmaster);
+    if (ctl_given(o, OPT_TTL))
+        j->z.ttl = o->ttl;
+    if (ctl_given(o, OPT_NEG_TTL))
+        j->z.neg_ttl = o->neg_ttl;
     return zone_check(txn, j);
+}
+
+/* The job of a zone command: ZONE, the operand, normalised into j->name. */
+static ctl_status zone_job(struct ctl *c, const struct ctl_args *a, struct zone_job **out)
+{
+    struct zone_job *j = calloc(1, sizeof *j);
+
+    if (!j) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    j->c = c;
+    j->a = a;
+    *out = j;
+    return parse_name("zone name", a->argv[0], j->name);
+}
+
+/* Unless R says the input is bad, run FN on J in one write transaction;
+ * J is freed. */
+static ctl_status zone_write(struct zone_job *j, ctl_status r, spfdb_write_fn fn)
+{
+    if (r == CTL_OK)
+        r = ctl_write(j->c, fn, j);
+    free(j);
+    return r;
 }
 
 static int add_txn(spfdb_txn *txn, void *arg)
@@ -324,40 +311,18 @@ static int add_txn(spfdb_txn *txn, void *arg)
     return spfdb_zone_put(txn, &j->z);
 }
 
-/* Parse the options of zone add (WHICH 1), set (2) or del (0), check what
- * each needs, and run FN in one write transaction. */
-static int zone_run(struct ctl *c, int argc, char **argv, int which, spfdb_write_fn fn)
+ctl_status cmd_zone_add(struct ctl *c, const struct ctl_args *a)
 {
-    struct zone_job *j = calloc(1, sizeof *j);
-    int r;
+    struct zone_job *j = NULL;
+    ctl_status r = zone_job(c, a, &j);
 
-    if (!j) {
-        ctl_err("out of memory");
-        return CTL_DB;
-    }
-    j->c = c;
-    j->is_add = which == 1;
-    r = zone_args(c, argc, argv, j, which);
-    if (r < 0) {
-        r = ctl_help(c);
-    } else if (r == CTL_OK && which == 1 && j->n_ns == 0) {
+    if (r == CTL_OK && a->ns.n == 0) {
         ctl_err("zone add needs at least one --ns HOST (two recommended)");
         r = ctl_usage(c);
-    } else if (r == CTL_OK && which == 2 &&
-               !(j->set_alloc || j->set_provider || j->n_ns || j->set_hm || j->set_ttl ||
-                 j->set_neg)) {
-        ctl_err("zone set: nothing to change");
-        r = ctl_usage(c);
-    } else if (r == CTL_OK) {
-        r = ctl_write(c, fn, j);
     }
-    free(j);
-    return r;
-}
-
-int cmd_zone_add(struct ctl *c, int argc, char **argv)
-{
-    return zone_run(c, argc, argv, 1, add_txn);
+    if (r == CTL_OK)
+        j->is_add = 1;
+    return zone_write(j, r, add_txn);
 }
 
 static int set_txn(spfdb_txn *txn, void *arg)
@@ -366,12 +331,7 @@ static int set_txn(spfdb_txn *txn, void *arg)
     int r;
 
     ctl_txn_start(j->c);
-    r = spfdb_zone_get(txn, j->name, &j->z);
-    if (r == SPFDB_ENOTFOUND) {
-        buf_printf(&j->c->err, "spfdb-ctl: zone %s is not served (see 'spfdb-ctl zone list')\n",
-                   j->name);
-        return CTL_USAGE;
-    }
+    r = ctl_zone_found(j->c, spfdb_zone_get(txn, j->name, &j->z), j->name);
     if (r == 0)
         r = zone_apply(txn, j);
     if (r == 0)
@@ -379,29 +339,39 @@ static int set_txn(spfdb_txn *txn, void *arg)
     return r;
 }
 
-int cmd_zone_set(struct ctl *c, int argc, char **argv)
+ctl_status cmd_zone_set(struct ctl *c, const struct ctl_args *a)
 {
-    return zone_run(c, argc, argv, 2, set_txn);
+    const uint32_t settings = 1u << OPT_ALLOC | 1u << OPT_PROVIDER | 1u << OPT_NS |
+                              1u << OPT_HOSTMASTER | 1u << OPT_TTL | 1u << OPT_NEG_TTL;
+    struct zone_job *j = NULL;
+    ctl_status r;
+
+    if (ctl_given(a, OPT_ALLOC) && a->provider) {
+        ctl_err("--allocation and --provider exclude each other");
+        return CTL_USAGE;
+    }
+    r = zone_job(c, a, &j);
+    if (r == CTL_OK && !(a->given & settings)) {
+        ctl_err("zone set: nothing to change");
+        r = ctl_usage(c);
+    }
+    return zone_write(j, r, set_txn);
 }
 
 static int del_txn(spfdb_txn *txn, void *arg)
 {
     struct zone_job *j = arg;
-    int r;
 
     ctl_txn_start(j->c);
-    r = spfdb_zone_del(txn, j->name);
-    if (r == SPFDB_ENOTFOUND) {
-        buf_printf(&j->c->err, "spfdb-ctl: zone %s is not served (see 'spfdb-ctl zone list')\n",
-                   j->name);
-        return CTL_USAGE;
-    }
-    return r;
+    return ctl_zone_found(j->c, spfdb_zone_del(txn, j->name), j->name);
 }
 
-int cmd_zone_del(struct ctl *c, int argc, char **argv)
+ctl_status cmd_zone_del(struct ctl *c, const struct ctl_args *a)
 {
-    return zone_run(c, argc, argv, 0, del_txn);
+    struct zone_job *j = NULL;
+    ctl_status r = zone_job(c, a, &j);
+
+    return zone_write(j, r, del_txn);
 }
 
 static int print_zone(const struct spfdb_zone *z, void *arg)
@@ -438,7 +408,7 @@ static int walk_zones(spfdb_txn *txn, struct ctl_list *l)
     return spfdb_zone_foreach(txn, print_zone, l);
 }
 
-int cmd_zone_list(struct ctl *c, int argc, char **argv)
+ctl_status cmd_zone_list(struct ctl *c, const struct ctl_args *a)
 {
-    return ctl_list_cmd(c, argc, argv, walk_zones);
+    return ctl_list(c, a, walk_zones);
 }

@@ -1,4 +1,12 @@
-/* ctl.h: spfdb-ctl internals shared by its command files (SPEC §3).
+/* ctl.h: spfdb-ctl internals shared by its files (SPEC §3).
+ *
+ * Files, top down; each calls only files below it:
+ *   spfdb-ctl.c  main: finds the command's row, parses its options, runs it
+ *   commands.c   the tables: every option (the field it sets), every command
+ *   cmd_*.c      the commands: entries, allocations, zones, operations
+ *   ctl.c        the run's database session: open, transactions, the one
+ *                conversion of library results into exit statuses, help
+ *   out.c        output: messages, quoting, JSON strings, stdout
  *
  * One struct ctl per run, no globals.  A command parses and validates all of
  * its input before its one transaction (or inside it, for checks that need
@@ -7,13 +15,18 @@
  * first calls ctl_txn_start(), writes notes and output only into c->out and
  * c->err, and ctl_write() prints them once the commit has succeeded.
  *
- * Write callbacks return 0 to commit, CTL_USAGE (with the reason in c->err)
- * to abort on bad input, or a negative SPFDB_E* code on a database failure.
+ * Two kinds of result, never mixed:
+ * - ctl_status, the exit status: what every command and every function
+ *   returning it give back.
+ * - Inside a transaction (a write callback, a walk, ctl_alloc_lookup) an
+ *   int: 0, a negative SPFDB_E* code, or CTL_REFUSED: the data refuses the
+ *   input, the reason is in c->err, and a write aborts.  ctl_txn_status()
+ *   alone turns one into a ctl_status.
  */
 #ifndef SPFDB_CTL_H
 #define SPFDB_CTL_H
 
-#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,12 +34,18 @@
 #include "spfdb.h"
 
 /* Exit status (SPEC §3). */
-enum {
+typedef enum {
     CTL_OK = 0,
     CTL_NOTLISTED = 1, /* only `check` */
     CTL_USAGE = 2,     /* bad input or usage */
-    CTL_DB = 3         /* database cannot be opened, locked, read or written */
-};
+    CTL_DB = 3,        /* database cannot be opened, locked, read or written */
+    CTL_HELP = 4       /* never an exit status: --help or --version ended the
+                          options; spfdb-ctl.c prints what was asked, exits 0 */
+} ctl_status;
+
+/* A transaction's refusal of the input (above); positive, so that no
+ * SPFDB_E* code is one, and spfdb_write() returns it unchanged. */
+enum { CTL_REFUSED = 1 };
 
 /* A growable text buffer with a sticky out-of-memory flag, checked once. */
 struct buf {
@@ -35,60 +54,141 @@ struct buf {
     int oom;
 };
 
-struct ctl;
-typedef int (*ctl_fn)(struct ctl *c, int argc, char **argv);
+/* ---- options and commands (the tables are in commands.c) ---------------- */
 
-/* One row of the command table (spfdb-ctl.c). */
-struct ctl_cmd {
-    const char *name;    /* "add", "zone add" */
-    ctl_fn fn;
-    const char *summary; /* one line, for `spfdb-ctl --help` */
-    const char *help;    /* usage line, then options and output format */
+/* Every option, by id; ctl_options[id] describes it. */
+enum ctl_optid {
+    OPT_END = 0, /* ends a list of options; "none" */
+    OPT_DB,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_PROVIDER,
+    OPT_ALLOC,
+    OPT_FORCE,
+    OPT_DRY_RUN,
+    OPT_ALLOW_EMPTY,
+    OPT_NS,
+    OPT_HOSTMASTER,
+    OPT_TTL,
+    OPT_NEG_TTL,
+    OPT_SINCE,
+    OPT_ZONE,
+    OPT_JSON,
+    OPT_COUNT,
+    OPT_REQUIRED = 0x100 /* or-ed to an id in a command's row */
 };
+
+struct ctl_ns {
+    unsigned n;
+    char host[SPFDB_NS_MAX][SPFDB_NAME_MAX + 1]; /* normalised, in order, distinct */
+};
+
+/* What the options set, and the operands.  A field not given keeps its
+ * start value: 0 or "", but dir and alloc (below). */
+struct ctl_args {
+    uint32_t given;                      /* 1 << id for each option given */
+    const char *dir;                     /* --db; before it $SPFDB_DB or the default */
+    int help, version;                   /* --help, --version */
+    char alloc[SPFDB_LABEL_MAX + 1];     /* --allocation, normalised; "default" */
+    int provider, force, dry_run, allow_empty, json; /* flags */
+    struct ctl_ns ns;                    /* --ns, repeated */
+    char hostmaster[SPFDB_NAME_MAX + 1]; /* --hostmaster, normalised; "": the default */
+    uint32_t ttl, neg_ttl;               /* --ttl, --negative-ttl */
+    int64_t since;                       /* --since, seconds since 1970 */
+    char zone[SPFDB_NAME_MAX + 1];       /* --zone, normalised */
+    int argc;                            /* the operands, after the options */
+    char **argv;
+};
+
+_Static_assert(OPT_COUNT <= 32, "ctl_args.given holds a bit per option");
+
+static inline int ctl_given(const struct ctl_args *a, enum ctl_optid id)
+{
+    return (int)(a->given >> id & 1);
+}
+
+/* One option.  SET parses ARG into FIELD (the field of struct ctl_args at
+ * offset field) and says what is wrong on stderr: CTL_OK, CTL_USAGE, or
+ * CTL_HELP to end the options.  Without SET the field is an int flag. */
+typedef ctl_status (*ctl_opt_fn)(void *field, const char *arg);
+struct ctl_opt {
+    const char *name; /* --NAME */
+    char shortname;   /* -h for --help, -V for --version, else 0 */
+    const char *arg;  /* its argument in messages, "NAME"; NULL: takes none */
+    size_t field;     /* offsetof(struct ctl_args, ...) */
+    ctl_opt_fn set;
+};
+extern const struct ctl_opt ctl_options[OPT_COUNT];
+
+struct ctl;
+/* A command: its options are parsed and its operand count checked. */
+typedef ctl_status (*ctl_fn)(struct ctl *c, const struct ctl_args *a);
+
+/* One row of the command table. */
+struct ctl_cmd {
+    const char *name;     /* "add", "zone add" */
+    ctl_fn fn;
+    const char *summary;  /* one line, for `spfdb-ctl --help` */
+    const unsigned *opts; /* its own options (ids, OPT_REQUIRED marks one it cannot
+                             run without), OPT_END last; --db and --help follow */
+    int operands[2];      /* at least, at most (-1: any number) */
+    int writes;           /* changes the database: the change log gets its command line */
+    const char *help;     /* usage line, then options and output format */
+};
+extern const struct ctl_cmd ctl_commands[];
+extern const size_t ctl_n_commands;
 
 struct ctl {
     int argc;                  /* the command line, for the change log */
     char **argv;
-    const char *dir;           /* --db, $SPFDB_DB or the default */
-    spfdb_env *env;            /* opened by ctl_open */
     const struct ctl_cmd *cmd; /* the running command */
+    struct ctl_args args;
+    spfdb_env *env;            /* opened by ctl_open */
     struct buf out, err;       /* output held back until the commit */
 };
 
-/* Long options every command accepts, and --json for the listings. */
-enum { CTL_OPT_DB = 0x100, CTL_OPT_JSON, CTL_OPT_FIRST };
-#define CTL_COMMON_OPTIONS                                                                 \
-    {"db", required_argument, NULL, CTL_OPT_DB}, {"help", no_argument, NULL, 'h'}
-#define CTL_JSON_OPTION {"json", no_argument, NULL, CTL_OPT_JSON}
+/* Command handlers (cmd_entry.c, cmd_alloc.c, cmd_zone.c, cmd_ops.c). */
+ctl_status cmd_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_list(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_check(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_zone_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_zone_set(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_zone_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_zone_list(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_log(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_backup(struct ctl *c, const struct ctl_args *a);
 
-/* Command handlers (cmd_entry.c, cmd_alloc.c, cmd_zone.c). */
-int cmd_add(struct ctl *c, int argc, char **argv);
-int cmd_del(struct ctl *c, int argc, char **argv);
-int cmd_replace(struct ctl *c, int argc, char **argv);
-int cmd_list(struct ctl *c, int argc, char **argv);
-int cmd_check(struct ctl *c, int argc, char **argv);
-int cmd_alloc_add(struct ctl *c, int argc, char **argv);
-int cmd_alloc_del(struct ctl *c, int argc, char **argv);
-int cmd_alloc_list(struct ctl *c, int argc, char **argv);
-int cmd_zone_add(struct ctl *c, int argc, char **argv);
-int cmd_zone_set(struct ctl *c, int argc, char **argv);
-int cmd_zone_del(struct ctl *c, int argc, char **argv);
-int cmd_zone_list(struct ctl *c, int argc, char **argv);
-int cmd_log(struct ctl *c, int argc, char **argv);
-int cmd_spf_record(struct ctl *c, int argc, char **argv);
-int cmd_backup(struct ctl *c, int argc, char **argv);
+/* Option setters that hold a command's rules (cmd_zone.c, cmd_ops.c). */
+ctl_status opt_ns(void *field, const char *arg);
+ctl_status opt_hostmaster(void *field, const char *arg);
+ctl_status opt_ttl(void *field, const char *arg);
+ctl_status opt_neg_ttl(void *field, const char *arg);
+ctl_status opt_since(void *field, const char *arg);
+ctl_status opt_zone(void *field, const char *arg);
 
-/* spfdb-ctl.c */
+/* ---- out.c -------------------------------------------------------------- */
+
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Print "spfdb-ctl: ..." on stderr now (before any transaction). */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Quote a user token for a message: printable ASCII kept, the rest \xHH,
  * long tokens cut; BUF of at least CTL_QUOTE_MAX bytes. */
 #define CTL_QUOTE_MAX 160
 const char *ctl_quote(const char *s, size_t len, char *buf);
-/* A getopt result that no command handles itself: --db (returns CTL_OK),
- * --help (-1), anything else (usage, CTL_USAGE). */
-int ctl_common_opt(struct ctl *c, int o);
+/* S into F with bytes outside printable ASCII, and '\', as \xHH: a line
+ * stays a line. */
+void ctl_put_escaped(FILE *f, const char *s);
+/* S as a JSON string: quoted, escaped; invalid UTF-8 becomes U+FFFD. */
+void ctl_json_str(FILE *f, const char *s);
+/* The same, but null for "". */
+void ctl_json_str_or_null(FILE *f, const char *s);
 /* Output is never written to stdout while a read transaction is open: a
  * reader that stops reading (spfdb-ctl list | less) would pin the snapshot,
  * and the file grows under every later write.  A listing prints into a
@@ -100,50 +200,64 @@ struct ctl_mem {
     size_t len;
 };
 /* CTL_OK, or CTL_DB (message printed). */
-int ctl_mem_open(struct ctl_mem *m);
+ctl_status ctl_mem_open(struct ctl_mem *m);
 /* Close M and write what it holds to stdout: CTL_OK, or CTL_DB. */
-int ctl_mem_emit(struct ctl_mem *m);
+ctl_status ctl_mem_emit(struct ctl_mem *m);
 /* Close M, discarding it. */
 void ctl_mem_drop(struct ctl_mem *m);
 /* Write P to stdout now (after what stdio holds): CTL_OK, or CTL_DB. */
-int ctl_out(const char *p, size_t n);
-/* A listing being printed: into F; N is -1 for text, else the count of
- * JSON array items printed so far. */
-struct ctl_list {
-    FILE *f;
-    int n;
-};
-/* A listing command without arguments (zone list, allocation list): WALK
- * prints each item in a read transaction.  Returns the exit status. */
-typedef int (*ctl_walk_fn)(spfdb_txn *txn, struct ctl_list *l);
-int ctl_list_cmd(struct ctl *c, int argc, char **argv, ctl_walk_fn walk);
-/* S as a JSON string: quoted, escaped; invalid UTF-8 becomes U+FFFD. */
-void ctl_json_str(FILE *f, const char *s);
-/* The same, but null for "". */
-void ctl_json_str_or_null(FILE *f, const char *s);
-/* --help of the running command: prints its help, returns CTL_OK. */
-int ctl_help(struct ctl *c);
-/* A bad option or argument count: usage on stderr, returns CTL_USAGE. */
-int ctl_usage(struct ctl *c);
-/* Normalise an --allocation value; CTL_OK or CTL_USAGE (message printed). */
-int ctl_alloc_arg(const char *s, char *out);
-/* Open c->dir: CTL_OK, or CTL_DB with the reason and path on stderr. */
-int ctl_open(struct ctl *c);
-/* Begin a read transaction: CTL_OK or CTL_DB (message printed). */
-int ctl_read(struct ctl *c, spfdb_txn **txn);
-/* Report a database error code: prints it with the path, returns CTL_DB. */
-int ctl_dberr(struct ctl *c, int err);
-/* Called first in every write callback: forget a previous run's output. */
-void ctl_txn_start(struct ctl *c);
-/* Run FN in one write transaction; print c->out and c->err after a commit,
- * or only c->err after a CTL_USAGE abort.  Returns the exit status. */
-int ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
-/* Inside a transaction: look up allocation NAME; CTL_USAGE with a message
- * in c->err when it does not exist, or a negative SPFDB_E* code. */
-int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a);
+ctl_status ctl_out(const char *p, size_t n);
 /* Flush stdout; CTL_OK, or CTL_DB when the output could not be written
  * (silently for EPIPE: a reader that closes the pipe chose to; SIGPIPE is
  * ignored so that this exits 3 rather than by the signal). */
-int ctl_flush(void);
+ctl_status ctl_flush(void);
+
+/* ---- ctl.c -------------------------------------------------------------- */
+
+/* --help of the running command: prints its help, returns CTL_OK. */
+ctl_status ctl_help(struct ctl *c);
+/* A bad option or operand count: usage on stderr, returns CTL_USAGE. */
+ctl_status ctl_usage(struct ctl *c);
+/* Normalise an allocation name; CTL_OK or CTL_USAGE (message printed). */
+ctl_status ctl_alloc_arg(const char *s, char *out);
+/* Open c->args.dir: CTL_OK, or CTL_DB with the reason and path on stderr. */
+ctl_status ctl_open(struct ctl *c);
+/* Begin a read transaction: CTL_OK or CTL_DB (message printed). */
+ctl_status ctl_read(struct ctl *c, spfdb_txn **txn);
+/* A transaction's result R (0, SPFDB_E*, CTL_REFUSED) as the exit status:
+ * a database error is printed with the path (CTL_DB); else c->err (notes,
+ * warnings, the refusal) goes to stderr, and a refusal is CTL_USAGE. */
+ctl_status ctl_txn_status(struct ctl *c, int r);
+/* Called first in every write callback: forget a previous run's output. */
+void ctl_txn_start(struct ctl *c);
+/* Run FN in one write transaction; print c->out and c->err after a commit,
+ * or only c->err after a refusal.  Returns the exit status. */
+ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
+/* Inside a transaction: "spfdb-ctl: " FMT into c->err; returns CTL_REFUSED. */
+int ctl_refuse(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Inside a transaction: look up allocation NAME; 0, CTL_REFUSED when it
+ * does not exist, or a negative SPFDB_E* code. */
+int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a);
+/* R, the result of a library call on zone NAME, with SPFDB_ENOTFOUND
+ * turned into CTL_REFUSED ("not served"). */
+int ctl_zone_found(struct ctl *c, int r, const char *name);
+/* A listing being made (ctl_mem above): into F, inside read transaction
+ * TXN, which ends before the listing is written.  N is -1 for text, else
+ * the count of JSON array items printed so far. */
+struct ctl_list {
+    FILE *f;
+    int n;
+    spfdb_txn *txn;
+    struct ctl_mem m;
+};
+/* Begin a listing (JSON or text): CTL_OK, or CTL_DB and nothing open. */
+ctl_status ctl_list_begin(struct ctl *c, struct ctl_list *l, int json);
+/* Close the transaction; on R 0 write the listing, else drop it.  Returns
+ * the exit status, of R too. */
+ctl_status ctl_list_end(struct ctl *c, struct ctl_list *l, int r);
+/* A listing command without operands (zone list, allocation list): WALK
+ * prints each item (--json: a JSON array). */
+typedef int (*ctl_walk_fn)(spfdb_txn *txn, struct ctl_list *l);
+ctl_status ctl_list(struct ctl *c, const struct ctl_args *a, ctl_walk_fn walk);
 
 #endif

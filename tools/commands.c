@@ -1,0 +1,196 @@
+/* The tables of spfdb-ctl (ctl.h): every option once, with the field of
+ * struct ctl_args it sets, and one row per command (as rbldnsd's dstype and
+ * knotc's commands.c) with its options, operands, summary and help.
+ * spfdb-ctl.c reads them; nothing here runs a command. */
+#include <stddef.h>
+#include <string.h>
+
+#include "ctl.h"
+
+/* ---- options ------------------------------------------------------------ */
+
+/* --db DIR: the pointer into argv is kept. */
+static ctl_status opt_dir(void *field, const char *arg)
+{
+    *(const char **)field = arg;
+    return CTL_OK;
+}
+
+/* --help, --version: set, and end the options (ctl.h, CTL_HELP). */
+static ctl_status opt_end(void *field, const char *arg)
+{
+    (void)arg;
+    *(int *)field = 1;
+    return CTL_HELP;
+}
+
+static ctl_status opt_alloc(void *field, const char *arg)
+{
+    return ctl_alloc_arg(arg, field);
+}
+
+#define F(field) offsetof(struct ctl_args, field)
+
+const struct ctl_opt ctl_options[OPT_COUNT] = {
+    [OPT_DB] = {"db", 0, "DIR", F(dir), opt_dir},
+    [OPT_HELP] = {"help", 'h', NULL, F(help), opt_end},
+    [OPT_VERSION] = {"version", 'V', NULL, F(version), opt_end},
+    [OPT_PROVIDER] = {"provider", 0, NULL, F(provider), NULL},
+    [OPT_ALLOC] = {"allocation", 0, "NAME", F(alloc), opt_alloc},
+    [OPT_FORCE] = {"force", 0, NULL, F(force), NULL},
+    [OPT_DRY_RUN] = {"dry-run", 0, NULL, F(dry_run), NULL},
+    [OPT_ALLOW_EMPTY] = {"allow-empty", 0, NULL, F(allow_empty), NULL},
+    [OPT_NS] = {"ns", 0, "HOST", F(ns), opt_ns},
+    [OPT_HOSTMASTER] = {"hostmaster", 0, "MAILBOX", F(hostmaster), opt_hostmaster},
+    [OPT_TTL] = {"ttl", 0, "S", F(ttl), opt_ttl},
+    [OPT_NEG_TTL] = {"negative-ttl", 0, "S", F(neg_ttl), opt_neg_ttl},
+    [OPT_SINCE] = {"since", 0, "TIME", F(since), opt_since},
+    [OPT_ZONE] = {"zone", 0, "ZONE", F(zone), opt_zone},
+    [OPT_JSON] = {"json", 0, NULL, F(json), NULL},
+};
+
+/* ---- commands ----------------------------------------------------------- */
+
+#define OPTS(...) ((const unsigned[]){__VA_ARGS__, OPT_END})
+#define NO_OPTS ((const unsigned[]){OPT_END})
+#define ANY (-1)
+#define WRITES 1
+#define READS 0
+
+#define ALLOC_OPT "  --allocation NAME  act on allocation NAME (default: default)\n"
+#define JSON_OPT "  --json             one JSON document on standard output, shape below\n"
+#define INPUT_FMT                                                                          \
+    "With -, prefixes are read from standard input, one a line; blanks around a\n"         \
+    "prefix, a trailing '# comment', CR before LF, and blank or comment-only lines\n"      \
+    "are allowed.  The first bad prefix exits 2 naming it (and its line); nothing\n"       \
+    "changes then.\n"
+#define ZONE_OPTS                                                                          \
+    "  --allocation NAME     bind the zone to allocation NAME (a delegated zone,\n"        \
+    "                        <ip>.<zone>); without it a provider zone,\n"                  \
+    "                        <ip>.spf.<alloc>.<zone>\n"                                    \
+    "  --ns HOST             a name server host; repeat for each (at least one, two\n"     \
+    "                        recommended); none may lie at or below a served zone\n"       \
+    "  --hostmaster MAILBOX  local@domain (default: hostmaster@ the first NS host\n"       \
+    "                        minus its first label)\n"                                     \
+    "  --ttl S               TTL of A and NS answers, 1..604800 (default 300)\n"           \
+    "  --negative-ttl S      SOA TTL and MINIMUM, 1..86400 (default 60)\n"
+
+const struct ctl_cmd ctl_commands[] = {
+    {"add", cmd_add, "add entries to an allocation", OPTS(OPT_ALLOC, OPT_FORCE), {1, ANY}, WRITES,
+     "usage: spfdb-ctl add [--allocation NAME] [--force] PREFIX... | -\n"
+     "Add CIDR prefixes (a bare address is a /32 or /128) in one transaction.\n" ALLOC_OPT
+     "  --force            accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n" INPUT_FMT
+     "An entry already present (or repeated in the input) is skipped with a note;\n"
+     "private and other special-use prefixes get a warning; IPv4-mapped IPv6\n"
+     "prefixes are stored as IPv4.  Output: 'added N, skipped M'.\n"},
+    {"del", cmd_del, "remove entries from an allocation", OPTS(OPT_ALLOC), {1, ANY}, WRITES,
+     "usage: spfdb-ctl del [--allocation NAME] PREFIX... | -\n"
+     "Remove exactly these entries in one transaction.  A prefix that is not an\n"
+     "entry is bad input (the message names an entry covering it, if any).\n" ALLOC_OPT INPUT_FMT
+     "Output: 'removed N'; on stderr a warning for each removed prefix still\n"
+     "covered by another entry, naming that entry.\n"},
+    {"replace", cmd_replace, "make an allocation's entries exactly a file's",
+     OPTS(OPT_ALLOC | OPT_REQUIRED, OPT_FORCE, OPT_DRY_RUN, OPT_ALLOW_EMPTY), {1, 1}, WRITES,
+     "usage: spfdb-ctl replace --allocation NAME [--dry-run] [--allow-empty] [--force] FILE | -\n"
+     "Make the allocation hold exactly the prefixes in FILE (- for standard input,\n"
+     "same format as add's), in one transaction.\n"
+     "  --allocation NAME  the allocation (required)\n"
+     "  --dry-run          print what would change, change nothing\n"
+     "  --allow-empty      allow leaving a non-empty allocation empty\n"
+     "  --force            accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
+     "Output: '+ PREFIX' for each entry added and '- PREFIX' for each removed, in\n"
+     "address order, then 'added A, removed R, kept K'.\n"},
+    {"list", cmd_list, "print an allocation's entries", OPTS(OPT_ALLOC, OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl list [--allocation NAME] [--json]\n" ALLOC_OPT JSON_OPT
+     "Output: one canonical prefix a line, in address order (IPv4 first).\n"
+     "JSON: {\"allocation\": NAME, \"entries\": [PREFIX, ...]}\n"},
+    {"check", cmd_check, "is an address listed?", OPTS(OPT_ALLOC, OPT_JSON), {1, 1}, READS,
+     "usage: spfdb-ctl check [--allocation NAME] [--json] IP\n" ALLOC_OPT JSON_OPT
+     "IP is a bare address; an IPv4-mapped IPv6 address checks the IPv4 address.\n"
+     "Exit 0 printing the most specific covering entry, or exit 1 if not listed.\n"
+     "JSON (exit status as without it): {\"allocation\": NAME, \"address\": IP,\n"
+     "  \"listed\": true|false, \"entry\": PREFIX|null}\n"},
+    {"allocation add", cmd_alloc_add, "create an allocation", NO_OPTS, {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation add NAME\n"
+     "NAME is one DNS label: a-z, 0-9 and '-', 1..63, case-insensitive.\n"},
+    {"allocation del", cmd_alloc_del, "delete an allocation", OPTS(OPT_FORCE), {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation del [--force] NAME\n"
+     "Refuses 'default', an allocation a zone is bound to, and one that holds\n"
+     "entries unless --force (which deletes them too).\n"},
+    {"allocation list", cmd_alloc_list, "list allocations with entry counts",
+     OPTS(OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl allocation list [--json]\n" JSON_OPT
+     "Output: one line per allocation in name order: 'NAME IPV4-ENTRIES IPV6-ENTRIES'.\n"
+     "JSON: [{\"name\": NAME, \"ipv4_entries\": N, \"ipv6_entries\": N}, ...]\n"},
+    {"zone add", cmd_zone_add, "serve a zone",
+     OPTS(OPT_ALLOC, OPT_NS, OPT_HOSTMASTER, OPT_TTL, OPT_NEG_TTL), {1, 1}, WRITES,
+     "usage: spfdb-ctl zone add ZONE [--allocation NAME] --ns HOST... [--hostmaster MAILBOX]\n"
+     "                         [--ttl S] [--negative-ttl S]\n" ZONE_OPTS
+     "ZONE: letters, digits, '-' and '_', trailing dot optional, at most 120\n"
+     "characters (188 for a delegated zone).  Zones never nest.\n"},
+    {"zone set", cmd_zone_set, "change a served zone",
+     OPTS(OPT_PROVIDER, OPT_ALLOC, OPT_NS, OPT_HOSTMASTER, OPT_TTL, OPT_NEG_TTL), {1, 1}, WRITES,
+     "usage: spfdb-ctl zone set ZONE [--allocation NAME | --provider] [--ns HOST]...\n"
+     "                         [--hostmaster MAILBOX] [--ttl S] [--negative-ttl S]\n"
+     "Change the given settings in one transaction; --ns replaces the whole NS set.\n" ZONE_OPTS
+     "  --provider            unbind the zone: make it a provider zone\n"
+     "  --hostmaster ''       go back to the default hostmaster\n"},
+    {"zone del", cmd_zone_del, "stop serving a zone", NO_OPTS, {1, 1}, WRITES,
+     "usage: spfdb-ctl zone del ZONE\n"},
+    {"zone list", cmd_zone_list, "list served zones", OPTS(OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl zone list [--json]\n" JSON_OPT
+     "Output: one line per zone in name order, fields separated by one space:\n"
+     "  ZONE provider|delegated:ALLOC TTL NEGATIVE-TTL HOSTMASTER NS[,NS...]\n"
+     "JSON: [{\"zone\": ZONE, \"type\": \"provider\"|\"delegated\",\n"
+     "  \"allocation\": ALLOC|null, \"ttl\": S, \"negative_ttl\": S,\n"
+     "  \"hostmaster\": MAILBOX, \"ns\": [HOST, ...]}, ...]\n"},
+    {"log", cmd_log, "show the change log", OPTS(OPT_ALLOC, OPT_SINCE, OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl log [--allocation NAME] [--since TIME] [--json]\n"
+     "Every committed change is recorded in the transaction that makes it.  The\n"
+     "log is append-only; records are numbered (seq) and printed oldest first.\n"
+     "  --allocation NAME  only changes of allocation NAME (its entries, the\n"
+     "                     allocation itself, zones bound to it)\n"
+     "  --since TIME       only records from TIME on: 2026-11-23, 2026-11-23T10:00,\n"
+     "                     2026-11-23T10:00:00Z (UTC), or a time ago: 90s, 30m, 1h,\n"
+     "                     7d, 2w\n" JSON_OPT
+     "Output: one line each, every line starting 'TIME seq=N user=USER' (TIME in\n"
+     "UTC, ' sudo=SUDO_USER' after USER when run through sudo), then:\n"
+     "  command: COMMAND LINE            once per record, first\n"
+     "  add ALLOC PREFIX | del ALLOC PREFIX\n"
+     "  allocation-add ALLOC | allocation-del ALLOC\n"
+     "  zone-add ZONE TYPE SETTINGS | zone-set ZONE TYPE SETTINGS | zone-del ZONE TYPE\n"
+     "    (TYPE: provider or delegated:ALLOC; SETTINGS: ttl=S negative-ttl=S\n"
+     "    hostmaster=MAILBOX|default ns=HOST[,HOST...])\n"
+     "Bytes outside printable ASCII in USER and COMMAND print as \\xHH.\n"
+     "Who removed 198.51.100.0/24, and when: spfdb-ctl log | grep ' del .* 198.51.100.0/24$'\n"
+     "JSON: [{\"seq\": N, \"time\": \"2026-11-23T10:00:00Z\", \"unix\": SECONDS,\n"
+     "  \"user\": USER, \"sudo_user\": NAME|null, \"command\": COMMAND, \"changes\": [\n"
+     "  {\"op\": \"add\"|\"del\", \"allocation\": ALLOC, \"prefix\": PREFIX} |\n"
+     "  {\"op\": \"allocation-add\"|\"allocation-del\", \"allocation\": ALLOC} |\n"
+     "  {\"op\": \"zone-add\"|\"zone-set\"|\"zone-del\", \"zone\": ZONE,\n"
+     "   \"allocation\": ALLOC|null, \"settings\": SETTINGS}, ...]}, ...]\n"},
+    {"spf-record", cmd_spf_record, "print what a customer publishes", OPTS(OPT_ZONE), {1, 1}, READS,
+     "usage: spfdb-ctl spf-record ALLOCATION [--zone ZONE]\n"
+     "Print the SPF mechanism a customer of ALLOCATION publishes, inside a full\n"
+     "example TXT record, for each served zone that serves the allocation: every\n"
+     "provider zone (exists:%{i}.spf.ALLOCATION.ZONE) and every delegated zone\n"
+     "bound to it (exists:%{i}.ZONE).  For a delegated zone it also prints the NS\n"
+     "records the zone's parent must hold; the parent must publish no DS record\n"
+     "(spfdbd does not sign).  Blocks are separated by a blank line; every line\n"
+     "but the mechanism is in zone-file form, comments starting with ';'.\n"
+     "  --zone ZONE  only this zone; exit 2 when it does not serve ALLOCATION\n"
+     "Exit 2 for an unknown allocation or zone, or when no zone serves it.\n"},
+    {"backup", cmd_backup, "copy the database while it is in use", NO_OPTS, {1, 1}, READS,
+     "usage: spfdb-ctl backup DIR\n"
+     "Write a consistent, compacted copy of the database (the last commit when the\n"
+     "copy began; as mdb_copy -c) to DIR/data.mdb.  DIR must exist and be empty\n"
+     "(else exit 2).  spfdbd and writers may run meanwhile.\n"
+     "Restore: stop spfdbd (it keeps the old file mapped), then either point\n"
+     "--db at a new empty directory holding a copy of the backup's data.mdb, or\n"
+     "replace data.mdb in the database directory with it and remove lock.mdb\n"
+     "there; give the file the database's owner, group and mode (e.g. chown\n"
+     "spfdb:spfdb data.mdb; chmod 0660 data.mdb), then start spfdbd.  Changes made\n"
+     "after the backup are gone, from the change log too; the SOA serial is the\n"
+     "backup's until the next change sets it from the clock again.\n"},
+};
+const size_t ctl_n_commands = sizeof ctl_commands / sizeof ctl_commands[0];

@@ -1,0 +1,235 @@
+/* The database session of one spfdb-ctl run (ctl.h): opening the
+ * directory, read and write transactions, the one conversion of library
+ * results into exit statuses, and the help and usage of the running
+ * command. */
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+ctl_status ctl_help(struct ctl *c)
+{
+    fputs(c->cmd->help, stdout);
+    fputs("Every command also takes --db DIR (the database directory) and --help.\n", stdout);
+    return ctl_flush();
+}
+
+ctl_status ctl_usage(struct ctl *c)
+{
+    size_t n = strcspn(c->cmd->help, "\n");
+
+    fprintf(stderr, "%.*s\nTry 'spfdb-ctl %s --help'.\n", (int)n, c->cmd->help, c->cmd->name);
+    return CTL_USAGE;
+}
+
+ctl_status ctl_alloc_arg(const char *s, char *out)
+{
+    char msg[200], q[CTL_QUOTE_MAX];
+
+    if (spfdb_alloc_name_norm(s, out, SPFDB_LABEL_MAX + 1, msg, sizeof msg) != 0) {
+        ctl_err("bad allocation name %s: %s", ctl_quote(s, strlen(s), q), msg);
+        return CTL_USAGE;
+    }
+    return CTL_OK;
+}
+
+/* The one place a library error becomes an exit status. */
+static ctl_status db_failed(const struct ctl *c, int err)
+{
+    ctl_err("%s: %s", c->args.dir, spfdb_strerror(err));
+    if (err == SPFDB_EACCES)
+        ctl_err("hint: the database directory is meant to be shared by group spfdb: "
+                "chgrp -R spfdb %s; chmod 2770 %s; chmod 0660 %s/*.mdb",
+                c->args.dir, c->args.dir, c->args.dir);
+    return CTL_DB;
+}
+
+/* The command line, shell-quoted where needed, for the change log. */
+static int set_origin(struct ctl *c)
+{
+    struct buf b = {0};
+    int r;
+
+    for (int i = 0; i < c->argc; i++) {
+        const char *a = c->argv[i];
+        if (*a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "_./:@%+=,-") == strlen(a)) {
+            buf_printf(&b, "%s%s", i ? " " : "", i ? a : "spfdb-ctl");
+            continue;
+        }
+        buf_printf(&b, "%s'", i ? " " : "");
+        for (const char *q = a; *q; q++)
+            buf_printf(&b, *q == '\'' ? "'\\''" : "%c", *q);
+        buf_printf(&b, "'");
+    }
+    r = b.oom ? SPFDB_ENOMEM : spfdb_env_set_origin(c->env, NULL, b.p ? b.p : "spfdb-ctl");
+    free(b.p);
+    return r;
+}
+
+/* The LMDB permission trap: readers need write access to lock.mdb, so a
+ * file the directory's owner (spfdbd) cannot read and write through the
+ * directory's group stops it.  Warn whoever else runs spfdb-ctl. */
+static void check_sharing(const struct ctl *c)
+{
+    static const char *const names[] = {"data.mdb", "lock.mdb"};
+    struct stat dst, st;
+    char path[4096], bad[2 * 4096 + 2] = "";
+    struct group gr, *g = NULL;
+    char gbuf[4096], gname[32];
+
+    if (stat(c->args.dir, &dst) != 0 || geteuid() == dst.st_uid)
+        return;
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", c->args.dir, names[i]);
+        if (stat(path, &st) == 0 &&
+            (st.st_gid != dst.st_gid || (st.st_mode & 0060) != 0060))
+            snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%s", *bad ? " " : "", path);
+    }
+    if (!*bad)
+        return;
+    if (getgrgid_r(dst.st_gid, &gr, gbuf, sizeof gbuf, &g) != 0 || !g)
+        snprintf(gname, sizeof gname, "%lu", (unsigned long)dst.st_gid);
+    ctl_err("warning: %s not read-writable by group %s of %s: its owner (spfdbd) may "
+            "fail to open the database; fix: chgrp %s %s && chmod 0660 %s && chmod 2770 %s",
+            bad, g ? g->gr_name : gname, c->args.dir, g ? g->gr_name : gname, bad, bad,
+            c->args.dir);
+}
+
+ctl_status ctl_open(struct ctl *c)
+{
+    struct stat st;
+    int err;
+
+    /* Check first so that a typo never reaches the code that creates files. */
+    if (stat(c->args.dir, &st) != 0) {
+        if (errno == ENOENT) {
+            ctl_err("%s: database directory does not exist; create it first "
+                    "(e.g. install -d -m 2770 -g spfdb %s)",
+                    c->args.dir, c->args.dir);
+            return CTL_DB;
+        }
+        ctl_err("%s: %s", c->args.dir, strerror(errno));
+        return CTL_DB;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        ctl_err("%s: not a directory", c->args.dir);
+        return CTL_DB;
+    }
+    err = spfdb_env_open(c->args.dir, &c->env);
+    if (err == 0 && c->cmd->writes)
+        err = set_origin(c);
+    if (err != 0)
+        return db_failed(c, err);
+    check_sharing(c);
+    return CTL_OK;
+}
+
+ctl_status ctl_read(struct ctl *c, spfdb_txn **txn)
+{
+    ctl_status s = ctl_open(c);
+    int err;
+
+    if (s != CTL_OK)
+        return s;
+    if ((err = spfdb_txn_read(c->env, txn)) != 0)
+        return db_failed(c, err);
+    return CTL_OK;
+}
+
+ctl_status ctl_txn_status(struct ctl *c, int r)
+{
+    if (r < 0)
+        return db_failed(c, r);
+    if (c->out.oom || c->err.oom)
+        return db_failed(c, SPFDB_ENOMEM);
+    if (c->err.len)
+        fwrite(c->err.p, 1, c->err.len, stderr);
+    return r == 0 ? CTL_OK : CTL_USAGE;
+}
+
+void ctl_txn_start(struct ctl *c)
+{
+    c->out.len = c->err.len = 0;
+    c->out.oom = c->err.oom = 0;
+}
+
+ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg)
+{
+    ctl_status s = ctl_open(c);
+
+    if (s == CTL_OK)
+        s = ctl_txn_status(c, spfdb_write(c->env, fn, arg));
+    if (s == CTL_OK)
+        s = ctl_out(c->out.p, c->out.len);
+    return s;
+}
+
+int ctl_refuse(struct ctl *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    buf_printf(&c->err, "spfdb-ctl: ");
+    va_start(ap, fmt);
+    buf_vprintf(&c->err, fmt, ap);
+    va_end(ap);
+    buf_printf(&c->err, "\n");
+    return CTL_REFUSED;
+}
+
+int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a)
+{
+    int err = spfdb_alloc_get(txn, name, a);
+
+    if (err == SPFDB_ENOTFOUND)
+        return ctl_refuse(c, "unknown allocation '%s' (see 'spfdb-ctl allocation list')", name);
+    return err;
+}
+
+int ctl_zone_found(struct ctl *c, int r, const char *name)
+{
+    if (r == SPFDB_ENOTFOUND)
+        return ctl_refuse(c, "zone %s is not served (see 'spfdb-ctl zone list')", name);
+    return r;
+}
+
+ctl_status ctl_list_begin(struct ctl *c, struct ctl_list *l, int json)
+{
+    ctl_status s = ctl_mem_open(&l->m);
+
+    l->f = l->m.f;
+    l->n = json ? 0 : -1;
+    if (s == CTL_OK && (s = ctl_read(c, &l->txn)) != CTL_OK)
+        ctl_mem_drop(&l->m);
+    return s;
+}
+
+ctl_status ctl_list_end(struct ctl *c, struct ctl_list *l, int r)
+{
+    spfdb_txn_close(l->txn);
+    if (r == 0)
+        return ctl_mem_emit(&l->m);
+    ctl_mem_drop(&l->m);
+    return ctl_txn_status(c, r);
+}
+
+ctl_status ctl_list(struct ctl *c, const struct ctl_args *a, ctl_walk_fn walk)
+{
+    struct ctl_list l;
+    ctl_status s = ctl_list_begin(c, &l, a->json);
+    int r;
+
+    if (s != CTL_OK)
+        return s;
+    fputs(a->json ? "[" : "", l.f);
+    r = walk(l.txn, &l);
+    if (r == 0)
+        fputs(a->json ? "\n]\n" : "", l.f);
+    return ctl_list_end(c, &l, r);
+}
