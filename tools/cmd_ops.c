@@ -1,5 +1,5 @@
 /* Operations commands: log, spf-record, backup (the formats are in their
- * --help, spfdb-ctl.c). */
+ * --help, commands.c). */
 #define _GNU_SOURCE /* strptime */
 #include <dirent.h>
 #include <errno.h>
