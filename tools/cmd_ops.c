@@ -45,25 +45,26 @@ static int wanted(const struct log_job *j, const struct spfdb_log_change *ch)
     return !j->alloc || strcmp(ch->alloc, j->alloc) == 0;
 }
 
-/* The head of every text line of record R: each line stands alone for
- * grep. */
-static void print_head(FILE *f, const char *when, const struct spfdb_log_rec *r)
+/* The head of every text line of record R, so that each line stands alone
+ * for grep: into HEAD, of HEAD_MAX bytes (user names are at most 255). */
+#define HEAD_MAX (32 + 32 + 2 * (12 + 4 * 255))
+static void make_head(char *head, const char *when, const struct spfdb_log_rec *r)
 {
-    fprintf(f, "%s seq=%llu user=", when, (unsigned long long)r->seq);
-    ctl_put_escaped(f, r->user);
+    size_t o = (size_t)snprintf(head, HEAD_MAX, "%s seq=%llu user=", when,
+                                (unsigned long long)r->seq);
+
+    o += ctl_escape(head + o, HEAD_MAX - o, r->user);
     if (*r->sudo_user) {
-        fputs(" sudo=", f);
-        ctl_put_escaped(f, r->sudo_user);
+        o += (size_t)snprintf(head + o, HEAD_MAX - o, " sudo=");
+        ctl_escape(head + o, HEAD_MAX - o, r->sudo_user);
     }
 }
 
-static void print_change_text(FILE *f, const char *when, const struct spfdb_log_rec *r,
-                              const struct spfdb_log_change *ch)
+static void print_change_text(FILE *f, const char *head, const struct spfdb_log_change *ch)
 {
     char p[SPFDB_PREFIX_STRLEN];
 
-    print_head(f, when, r);
-    fprintf(f, " %s ", op_name(ch->op));
+    fprintf(f, "%s %s ", head, op_name(ch->op));
     switch (ch->op) {
     case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
         spfdb_prefix_format(&ch->p, p, sizeof p);
@@ -108,7 +109,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
     struct log_job *j = arg;
     struct spfdb_log_rec walk = *r;
     struct spfdb_log_change ch;
-    char when[32];
+    char when[32], head[HEAD_MAX];
     struct tm tm;
     time_t t = (time_t)r->time;
     FILE *f = j->f;
@@ -132,8 +133,8 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
         ctl_json_str(f, r->command);
         fputs(", \"changes\": [", f);
     } else {
-        print_head(f, when, r);
-        fputs(" command: ", f);
+        make_head(head, when, r);
+        fprintf(f, "%s command: ", head);
         ctl_put_escaped(f, r->command);
         putc('\n', f);
     }
@@ -143,7 +144,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
         if (j->json)
             print_change_json(f, n++ == 0, &ch);
         else
-            print_change_text(f, when, r, &ch);
+            print_change_text(f, head, &ch);
     }
     if (j->json)
         fputs("\n]}", f);

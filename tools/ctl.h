@@ -182,8 +182,10 @@ void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * long tokens cut; BUF of at least CTL_QUOTE_MAX bytes. */
 #define CTL_QUOTE_MAX 160
 const char *ctl_quote(const char *s, size_t len, char *buf);
-/* S into F with bytes outside printable ASCII, and '\', as \xHH: a line
- * stays a line. */
+/* S with bytes outside printable ASCII, and '\', as \xHH, so that a line
+ * stays a line: into DST of CAP bytes (cut there; 4 a byte of S and 1
+ * hold it all), returning its length; or into F. */
+size_t ctl_escape(char *dst, size_t cap, const char *s);
 void ctl_put_escaped(FILE *f, const char *s);
 /* S as a JSON string: quoted, escaped; invalid UTF-8 becomes U+FFFD. */
 void ctl_json_str(FILE *f, const char *s);

@@ -155,10 +155,29 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
+/* Does ctl_escape() keep CH as it is? */
+static int plain(unsigned char ch)
+{
+    return ch >= 0x20 && ch < 0x7f && ch != '\\';
+}
+
+size_t ctl_escape(char *dst, size_t cap, const char *s)
+{
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < cap; p++)
+        if (plain(*p))
+            dst[o++] = (char)*p;
+        else
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *p);
+    dst[o] = '\0';
+    return o;
+}
+
 void ctl_put_escaped(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+        if (plain(*p))
             putc(*p, f);
         else
             fprintf(f, "\\x%02x", *p);
