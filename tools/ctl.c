@@ -164,11 +164,25 @@ ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg)
 {
     ctl_status s = ctl_open(c);
 
-    if (s == CTL_OK)
-        s = ctl_txn_status(c, spfdb_write(c->env, fn, arg));
+    if (s == CTL_OK) {
+        int r = spfdb_write(c->env, fn, arg);
+        c->committed = r == 0;
+        s = ctl_txn_status(c, r);
+    }
     if (s == CTL_OK)
         s = ctl_out(c->out.p, c->out.len);
     return s;
+}
+
+ctl_status ctl_exit(struct ctl *c, ctl_status s)
+{
+    if (s == CTL_OK)
+        s = ctl_flush();
+    if (s == CTL_OK || !c->committed)
+        return s;
+    ctl_err("the change was committed, but its report could not be written: "
+            "do not retry it (see 'spfdb-ctl log')");
+    return CTL_UNREPORTED;
 }
 
 int ctl_refuse(struct ctl *c, const char *fmt, ...)

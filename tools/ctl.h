@@ -38,8 +38,11 @@ typedef enum {
     CTL_OK = 0,
     CTL_NOTLISTED = 1, /* only `check` */
     CTL_USAGE = 2,     /* bad input or usage */
-    CTL_DB = 3,        /* database cannot be opened, locked, read or written */
-    CTL_HELP = 4       /* never an exit status: --help or --version ended the
+    CTL_DB = 3,        /* database cannot be opened, locked, read or written:
+                          nothing changed, safe to retry */
+    CTL_UNREPORTED = 4, /* the change was committed but its report could not be
+                           written: do not retry (ctl_exit() alone gives it) */
+    CTL_HELP = -1      /* never an exit status: --help or --version ended the
                           options; spfdb-ctl.c prints what was asked, exits 0 */
 } ctl_status;
 
@@ -145,6 +148,7 @@ struct ctl {
     struct ctl_args args;
     spfdb_env *env;            /* opened by ctl_open */
     struct buf out, err;       /* output held back until the commit */
+    int committed;             /* a write transaction committed (ctl_exit) */
 };
 
 /* Command handlers (cmd_entry.c, cmd_alloc.c, cmd_zone.c, cmd_ops.c). */
@@ -211,7 +215,8 @@ void ctl_mem_drop(struct ctl_mem *m);
 ctl_status ctl_out(const char *p, size_t n);
 /* Flush stdout; CTL_OK, or CTL_DB when the output could not be written
  * (silently for EPIPE: a reader that closes the pipe chose to; SIGPIPE is
- * ignored so that this exits 3 rather than by the signal). */
+ * ignored so that the run exits 3, or 4 after a commit, rather than by the
+ * signal). */
 ctl_status ctl_flush(void);
 
 /* ---- ctl.c -------------------------------------------------------------- */
@@ -233,8 +238,14 @@ ctl_status ctl_txn_status(struct ctl *c, int r);
 /* Called first in every write callback: forget a previous run's output. */
 void ctl_txn_start(struct ctl *c);
 /* Run FN in one write transaction; print c->out and c->err after a commit,
- * or only c->err after a refusal.  Returns the exit status. */
+ * or only c->err after a refusal.  Returns the exit status; a commit sets
+ * c->committed. */
 ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
+/* The exit status of a run that ended with S, stdout flushed: once a change
+ * is committed, a failure can only be its report's (stdout full or closed,
+ * out of memory), and a retry would repeat the change or be refused; that
+ * is CTL_UNREPORTED, with a line saying so on stderr. */
+ctl_status ctl_exit(struct ctl *c, ctl_status s);
 /* Inside a transaction: "spfdb-ctl: " FMT into c->err; returns CTL_REFUSED. */
 int ctl_refuse(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Inside a transaction: look up allocation NAME; 0, CTL_REFUSED when it

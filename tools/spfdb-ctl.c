@@ -24,7 +24,8 @@ static const char main_usage[] =
     "              it must exist; an empty directory becomes a new database\n"
     "  --version   print the version\n"
     "Exit status: 0 ok, 1 not listed (check), 2 bad input or usage,\n"
-    "3 the database cannot be opened, locked, read or written.\n"
+    "3 the database cannot be opened, locked, read or written (nothing changed),\n"
+    "4 the change was committed but its report could not be written (do not retry).\n"
     "Commands:\n";
 
 /* The options before the command word, and those every command takes
@@ -255,7 +256,7 @@ int main(int argc, char **argv)
         return CTL_DB;
     }
     memcpy(c.argv, argv, (size_t)argc * sizeof *argv); /* run() rewrites argv */
-    r = run(&c, argc, argv);
+    r = ctl_exit(&c, run(&c, argc, argv));
     free(c.argv);
     if (c.env)
         spfdb_env_close(c.env);

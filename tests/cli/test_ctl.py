@@ -810,6 +810,119 @@ class Output(unittest.TestCase):
                                  [n] + [n // 16] * (len(records) - 1))
 
 
+def run_with(args, stdout, stdin=None, input=None, close=()):
+    """Run ctl with STDOUT (a file object, an fd, or DEVNULL) and stderr
+    captured; the fds in CLOSE are closed in the child before exec, as a
+    shell's >&- does.  Returns (exit status, stderr bytes)."""
+    def pre():
+        for fd in close:
+            os.close(fd)
+    p = subprocess.run([CTL] + list(args), input=input, stdin=stdin, stdout=stdout,
+                       stderr=subprocess.PIPE, timeout=120, preexec_fn=pre if close else None)
+    return p.returncode, p.stderr
+
+
+def closed_pipe():
+    """The write end of a pipe whose reader has gone: every write is EPIPE."""
+    r, w = os.pipe()
+    os.close(r)
+    return w
+
+
+class Committed(unittest.TestCase):
+    """Exit 4: a writing command whose change was committed but whose report
+    could not be written (SPEC section 3).  3 says 'nothing changed, safe to
+    retry'; after a commit that is false, and a retried del then exits 2."""
+
+    # Each writing command: the setup it needs, its arguments and stdin, what
+    # the database shows after it ((listing command, expected output)), and
+    # whether it reports on stdout.  Writers that print nothing have no
+    # report to lose: they exit 0 whatever stdout is.
+    ZONE = ["zone", "add", "s.example", "--ns", "ns1.example.net", "--ns", "ns2.example.net"]
+    ZONE_LINE = "s.example provider %d 60 hostmaster@example.net ns1.example.net,ns2.example.net\n"
+    WRITERS = [
+        ("add", [], ["add", "192.0.2.0/24"], None,
+         (["list"], "192.0.2.0/24\n198.51.100.0/24\n"), True),
+        ("add -", [], ["add", "-"], b"192.0.2.0/24\n",
+         (["list"], "192.0.2.0/24\n198.51.100.0/24\n"), True),
+        ("del", [["add", "192.0.2.0/24"]], ["del", "192.0.2.0/24"], None,
+         (["list"], "198.51.100.0/24\n"), True),
+        ("replace", [], ["replace", "--allocation", "default", "-"], b"203.0.113.0/24\n",
+         (["list"], "203.0.113.0/24\n"), True),
+        ("allocation add", [], ["allocation", "add", "acme"], None,
+         (["allocation", "list"], "acme 0 0\ndefault 1 0\n"), False),
+        ("allocation del", [["allocation", "add", "acme"]], ["allocation", "del", "acme"], None,
+         (["allocation", "list"], "default 1 0\n"), False),
+        ("zone add", [], ZONE, None, (["zone", "list"], ZONE_LINE % 300), False),
+        ("zone set", [ZONE], ["zone", "set", "s.example", "--ttl", "600"], None,
+         (["zone", "list"], ZONE_LINE % 600), False),
+        ("zone del", [ZONE], ["zone", "del", "s.example"], None, (["zone", "list"], ""), False),
+    ]
+    READERS = ["list", "check", "allocation list", "zone list", "log", "spf-record", "backup"]
+
+    def test_every_writer_is_covered(self):
+        self.assertEqual(sorted({w[0].rstrip(" -") for w in self.WRITERS} | set(self.READERS)),
+                         sorted(COMMANDS))
+
+    def check_writer(self, how, open_stdout):
+        for name, setup, args, stdin, (show, want), reports in self.WRITERS:
+            db = Db(self)
+            db.ok("add", "198.51.100.0/24", leaks=False)
+            for s in setup:
+                db.ok(*s, leaks=False)
+            out = open_stdout()
+            try:
+                code, err = run_with(["--db", db.dir] + args, out, input=stdin or b"")
+            finally:
+                os.close(out) if isinstance(out, int) else out.close()
+            what = "%s, stdout %s: %s" % (name, how, err)
+            self.assertEqual(db.ok(*show, leaks=False).stdout, want, "not committed: " + what)
+            if reports:
+                self.assertEqual(code, 4, what)
+                self.assertIn(b"the change was committed", err, what)
+                self.assertIn(b"do not retry", err, what)
+            else:
+                self.assertEqual((code, err), (0, b""), what)
+
+    def test_help_names_4(self):
+        r = subprocess.run([CTL, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertIn("4 the change was committed but its report could not be written",
+                      r.stdout)
+
+    def test_dev_full(self):
+        self.check_writer("/dev/full", lambda: open("/dev/full", "wb"))
+
+    def test_closed_pipe(self):
+        # not killed by SIGPIPE (that would be a negative status), and not silent
+        self.check_writer("a closed pipe", closed_pipe)
+
+    def test_retried_del_exits_2(self):
+        # Why 4 matters: a script that retries on 3 would retry this del,
+        # and the retry finds nothing to delete.
+        self.db = Db(self)
+        self.db.ok("add", "192.0.2.0/24", "198.51.100.0/24")
+        with open("/dev/full", "wb") as full:
+            code, err = run_with(["--db", self.db.dir, "del", "192.0.2.0/24"], full)
+        self.assertEqual(code, 4, err)
+        r = self.db.fails(2, "del", "192.0.2.0/24", want=["not an entry"])
+        self.assertEqual(r.stdout, "")
+
+    def test_dry_run_and_readers_keep_3(self):
+        # Nothing was committed: a failed listing is still 3, as Output checks;
+        # here the same for a dry run to a closed pipe.
+        db = Db(self)
+        db.ok("add", "192.0.2.0/24")
+        w = closed_pipe()
+        try:
+            code, err = run_with(["--db", db.dir, "replace", "--allocation", "default",
+                                  "--dry-run", "-"], w, input=b"198.51.100.0/24\n")
+        finally:
+            os.close(w)
+        self.assertEqual(code, 3, err)
+        self.assertNotIn(b"committed", err)
+        self.assertEqual(db.ok("list").stdout, "192.0.2.0/24\n")
+
+
 def main():
     global CTL, SANITIZE
     args = sys.argv[1:]
