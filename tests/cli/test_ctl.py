@@ -923,6 +923,87 @@ class Committed(unittest.TestCase):
         self.assertEqual(db.ok("list").stdout, "192.0.2.0/24\n")
 
 
+class StdFds(unittest.TestCase):
+    """Started with fds 0, 1 or 2 closed, ctl opens /dev/null on them before
+    anything else, so that LMDB's files never take those numbers and no
+    listing, count or message is written into data.mdb or lock.mdb
+    (SPEC section 3)."""
+
+    SETS = [(0,), (1,), (2,), (0, 1), (1, 2), (0, 1, 2)]
+    PRINTED = (b"added ", b"removed ", b"special-use", b"not an entry", b"192.0.2.0/24\n",
+               b'"entries"', b"default 1 1", b"seq=")
+
+    def setUp(self):
+        self.db = Db(self)
+        self.db.ok("add", "192.0.2.0/24", "2001:db8::/32")
+
+    def files(self):
+        out = {}
+        for f in ("data.mdb", "lock.mdb"):
+            with open(os.path.join(self.db.dir, f), "rb") as fh:
+                out[f] = fh.read()
+        return out
+
+    def run_closed(self, close, *args, input=None):
+        """ctl ARGS with the fds CLOSE closed, the others: stdin INPUT, stdout
+        and stderr captured.  (exit status, stdout, stderr); None for a closed one."""
+        def pre():
+            for fd in close:
+                os.close(fd)
+        p = subprocess.run([CTL, "--db", self.db.dir] + list(args), input=input,
+                           stdin=subprocess.DEVNULL if input is None else None,
+                           capture_output=True, timeout=120, preexec_fn=pre)
+        # nothing ctl prints may land in the database files (the change log
+        # holds command lines, so the marks are bits of output only)
+        for f, data in self.files().items():
+            for text in self.PRINTED:
+                self.assertFalse(text in data, "%s closed, %s: %r written into %s"
+                                 % (close, args, text, f))
+        return (p.returncode, None if 1 in close else p.stdout.decode(),
+                None if 2 in close else p.stderr.decode())
+
+    def listing(self):
+        return self.db.ok("list", leaks=False).stdout
+
+    def test_list(self):
+        data = self.files()["data.mdb"]
+        for close in self.SETS:
+            for args in (["list"], ["list", "--json"], ["allocation", "list"], ["log"]):
+                code, out, err = self.run_closed(close, *args)
+                self.assertEqual(code, 0, "%s closed, %s: %s" % (close, args, err))
+                if out is not None and args == ["list"]:
+                    self.assertEqual(out, "192.0.2.0/24\n2001:db8::/32\n")
+                self.assertEqual(self.files()["data.mdb"], data, "%s closed, %s" % (close, args))
+                self.assertEqual(self.listing(), "192.0.2.0/24\n2001:db8::/32\n", close)
+
+    def test_writers(self):
+        # a special-use prefix: a warning on stderr after the commit.  With
+        # fd 1 closed ctl writes its count to /dev/null, which succeeds: 0.
+        want = "192.0.2.0/24\n2001:db8::/32\n"
+        for k, close in enumerate(self.SETS):
+            prefix = "10.%d.0.0/16" % k
+            code, out, err = self.run_closed(close, "add", prefix)
+            self.assertEqual(code, 0, "%s closed: %s" % (close, err))
+            if out is not None:
+                self.assertEqual(out, "added 1, skipped 0\n")
+            if err is not None:
+                self.assertIn("special-use", err)
+            self.assertIn(prefix + "\n", self.listing(), close)
+            code, out, err = self.run_closed(close, "del", prefix)
+            self.assertEqual(code, 0, "%s closed: %s" % (close, err))
+            self.assertEqual(self.listing(), want, close)
+            # refused input: the message goes to stderr (or /dev/null)
+            code, out, err = self.run_closed(close, "del", "203.0.113.0/24")
+            self.assertEqual(code, 2, close)
+            self.assertEqual(self.listing(), want, close)
+
+    def test_closed_stdin_reads_as_empty(self):
+        # `add -` with stdin closed reads /dev/null: nothing to add, as `add - </dev/null`
+        code, out, err = self.run_closed((0,), "add", "-")
+        self.assertEqual((code, out), (0, "added 0, skipped 0\n"), err)
+        self.assertEqual(self.listing(), "192.0.2.0/24\n2001:db8::/32\n")
+
+
 def main():
     global CTL, SANITIZE
     args = sys.argv[1:]
