@@ -10,7 +10,8 @@
 #include <cmocka.h>
 
 #include "spfdb.h"
-#include "store.h" /* the page index's counts, to know it was used */
+#include "bytes.h"
+#include "store.h" /* the read index's sizes, to know it was used */
 #include "tmpdb.h"
 
 #define MAXE 6000
