@@ -240,7 +240,7 @@ static void check_all(struct ctx *c, spfdb_txn *t, int full)
 }
 
 /* A sorted run of adds with no read between them, as a bulk import makes:
- * members past the last are held and appended together (ipset.c). */
+ * members past the last are held and appended together (set.c). */
 static void burst(struct ctx *c, spfdb_txn *t)
 {
     struct spfdb_prefix run[200];
@@ -505,7 +505,7 @@ static void test_nesting(void **state)
     tmpdb_remove(dir);
 }
 
-/* ---- the page index (ipset.c) --------------------------------------------
+/* ---- the read index (index.c) --------------------------------------------
  *
  * Block i of each family holds one prefix at its start, of a random
  * length, so the set is known without an oracle: enough of them to fill
