@@ -18,10 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MEMBER_MAX SET_MEMBER_MAX
 #define PENDING_MAX 65536 /* members held before an MDB_MULTIPLE put */
 
-/* KEY and M (of 5 and MEMBER_MAX bytes) become the pair of ADDR/LEN. */
+/* KEY and M (of 5 and SET_MEMBER_MAX bytes) become the pair of ADDR/LEN. */
 static void pair(uint8_t *key, uint8_t *m, uint32_t id, int family, const uint8_t *addr,
                  unsigned len)
 {
@@ -124,7 +123,7 @@ void set_free(spfdb_txn *t)
 int set_top(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, uint8_t *len)
 {
     unsigned n = set_alen(family);
-    uint8_t k[5], m[MEMBER_MAX];
+    uint8_t k[5], m[SET_MEMBER_MAX];
     MDB_val key = {5, k}, val = {n + 1, m};
     MDB_cursor *c;
     const uint8_t *v;
@@ -164,7 +163,7 @@ int set_top(spfdb_txn *t, uint32_t id, int family, const uint8_t *addr, uint8_t 
 static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, unsigned n)
 {
     struct tail *tl = &t->tail[db - DB_PREFIXES];
-    uint8_t kb[5], mb[MEMBER_MAX];
+    uint8_t kb[5], mb[SET_MEMBER_MAX];
     MDB_cursor *c;
     MDB_val key = {5, kb}, val = {n + 1, mb};
     int rc;
@@ -211,7 +210,7 @@ static int put_member(spfdb_txn *t, int db, const uint8_t *k, const uint8_t *m, 
  * a cursor after a delete. */
 static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned n)
 {
-    uint8_t end[16], sk[5], sm[MEMBER_MAX];
+    uint8_t end[16], sk[5], sm[SET_MEMBER_MAX];
     MDB_cursor *c;
     MDB_val key, val;
     int rc = untail(t, DB_MAXIMAL);
@@ -245,7 +244,7 @@ static int top_insert(spfdb_txn *t, const uint8_t *k, const uint8_t *m, unsigned
 
 int set_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[5], m[MEMBER_MAX], len = 0;
+    uint8_t k[5], m[SET_MEMBER_MAX], len = 0;
     struct tail *tl;
     unsigned n = set_alen(p->family);
     int rc;
@@ -273,7 +272,7 @@ int set_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
  * its address, past every earlier one); the walk then seeks past its end. */
 static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
 {
-    uint8_t seek[MEMBER_MAX], end[16], sk[5];
+    uint8_t seek[SET_MEMBER_MAX], end[16], sk[5];
     unsigned n = set_alen(p->family);
     MDB_val key, val;
     MDB_cursor *c;
@@ -284,7 +283,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
     memcpy(seek, p->addr, n);
     last_addr(p->addr, p->len, n, end);
     for (;;) {
-        uint8_t e[MEMBER_MAX];
+        uint8_t e[SET_MEMBER_MAX];
 
         seek[n] = 0;
         memcpy(sk, k, 5);
@@ -315,7 +314,7 @@ static int promote(spfdb_txn *t, const uint8_t *k, const struct spfdb_prefix *p)
 
 int set_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[5], m[MEMBER_MAX];
+    uint8_t k[5], m[SET_MEMBER_MAX];
     MDB_val key = {5, k}, val = {set_alen(p->family) + 1, m};
     int rc = untail(t, DB_PREFIXES);
 
@@ -340,7 +339,7 @@ int set_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 
 int set_has(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    uint8_t k[5], m[MEMBER_MAX];
+    uint8_t k[5], m[SET_MEMBER_MAX];
     MDB_val key = {5, k}, val = {set_alen(p->family) + 1, m};
     MDB_cursor *c;
     int rc = set_cursor(t, DB_PREFIXES, &c);

@@ -48,8 +48,9 @@ int set_top(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *addr, ui
 /* FN for each entry in address order; a nonzero return stops the walk
  * and is returned.  SPFDB_EFORMAT on a damaged member. */
 int set_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
-/* Empty ALLOC_ID's set, FN told of each entry first (FN must not fail
- * but may return nonzero to stop: then nothing is removed). */
+/* Empty ALLOC_ID's set, telling FN of each entry before it goes.  A
+ * nonzero return of FN stops the emptying half done and is returned: the
+ * caller then aborts the transaction. */
 int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 /* The format upgrade: append member M (N address bytes) under KEY to the
  * prefixes (MAXIMAL 0) or maximal database.  Members must come in order;
