@@ -1,5 +1,10 @@
-/* errors.c: the names of the error codes (errors.h). */
+/* errors.c: the names of the error codes (errors.h), and the text
+ * parsers' reasons (text.h). */
 #include "errors.h"
+#include "text.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *spfdb_strerror(int err)
 {
@@ -23,4 +28,16 @@ const char *spfdb_strerror(int err)
     case SPFDB_ERULE: return "refused by a rule of the data model";
     default: return "unknown error";
     }
+}
+
+int spfdb_text_fail(char *msg, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (msg && cap) {
+        va_start(ap, fmt);
+        vsnprintf(msg, cap, fmt, ap);
+        va_end(ap);
+    }
+    return SPFDB_EINVAL;
 }

@@ -1,25 +1,11 @@
-/* names.c: allocation, zone and host names (names.h). */
+/* names.c: allocation, zone and host names, and mailboxes (names.h). */
 #include "names.h"
+#include "rules.h" /* the limits */
 #include "text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define WIRE_TEXT_MAX 253 /* a 255-octet wire name without the trailing dot */
-#define MAILBOX_MAX 255   /* local@domain, as struct spfdb_zone holds it */
-
-int spfdb_text_fail(char *msg, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (msg && cap) {
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return SPFDB_EINVAL;
-}
 
 static char lower(char c)
 {
@@ -61,8 +47,8 @@ int spfdb_dns_name_norm(const char *s, size_t maxlen, char *out, size_t cap, cha
         n--;
     if (n == 0)
         return spfdb_text_fail(msg, msgcap, "empty name");
-    if (maxlen > WIRE_TEXT_MAX)
-        maxlen = WIRE_TEXT_MAX;
+    if (maxlen > SPFDB_HOST_MAX)
+        maxlen = SPFDB_HOST_MAX;
     if (n > maxlen)
         return spfdb_text_fail(msg, msgcap, "name longer than %zu characters", maxlen);
     for (size_t i = 0; i < n; i++) {
@@ -92,7 +78,7 @@ int spfdb_mailbox_norm(const char *s, char *out, size_t cap, char *msg, size_t m
 {
     static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                 "0123456789!#$%&'*+/=?^_`{|}~-.";
-    char domain[WIRE_TEXT_MAX + 1];
+    char domain[SPFDB_HOST_MAX + 1];
     const char *at = strchr(s, '@'), *dots = strstr(s, "..");
     size_t l = at ? (size_t)(at - s) : 0, n;
 
@@ -104,10 +90,10 @@ int spfdb_mailbox_norm(const char *s, char *out, size_t cap, char *msg, size_t m
         return spfdb_text_fail(msg, msgcap,
                                "the local part must be letters, digits and "
                                "!#$%%&'*+/=?^_`{|}~- separated by single dots");
-    if (spfdb_dns_name_norm(at + 1, WIRE_TEXT_MAX, domain, sizeof domain, msg, msgcap) != 0)
+    if (spfdb_dns_name_norm(at + 1, SPFDB_HOST_MAX, domain, sizeof domain, msg, msgcap) != 0)
         return SPFDB_EINVAL;
     n = l + 1 + strlen(domain);
-    if (n > MAILBOX_MAX)
+    if (n > SPFDB_NAME_MAX)
         return spfdb_text_fail(msg, msgcap, "too long");
     if (cap <= n)
         return spfdb_text_fail(msg, msgcap, "mailbox too long for buffer");
