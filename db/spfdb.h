@@ -211,7 +211,8 @@ int spfdb_zone_get(spfdb_txn *txn, const char *name, struct spfdb_zone *out);
 
 /* May Z be stored?  SPEC §2's zone rules, in this order: Z's own
  * (spfdb_zone_rules: SPFDB_EINVAL or SPFDB_ERULE), its bound allocation
- * (alloc_id 0 or an allocation's: else SPFDB_ENOTFOUND), then each served
+ * (alloc_id 0 or an allocation's: else SPFDB_ENOTFOUND, WHY's rule
+ * SPFDB_RULE_NONE), then each served
  * zone S in name order (spfdb_zone_conflict: SPFDB_ERULE, or SPFDB_EEXIST
  * with SPFDB_ZONE_NEW when Z is served; without it a served Z is the zone
  * being replaced).  0, or the first code with WHY (when not NULL) saying
