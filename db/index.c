@@ -340,8 +340,7 @@ static const void *walk_block(const struct walk *w)
     return w->mem + w->h->off[w->l] + w->j * IX_BLOCK;
 }
 
-static inline __attribute__((always_inline)) void walk_init(struct walk *w, const struct ixslot *s,
-                                                            const uint8_t *addr)
+static void walk_init(struct walk *w, const struct ixslot *s, const uint8_t *addr)
 {
     w->mem = s->mem;
     w->h = (const struct ixhdr *)(const void *)s->mem;

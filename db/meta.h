@@ -29,9 +29,9 @@ struct meta {
 /* A write transaction's entry counts of one allocation, stored to allocs
  * before any read of allocs and at commit (a bulk add touches one). */
 struct counts {
+    uint64_t n4, n6;
     uint32_t id;
     char name[SPFDB_LABEL_MAX + 1];
-    uint64_t n4, n6;
     int dirty;
 };
 

@@ -46,9 +46,9 @@ struct spfdb_txn {
     int mapfull;         /* ... and it was MDB_MAP_FULL: grow and rerun */
     int changed;         /* a write changed data */
     int meta_changed;    /* ... zones or allocations */
+    struct meta meta;    /* write txn: loaded at begin, stored at commit (write.c) */
     MDB_cursor *cur[DB_COUNT]; /* lazily opened, renewed with the txn */
     unsigned cur_stale;  /* read txn: bit per cursor to renew */
-    struct meta meta;    /* write txn: loaded at begin, stored at commit (write.c) */
     struct counts cnt;   /* write txn: entry counts of one allocation (meta.c) */
     struct logbuf log;   /* write txn: the changes, for the change log (changelog.c) */
     struct tail tail[2]; /* write txn: of DB_PREFIXES and DB_MAXIMAL (set.c) */
