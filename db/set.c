@@ -429,7 +429,7 @@ int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg)
     return 0;
 }
 
-int set_load(spfdb_txn *t, int maximal, const uint8_t *key, const uint8_t *m, unsigned n)
+int set_load(spfdb_txn *t, int maximal, const uint8_t *key, const uint8_t *m)
 {
-    return put_member(t, maximal ? DB_MAXIMAL : DB_PREFIXES, key, m, n);
+    return put_member(t, maximal ? DB_MAXIMAL : DB_PREFIXES, key, m, set_alen(key[4]));
 }

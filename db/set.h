@@ -52,10 +52,10 @@ int set_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
  * nonzero return of FN stops the emptying half done and is returned: the
  * caller then aborts the transaction. */
 int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
-/* The format upgrade: append member M (N address bytes) under KEY to the
+/* The format upgrade: append member M under KEY (alloc_id | family) to the
  * prefixes (MAXIMAL 0) or maximal database.  Members must come in order;
  * SPFDB_EEXIST for a repeat. */
-int set_load(spfdb_txn *t, int maximal, const uint8_t *key, const uint8_t *m, unsigned n);
+int set_load(spfdb_txn *t, int maximal, const uint8_t *key, const uint8_t *m);
 
 /* Store the held-back members (before the commit). */
 int set_flush(spfdb_txn *t);

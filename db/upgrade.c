@@ -37,7 +37,7 @@ static int upgrade_db(spfdb_txn *t, const char *old, int maximal, int len_in_key
         memcpy(k, e, 5);
         memcpy(m, e + 5, n);
         m[n] = len_in_key ? e[5 + n] : *(const uint8_t *)val.mv_data;
-        rc = set_load(t, maximal, k, m, n);
+        rc = set_load(t, maximal, k, m);
         if (rc)
             break;
     }
