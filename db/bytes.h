@@ -21,14 +21,27 @@ static inline uint16_t get_be16(const uint8_t *p)
     return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+/* One load and a byte swap: written so, not as shifts of single octets
+ * (which GCC merges into the same code, but only after it has sized the
+ * caller for inlining, so callers on the lookup path stop being inlined). */
 static inline uint32_t get_be32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    uint32_t v;
+
+    memcpy(&v, p, sizeof v);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
 }
 
 static inline uint64_t get_be64(const uint8_t *p)
 {
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(load64(p));
+#else
+    return load64(p);
+#endif
 }
 
 static inline void put_be16(uint8_t *p, uint16_t v)

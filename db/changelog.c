@@ -10,6 +10,9 @@
  *   ZONE_ADD/SET/DEL    zone name, bound allocation or "", settings
  * so a bulk add of IPv4 prefixes costs 6 octets an entry.
  */
+#include "bytes.h"
+#include "changelog.h"
+#include "env.h"
 #include "store.h"
 
 #include <pwd.h>
@@ -276,44 +279,39 @@ int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out)
     }
 }
 
+/* The records of spfdb_log_foreach stamped SINCE or later go to FN. */
+struct log_walk {
+    int64_t since;
+    spfdb_log_fn fn;
+    void *arg;
+};
+
+static int log_each(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    const struct log_walk *w = arg;
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    struct spfdb_log_rec r;
+
+    memset(&r, 0, sizeof r);
+    if (k->mv_size != 8 || v->mv_size < 9 || p[0] != LOG_VERSION)
+        return SPFDB_EFORMAT;
+    r.seq = get_be64(k->mv_data);
+    r.time = (int64_t)get_be64(p + 1);
+    p += 9;
+    if (get_str(&p, end, &r.user) || get_str(&p, end, &r.sudo_user) ||
+        get_str(&p, end, &r.command))
+        return SPFDB_EFORMAT;
+    r.pos = p;
+    r.end = end;
+    return r.time >= w->since ? w->fn(&r, w->arg) : 0;
+}
+
 int spfdb_log_foreach(spfdb_txn *t, uint64_t from, int64_t since, spfdb_log_fn fn, void *arg)
 {
-    MDB_cursor *c;
+    struct log_walk w = {since, fn, arg};
     uint8_t key[8];
-    MDB_val k = {sizeof key, key}, v;
-    struct spfdb_log_rec r;
-    int rc = t->err, ret = 0;
+    MDB_val k = {sizeof key, key};
 
-    if (rc)
-        return rc;
-    rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_LOG], &c);
-    if (rc)
-        return store_fail(t, rc);
     put_be64(key, from);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        const uint8_t *p = v.mv_data, *end = p + v.mv_size;
-
-        memset(&r, 0, sizeof r);
-        if (k.mv_size != 8 || v.mv_size < 9 || p[0] != LOG_VERSION) {
-            ret = SPFDB_EFORMAT;
-            break;
-        }
-        r.seq = get_be64(k.mv_data);
-        r.time = (int64_t)get_be64(p + 1);
-        p += 9;
-        if (get_str(&p, end, &r.user) || get_str(&p, end, &r.sudo_user) ||
-            get_str(&p, end, &r.command)) {
-            ret = SPFDB_EFORMAT;
-            break;
-        }
-        r.pos = p;
-        r.end = end;
-        if (r.time >= since)
-            ret = fn(&r, arg);
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+    return store_walk(t, DB_LOG, &k, 0, log_each, &w);
 }

@@ -1,5 +1,7 @@
-/* env.c: the LMDB environment, transactions and their failure modes
- * (spfdb.h "Rules"). */
+/* env.c: the bottom layer: the LMDB environment, transactions and their
+ * failure modes (spfdb.h "Rules"), errors and cursors (env.h). */
+#include "bytes.h"
+#include "env.h"
 #include "store.h"
 
 #include <errno.h>
@@ -16,29 +18,6 @@
 
 static const char *const db_names[DB_COUNT] = {"meta", "allocs", "allocid", "zones", "log",
                                                "prefixes", "maximal"};
-
-const char *spfdb_strerror(int err)
-{
-    switch (err) {
-    case SPFDB_OK: return "success";
-    case SPFDB_ENOTFOUND: return "not found";
-    case SPFDB_EEXIST: return "already exists";
-    case SPFDB_EINVAL: return "invalid argument";
-    case SPFDB_ENODIR: return "database directory does not exist";
-    case SPFDB_EACCES: return "permission denied";
-    case SPFDB_EIO: return "database read or write failed";
-    case SPFDB_ENOSPC: return "database full: no space to grow the map";
-    case SPFDB_EFORMAT: return "not an spfdb database, or a newer format";
-    case SPFDB_ENOMEM: return "out of memory";
-    case SPFDB_EBUSY: return "in use";
-    case SPFDB_ENOTEMPTY: return "allocation holds entries";
-    case SPFDB_ENOTREG: return "data.mdb or lock.mdb is not a regular file (a symlink?): refused";
-    case SPFDB_EOLDOPEN:
-        return "the database is in an older format and open in another process (an older "
-               "spfdbd?): stop it, then retry to convert it";
-    default: return "unknown error";
-    }
-}
 
 int store_err(int rc)
 {
@@ -66,6 +45,11 @@ int store_fail(spfdb_txn *t, int rc)
     return e;
 }
 
+int store_need_write(spfdb_txn *t)
+{
+    return t->write ? t->err : SPFDB_EINVAL;
+}
+
 int store_cursor(spfdb_txn *t, int db, MDB_cursor **out)
 {
     int rc = 0;
@@ -79,6 +63,32 @@ int store_cursor(spfdb_txn *t, int db, MDB_cursor **out)
     t->cur_stale &= ~(1u << db);
     *out = t->cur[db];
     return 0;
+}
+
+int store_walk(spfdb_txn *t, int db, const MDB_val *from, size_t prefix, store_walk_fn fn,
+               void *arg)
+{
+    MDB_cursor *c;
+    MDB_val k = {0, NULL}, v;
+    int rc = t->err, ret = 0;
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(t->mdb, t->env->dbi[db], &c);
+    if (rc)
+        return store_fail(t, rc);
+    if (from)
+        k = *from;
+    for (rc = mdb_cursor_get(c, &k, &v, from ? MDB_SET_RANGE : MDB_FIRST); rc == 0 && ret == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (prefix && (k.mv_size < prefix || memcmp(k.mv_data, from->mv_data, prefix) != 0))
+            break;
+        ret = fn(&k, &v, arg);
+    }
+    mdb_cursor_close(c);
+    if (ret)
+        return ret;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
 }
 
 /* Remap with no transaction of this process active: SIZE 0 adopts the size
@@ -114,9 +124,12 @@ static int remap(spfdb_env *env, int grow)
     return rc == ENOMEM ? SPFDB_ENOSPC : store_err(rc);
 }
 
-/* Begin (T->mdb NULL) or renew a transaction; on success the read side of
- * env->remap is held until the transaction resets or ends. */
-static int txn_start(spfdb_txn *t, unsigned flags)
+int store_grow(spfdb_env *env)
+{
+    return remap(env, 1);
+}
+
+int store_txn_start(spfdb_txn *t, unsigned flags)
 {
     spfdb_env *env = t->env;
     int resized = 0, full = 0, rc, dead;
@@ -141,7 +154,7 @@ static int txn_start(spfdb_txn *t, unsigned flags)
     }
 }
 
-static int txn_end(spfdb_txn *t, int commit)
+int store_txn_end(spfdb_txn *t, int commit)
 {
     int rc = 0;
 
@@ -169,18 +182,6 @@ static size_t mapsize_wanted(void)
     return (size_t)v;
 }
 
-static int meta_check(spfdb_txn *t)
-{
-    struct meta m;
-    int rc = store_meta_load(t, &m);
-
-    if (rc == SPFDB_ENOTFOUND || (rc == 0 && (m.version == 0 || m.version > SPFDB_FORMAT)))
-        return SPFDB_EFORMAT;
-    return rc ? rc : (int)m.version;
-}
-
-/* Open the named databases before LAST; a missing one is SPFDB_ENOTFOUND
- * unless FLAGS holds MDB_CREATE. */
 /* LMDB's default order (memcmp over the shorter length, then the shorter
  * first) eight bytes at a time: the file format does not change, and
  * mdb_dump/mdb_load and older binaries agree.  spfdb_covers spends most of
@@ -192,37 +193,19 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
     size_t i = 0;
 
     if (a->mv_size == 5 && b->mv_size == 5) { /* family keys, IPv4 members */
-        uint32_t x, y;
-        memcpy(&x, p, 4);
-        memcpy(&y, q, 4);
+        uint32_t x = get_be32(p), y = get_be32(q);
         if (x != y)
-            return __builtin_bswap32(x) < __builtin_bswap32(y) ? -1 : 1;
+            return x < y ? -1 : 1;
         return (p[4] > q[4]) - (p[4] < q[4]);
     }
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, p + i, 8);
-        memcpy(&y, q + i, 8);
-        if (x != y) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            x = __builtin_bswap64(x);
-            y = __builtin_bswap64(y);
-#endif
-            return x < y ? -1 : 1;
-        }
-    }
+    /* equal words need no byte swap */
+    for (; i + 8 <= n; i += 8)
+        if (load64(p + i) != load64(q + i))
+            return get_be64(p + i) < get_be64(q + i) ? -1 : 1;
     if (i + 4 <= n) { /* an IPv4 member, a family key */
-        uint32_t x, y;
-        memcpy(&x, p + i, 4);
-        memcpy(&y, q + i, 4);
-        if (x != y) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            x = __builtin_bswap32(x);
-            y = __builtin_bswap32(y);
-#endif
+        uint32_t x = get_be32(p + i), y = get_be32(q + i);
+        if (x != y)
             return x < y ? -1 : 1;
-        }
         i += 4;
     }
     for (; i < n; i++)
@@ -232,7 +215,7 @@ int store_keycmp(const MDB_val *a, const MDB_val *b)
 }
 
 /* Every process opens the databases here, so all use one comparator. */
-static int open_dbis(spfdb_txn *t, unsigned flags, int first, int last)
+int store_open_dbis(spfdb_txn *t, unsigned flags, int first, int last)
 {
     for (int i = first; i < last; i++) {
         int set = i == DB_PREFIXES || i == DB_MAXIMAL;
@@ -249,7 +232,7 @@ static int open_dbis(spfdb_txn *t, unsigned flags, int first, int last)
 }
 
 /* Only an empty main database may become an spfdb database. */
-static int main_db_empty(spfdb_txn *t)
+int store_main_empty(spfdb_txn *t)
 {
     MDB_dbi main;
     MDB_stat st;
@@ -275,62 +258,13 @@ static int other_pid(const char *line, void *arg)
  * version reading them would find nothing and answer "not listed" for
  * every address.  So it waits until no other process has the database open
  * (stale reader slots of dead ones cleared first). */
-static int alone(spfdb_env *env)
+int store_alone(spfdb_env *env)
 {
     int dead, other = 0;
 
     if (mdb_reader_check(env->mdb, &dead) != 0 || mdb_reader_list(env->mdb, other_pid, &other) < 0)
         return SPFDB_EIO;
     return other ? SPFDB_EOLDOPEN : 0;
-}
-
-static int env_init(spfdb_env *env)
-{
-    spfdb_txn t = {.env = env};
-    int rc;
-
-    /* A reader first: the common case takes no write lock. */
-    rc = txn_start(&t, MDB_RDONLY);
-    if (rc)
-        return rc;
-    rc = open_dbis(&t, 0, 0, DB_COUNT);
-    if (rc == 0)
-        rc = meta_check(&t);
-    if (rc == SPFDB_FORMAT)
-        return store_err(txn_end(&t, 1)); /* keeps the handles */
-    txn_end(&t, 0);
-    if (rc < 0 && rc != SPFDB_ENOTFOUND)
-        return rc;
-
-    t.write = 1;
-    rc = txn_start(&t, 0);
-    if (rc)
-        return rc;
-    rc = open_dbis(&t, 0, 0, DB_LOG);
-    if (rc == 0) {
-        /* another process made or upgraded it meanwhile, or an older
-         * format: give it what it lacks */
-        int version = rc = meta_check(&t);
-        if (rc > 0 && rc < SPFDB_FORMAT)
-            rc = alone(env);
-        if (rc >= 0)
-            rc = open_dbis(&t, MDB_CREATE, DB_LOG, DB_COUNT);
-        if (rc == 0 && version < SPFDB_FORMAT)
-            rc = store_upgrade(&t, (uint32_t)version);
-    } else if (rc == SPFDB_ENOTFOUND) {
-        rc = main_db_empty(&t);
-        if (rc == 1)
-            rc = open_dbis(&t, MDB_CREATE, 0, DB_COUNT);
-        else if (rc == 0)
-            rc = SPFDB_EFORMAT;
-        if (rc == 0)
-            rc = store_init(&t);
-    }
-    if (rc) {
-        txn_end(&t, 0);
-        return rc;
-    }
-    return store_err(txn_end(&t, 1));
 }
 
 /* A data.mdb or lock.mdb that is a symlink (or a fifo, a directory...)
@@ -400,7 +334,7 @@ static int env_open_files(MDB_env *mdb, const char *dir, const struct stat *dst)
     return rc;
 }
 
-int spfdb_env_open(const char *dir, spfdb_env **out)
+int store_env_create(const char *dir, spfdb_env **out)
 {
     struct stat st;
     pthread_rwlockattr_t attr;
@@ -447,8 +381,6 @@ int spfdb_env_open(const char *dir, spfdb_env **out)
     if (!rc)
         rc = mdb_env_set_mapsize(env->mdb, mapsize_wanted());
     rc = rc ? store_err(rc) : env_open_files(env->mdb, dir, &st);
-    if (!rc)
-        rc = env_init(env);
     if (rc) {
         spfdb_env_close(env);
         return rc;
@@ -493,141 +425,21 @@ const char *spfdb_lmdb_version(void)
     return mdb_version(NULL, NULL, NULL);
 }
 
-int spfdb_txn_read(spfdb_env *env, spfdb_txn **out)
+void store_txn_reset(spfdb_txn *t)
 {
-    spfdb_txn *t = calloc(1, sizeof *t);
-    int rc;
-
-    if (!t)
-        return SPFDB_ENOMEM;
-    t->env = env;
-    rc = txn_start(t, MDB_RDONLY);
-    if (rc) {
-        free(t);
-        return rc;
-    }
-    t->live = 1;
-    store_index_adopt(t);
-    *out = t;
-    return 0;
-}
-
-void spfdb_txn_reset(spfdb_txn *t)
-{
-    if (t->write || !t->live)
-        return;
     mdb_txn_reset(t->mdb);
     t->live = 0;
     t->cur_stale = ~0u;
     pthread_rwlock_unlock(&t->env->remap);
 }
 
-int spfdb_txn_renew(spfdb_txn *t)
+void store_txn_close(spfdb_txn *t)
 {
-    int rc;
-
-    if (t->write)
-        return SPFDB_EINVAL;
-    spfdb_txn_reset(t);
-    rc = txn_start(t, MDB_RDONLY);
-    if (rc)
-        return rc;
-    t->live = 1;
-    store_index_adopt(t);
-    return 0;
-}
-
-/* The meta page LMDB commits last is read through our own map: no lock,
- * no reader table.  A live T keeps env->remap read-locked, so the map
- * cannot move under the read. */
-int spfdb_txn_refresh(spfdb_txn *t)
-{
-    MDB_envinfo info;
-
-    if (t->live && !t->write && mdb_env_info(t->env->mdb, &info) == 0 &&
-        (uint64_t)info.me_last_txnid == (uint64_t)mdb_txn_id(t->mdb))
-        return 0;
-    return spfdb_txn_renew(t);
-}
-
-void spfdb_txn_close(spfdb_txn *t)
-{
-    if (!t || t->write)
-        return;
     for (int i = 0; i < DB_COUNT; i++)
         if (t->cur[i])
             mdb_cursor_close(t->cur[i]);
     if (t->live)
-        txn_end(t, 0);
+        store_txn_end(t, 0);
     else
         mdb_txn_abort(t->mdb);
-    store_index_free(t);
-    free(t);
-}
-
-uint64_t spfdb_txn_id(const spfdb_txn *t)
-{
-    return t->live || t->write ? (uint64_t)mdb_txn_id(t->mdb) : 0;
-}
-
-/* Runs FN once; returns its result, or the commit's.  *RETRY is set when
- * the map filled up and the whole transaction must run again. */
-static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
-{
-    spfdb_txn t = {.env = env, .write = 1};
-    int rc, ret;
-
-    *retry = 0;
-    rc = txn_start(&t, 0);
-    if (rc)
-        return rc;
-    ret = store_meta_load(&t, &t.meta);
-    if (ret == 0)
-        ret = fn(&t, arg);
-    if (ret == 0 && !t.err && t.changed) {
-        time_t now = time(NULL);
-        uint32_t serial = (uint32_t)now;
-
-        if (serial <= t.meta.serial)
-            serial = t.meta.serial + 1;
-        t.meta.serial = serial;
-        t.meta.changed = (int64_t)now;
-        if (t.meta_changed)
-            t.meta.gen++;
-        ret = store_set_flush(&t);
-        if (ret == 0)
-            ret = store_counts_flush(&t);
-        if (ret == 0)
-            ret = log_commit(&t);
-        if (ret == 0)
-            ret = store_meta_save(&t, &t.meta);
-        if (ret == 0 && !t.err) {
-            log_free(&t);
-            store_set_free(&t);
-            rc = txn_end(&t, 1);
-            *retry = rc == MDB_MAP_FULL;
-            return store_err(rc);
-        }
-    }
-    log_free(&t);
-    store_set_free(&t);
-    txn_end(&t, 0);
-    *retry = t.mapfull;
-    if (ret == 0 && t.err)
-        ret = t.err;
-    return ret;
-}
-
-int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg)
-{
-    int retry, rc;
-
-    for (;;) {
-        rc = write_once(env, fn, arg, &retry);
-        if (!retry)
-            return rc;
-        rc = remap(env, 1);
-        if (rc)
-            return rc;
-    }
 }

@@ -1,4 +1,10 @@
-/* meta.c: the serial record, allocations and zones (spfdb.h). */
+/* meta.c: the meta record and serial, allocations and zones (meta.h,
+ * spfdb.h). */
+#include "bytes.h"
+#include "changelog.h"
+#include "env.h"
+#include "meta.h"
+#include "set.h"
 #include "store.h"
 
 #include <string.h>
@@ -16,20 +22,13 @@ static MDB_val sval(const char *s)
     return v;
 }
 
-static int need_write(spfdb_txn *t)
-{
-    if (!t->write)
-        return SPFDB_EINVAL;
-    return t->err;
-}
-
 static void mark(spfdb_txn *t, int meta)
 {
     t->changed = 1;
     t->meta_changed |= meta;
 }
 
-int store_meta_load(spfdb_txn *t, struct meta *m)
+int meta_load(spfdb_txn *t, struct meta *m)
 {
     MDB_val k = sval(META_KEY), v;
     const uint8_t *p;
@@ -48,7 +47,7 @@ int store_meta_load(spfdb_txn *t, struct meta *m)
     return 0;
 }
 
-int store_meta_save(spfdb_txn *t, const struct meta *m)
+int meta_save(spfdb_txn *t, const struct meta *m)
 {
     uint8_t b[META_SIZE];
     MDB_val k = sval(META_KEY), v = {sizeof b, b};
@@ -63,6 +62,28 @@ int store_meta_save(spfdb_txn *t, const struct meta *m)
     return rc ? store_fail(t, rc) : 0;
 }
 
+int meta_version(spfdb_txn *t)
+{
+    struct meta m;
+    int rc = meta_load(t, &m);
+
+    if (rc == SPFDB_ENOTFOUND || (rc == 0 && (m.version == 0 || m.version > SPFDB_FORMAT)))
+        return SPFDB_EFORMAT;
+    return rc ? rc : (int)m.version;
+}
+
+void meta_stamp(struct meta *m, int64_t now, int gen_changed)
+{
+    uint32_t serial = (uint32_t)now;
+
+    if (serial <= m->serial)
+        serial = m->serial + 1;
+    m->serial = serial;
+    m->changed = now;
+    if (gen_changed)
+        m->gen++;
+}
+
 int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
 {
     struct meta m;
@@ -71,7 +92,7 @@ int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
     if (t->write)
         m = t->meta;
     else
-        rc = store_meta_load(t, &m);
+        rc = meta_load(t, &m);
     if (rc)
         return rc;
     out->serial = m.serial;
@@ -84,10 +105,7 @@ int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
 
 static int valid_alloc_name(const char *name)
 {
-    char norm[SPFDB_LABEL_MAX + 1];
-
-    return spfdb_alloc_name_norm(name, norm, sizeof norm, NULL, 0) == 0 &&
-           strcmp(norm, name) == 0;
+    return spfdb_alloc_name_check(name, NULL) == 0;
 }
 
 static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, uint64_t n6,
@@ -147,42 +165,42 @@ static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
     return 0;
 }
 
-int store_counts_flush(spfdb_txn *t)
+int counts_flush(spfdb_txn *t)
 {
+    struct counts *c = &t->cnt;
     int rc;
 
-    if (!t->cnt_dirty)
+    if (!c->dirty)
         return 0;
-    rc = alloc_put(t, t->cnt_name, t->cnt_id, t->cnt_n4, t->cnt_n6, 0);
+    rc = alloc_put(t, c->name, c->id, c->n4, c->n6, 0);
     if (rc == 0)
-        t->cnt_dirty = 0;
+        c->dirty = 0;
     return rc;
 }
 
-/* Load ALLOC_ID's counts into the cache (SPFDB_ENOTFOUND: no such
- * allocation) and change them by DELTA. */
-int store_counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta)
+int counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta)
 {
+    struct counts *c = &t->cnt;
     struct spfdb_alloc a;
     int rc;
 
-    if (t->cnt_id != alloc_id || alloc_id == 0) {
-        rc = store_counts_flush(t);
+    if (c->id != alloc_id || alloc_id == 0) {
+        rc = counts_flush(t);
         if (rc == 0)
             rc = alloc_name(t, alloc_id, a.name);
         if (rc == 0)
             rc = alloc_get(t, a.name, &a);
         if (rc)
             return rc;
-        t->cnt_id = alloc_id;
-        memcpy(t->cnt_name, a.name, sizeof a.name);
-        t->cnt_n4 = a.n4;
-        t->cnt_n6 = a.n6;
+        c->id = alloc_id;
+        memcpy(c->name, a.name, sizeof a.name);
+        c->n4 = a.n4;
+        c->n6 = a.n6;
     }
     if (delta) {
-        uint64_t *n = family == 4 ? &t->cnt_n4 : &t->cnt_n6;
+        uint64_t *n = family == 4 ? &c->n4 : &c->n6;
         *n += (uint64_t)(int64_t)delta;
-        t->cnt_dirty = 1;
+        c->dirty = 1;
     }
     return 0;
 }
@@ -193,21 +211,21 @@ int spfdb_alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
 
     if (!valid_alloc_name(name))
         return SPFDB_EINVAL;
-    rc = t->err ? t->err : store_counts_flush(t);
+    rc = t->err ? t->err : counts_flush(t);
     return rc ? rc : alloc_get(t, name, out);
 }
 
 int spfdb_alloc_get_id(spfdb_txn *t, uint32_t id, struct spfdb_alloc *out)
 {
     char name[SPFDB_LABEL_MAX + 1];
-    int rc = t->err ? t->err : store_counts_flush(t);
+    int rc = t->err ? t->err : counts_flush(t);
 
     if (rc == 0)
         rc = alloc_name(t, id, name);
     return rc ? rc : alloc_get(t, name, out);
 }
 
-int store_init(spfdb_txn *t)
+int meta_init(spfdb_txn *t)
 {
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval("default");
@@ -220,7 +238,7 @@ int store_init(spfdb_txn *t)
     rc = alloc_put(t, "default", 1, 0, 0, MDB_NOOVERWRITE);
     if (rc == 0)
         rc = store_err(mdb_put(t->mdb, t->env->dbi[DB_ALLOCID], &k, &v, 0));
-    return rc ? rc : store_meta_save(t, &m);
+    return rc ? rc : meta_save(t, &m);
 }
 
 int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
@@ -228,7 +246,7 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval(name);
     uint32_t id;
-    int rc = need_write(t);
+    int rc = store_need_write(t);
 
     if (rc)
         return rc;
@@ -252,31 +270,24 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
     return 0;
 }
 
-static int zone_decode(const MDB_val *k, const MDB_val *v, struct spfdb_zone *z);
+static int zones_walk(spfdb_txn *t, int fill, spfdb_zone_fn fn, void *arg);
 
-/* Names of the zones bound to ID, for alloc_del's refusal. */
-static int alloc_bound(spfdb_txn *t, uint32_t id)
+static int is_bound(const struct spfdb_zone *z, void *arg)
 {
-    MDB_cursor *c;
-    MDB_val k, v;
-    struct spfdb_zone z;
-    int rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_ZONES], &c), bound = 0;
+    return z->alloc_id == *(const uint32_t *)arg;
+}
 
-    if (rc)
-        return store_fail(t, rc);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !bound;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        int e = zone_decode(&k, &v, &z);
-        if (e) {
-            mdb_cursor_close(c);
-            return e;
-        }
-        bound = z.alloc_id == id;
-    }
-    mdb_cursor_close(c);
-    if (rc && rc != MDB_NOTFOUND)
-        return store_fail(t, rc);
-    return bound;
+struct dropped {
+    spfdb_txn *t;
+    const struct spfdb_alloc *a;
+};
+
+static int log_dropped(const struct spfdb_prefix *p, void *arg)
+{
+    struct dropped *d = arg;
+
+    log_entry(d->t, d->a->id, d->a->name, LOG_DEL, p);
+    return 0;
 }
 
 int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
@@ -284,7 +295,7 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
     struct spfdb_alloc a;
     uint8_t kb[4];
     MDB_val k = {4, kb}, kn = sval(name);
-    int rc = need_write(t);
+    int rc = store_need_write(t);
 
     if (rc)
         return rc;
@@ -293,12 +304,13 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
     rc = spfdb_alloc_get(t, name, &a);
     if (rc)
         return rc;
-    rc = alloc_bound(t, a.id);
+    rc = zones_walk(t, 0, is_bound, &a.id);
     if (rc)
         return rc < 0 ? rc : SPFDB_EBUSY;
     if ((a.n4 || a.n6) && !force)
         return SPFDB_ENOTEMPTY;
-    rc = store_alloc_del_entries(t, a.id, a.name);
+    /* --force: each entry logged as removed */
+    rc = set_drop(t, a.id, log_dropped, &(struct dropped){t, &a});
     if (rc)
         return rc;
     put_be32(kb, a.id);
@@ -307,37 +319,29 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
         rc = mdb_del(t->mdb, t->env->dbi[DB_ALLOCID], &k, NULL);
     if (rc)
         return store_fail(t, rc);
-    if (t->cnt_id == a.id) {
-        t->cnt_id = 0;
-        t->cnt_dirty = 0;
+    if (t->cnt.id == a.id) {
+        t->cnt.id = 0;
+        t->cnt.dirty = 0;
     }
     log_alloc(t, LOG_DEL, a.name);
     mark(t, 1);
     return 0;
 }
 
+static int alloc_each(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    const struct store_pass *w = arg;
+    struct spfdb_alloc a;
+
+    return alloc_decode(k, v, &a) ? SPFDB_EFORMAT : ((spfdb_alloc_fn)w->fn)(&a, w->arg);
+}
+
 int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)
 {
-    MDB_cursor *c;
-    MDB_val k, v;
-    struct spfdb_alloc a;
-    int rc = t->err ? t->err : store_counts_flush(t), ret = 0;
+    struct store_pass w = {(void (*)(void))fn, arg, t, 0};
+    int rc = t->err ? t->err : counts_flush(t);
 
-    if (rc)
-        return rc;
-    rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_ALLOCS], &c);
-    if (rc)
-        return store_fail(t, rc);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        ret = alloc_decode(&k, &v, &a);
-        if (ret == 0)
-            ret = fn(&a, arg);
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+    return rc ? rc : store_walk(t, DB_ALLOCS, NULL, 0, alloc_each, &w);
 }
 
 /* ---- zones -------------------------------------------------------------- */
@@ -432,36 +436,60 @@ int spfdb_zone_get(spfdb_txn *t, const char *name, struct spfdb_zone *out)
     return rc ? rc : zone_fill_alloc(t, out);
 }
 
-static int valid_name(const char *s, size_t cap)
-{
-    char norm[SPFDB_NAME_MAX + 1];
+struct zone_check {
+    const struct spfdb_zone *z;
+    unsigned flags;
+    struct spfdb_why *why;
+};
 
-    return strnlen(s, cap) < cap &&
-           spfdb_dns_name_norm(s, SPFDB_NAME_MAX, norm, sizeof norm, NULL, 0) == 0 &&
-           strcmp(norm, s) == 0;
+static int check_served(const struct spfdb_zone *s, void *arg)
+{
+    struct zone_check *c = arg;
+
+    return spfdb_zone_conflict(c->z, s, c->flags, c->why);
+}
+
+/* spfdb_zone_check, and the name of the allocation Z is bound to into
+ * ALLOC ("" for a provider zone). */
+static int zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
+                      struct spfdb_why *why, char *alloc)
+{
+    struct zone_check c = {z, flags, why};
+    int rc = spfdb_zone_rules(z, why);
+
+    alloc[0] = '\0';
+    if (rc == 0 && z->alloc_id)
+        rc = alloc_name(t, z->alloc_id, alloc);
+    return rc ? rc : zones_walk(t, 0, check_served, &c);
+}
+
+int spfdb_zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
+                     struct spfdb_why *why)
+{
+    char alloc[SPFDB_LABEL_MAX + 1];
+
+    return zone_check(t, z, flags, why, alloc);
 }
 
 int spfdb_zone_put(spfdb_txn *t, const struct spfdb_zone *z)
 {
+    return spfdb_zone_put_flags(t, z, 0, NULL);
+}
+
+int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
+                         struct spfdb_why *why)
+{
     uint8_t b[ZONE_MAX];
-    char name[SPFDB_LABEL_MAX + 1] = "";
     struct spfdb_zone logged;
     MDB_val k, v, old;
-    int rc = need_write(t), op;
+    int rc = store_need_write(t), op;
 
     if (rc)
         return rc;
-    if (!valid_name(z->name, sizeof z->name) || z->n_ns == 0 || z->n_ns > SPFDB_NS_MAX ||
-        strnlen(z->hostmaster, sizeof z->hostmaster) >= sizeof z->hostmaster)
-        return SPFDB_EINVAL;
-    for (unsigned i = 0; i < z->n_ns; i++)
-        if (!valid_name(z->ns[i], sizeof z->ns[i]))
-            return SPFDB_EINVAL;
-    if (z->alloc_id) {
-        rc = alloc_name(t, z->alloc_id, name);
-        if (rc)
-            return rc;
-    }
+    logged = *z; /* for the change log, with its allocation's name */
+    rc = zone_check(t, z, flags, why, logged.alloc);
+    if (rc)
+        return rc;
     k = sval(z->name);
     v.mv_data = b;
     v.mv_size = zone_encode(z, b);
@@ -474,8 +502,6 @@ int spfdb_zone_put(spfdb_txn *t, const struct spfdb_zone *z)
     rc = mdb_put(t->mdb, t->env->dbi[DB_ZONES], &k, &v, 0);
     if (rc)
         return store_fail(t, rc);
-    logged = *z;
-    strcpy(logged.alloc, name);
     log_zone(t, op, &logged);
     mark(t, 1);
     return 0;
@@ -485,7 +511,7 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
 {
     struct spfdb_zone z;
     MDB_val k = sval(name);
-    int rc = need_write(t);
+    int rc = store_need_write(t);
 
     if (rc)
         return rc;
@@ -502,28 +528,28 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
     return 0;
 }
 
+/* A zone for zones_walk: decoded, its allocation named when w->flag. */
+static int zone_each(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    const struct store_pass *w = arg;
+    struct spfdb_zone z;
+    int rc = zone_decode(k, v, &z);
+
+    if (rc == 0 && w->flag)
+        rc = zone_fill_alloc(w->t, &z);
+    return rc ? rc : ((spfdb_zone_fn)w->fn)(&z, w->arg);
+}
+
+/* FN for each zone in name order, FILL: with its allocation's name; a
+ * nonzero return stops the walk and is returned.  FN may read. */
+static int zones_walk(spfdb_txn *t, int fill, spfdb_zone_fn fn, void *arg)
+{
+    struct store_pass w = {(void (*)(void))fn, arg, t, fill};
+
+    return store_walk(t, DB_ZONES, NULL, 0, zone_each, &w);
+}
+
 int spfdb_zone_foreach(spfdb_txn *t, spfdb_zone_fn fn, void *arg)
 {
-    MDB_cursor *c;
-    MDB_val k, v;
-    struct spfdb_zone z;
-    int rc = t->err, ret = 0;
-
-    if (rc)
-        return rc;
-    rc = mdb_cursor_open(t->mdb, t->env->dbi[DB_ZONES], &c);
-    if (rc)
-        return store_fail(t, rc);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        ret = zone_decode(&k, &v, &z);
-        if (ret == 0)
-            ret = zone_fill_alloc(t, &z);
-        if (ret == 0)
-            ret = fn(&z, arg);
-    }
-    mdb_cursor_close(c);
-    if (ret)
-        return ret;
-    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+    return zones_walk(t, 1, fn, arg);
 }

@@ -1,24 +1,11 @@
-/* names.c: allocation, zone and host names (names.h). */
+/* names.c: allocation, zone and host names, and mailboxes (names.h). */
 #include "names.h"
+#include "rules.h" /* the limits */
 #include "text.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define WIRE_TEXT_MAX 253 /* a 255-octet wire name without the trailing dot */
-
-int spfdb_text_fail(char *msg, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (msg && cap) {
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return TEXT_EINVAL;
-}
 
 static char lower(char c)
 {
@@ -60,8 +47,8 @@ int spfdb_dns_name_norm(const char *s, size_t maxlen, char *out, size_t cap, cha
         n--;
     if (n == 0)
         return spfdb_text_fail(msg, msgcap, "empty name");
-    if (maxlen > WIRE_TEXT_MAX)
-        maxlen = WIRE_TEXT_MAX;
+    if (maxlen > SPFDB_HOST_MAX)
+        maxlen = SPFDB_HOST_MAX;
     if (n > maxlen)
         return spfdb_text_fail(msg, msgcap, "name longer than %zu characters", maxlen);
     for (size_t i = 0; i < n; i++) {
@@ -87,6 +74,34 @@ int spfdb_dns_name_norm(const char *s, size_t maxlen, char *out, size_t cap, cha
     return 0;
 }
 
+int spfdb_mailbox_norm(const char *s, char *out, size_t cap, char *msg, size_t msgcap)
+{
+    static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789!#$%&'*+/=?^_`{|}~-.";
+    char domain[SPFDB_HOST_MAX + 1];
+    const char *at = strchr(s, '@'), *dots = strstr(s, "..");
+    size_t l = at ? (size_t)(at - s) : 0, n;
+
+    if (!at || strchr(at + 1, '@'))
+        return spfdb_text_fail(msg, msgcap, "expected local@domain");
+    if (l == 0 || l > 63)
+        return spfdb_text_fail(msg, msgcap, "the local part must hold 1 to 63 characters");
+    if (strspn(s, atext) < l || s[0] == '.' || s[l - 1] == '.' || (dots && dots < at))
+        return spfdb_text_fail(msg, msgcap,
+                               "the local part must be letters, digits and "
+                               "!#$%%&'*+/=?^_`{|}~- separated by single dots");
+    if (spfdb_dns_name_norm(at + 1, SPFDB_HOST_MAX, domain, sizeof domain, msg, msgcap) != 0)
+        return SPFDB_EINVAL;
+    n = l + 1 + strlen(domain);
+    if (n > SPFDB_NAME_MAX)
+        return spfdb_text_fail(msg, msgcap, "too long");
+    if (cap <= n)
+        return spfdb_text_fail(msg, msgcap, "mailbox too long for buffer");
+    memcpy(out, s, l + 1);
+    memcpy(out + l + 1, domain, n - l);
+    return 0;
+}
+
 /* A single-label NS host has no parent to take: the mailbox then uses the
  * host name itself. */
 int spfdb_hostmaster(const char *hostmaster, const char *ns1, char *out, size_t cap)
@@ -98,10 +113,10 @@ int spfdb_hostmaster(const char *hostmaster, const char *ns1, char *out, size_t 
         n = snprintf(out, cap, "%s", hostmaster);
     } else {
         if (!ns1 || !ns1[0])
-            return TEXT_EINVAL;
+            return SPFDB_EINVAL;
         dom = strchr(ns1, '.');
         dom = dom && dom[1] ? dom + 1 : ns1;
         n = snprintf(out, cap, "hostmaster@%s", dom);
     }
-    return n < 0 || (size_t)n >= cap ? TEXT_EINVAL : 0;
+    return n < 0 || (size_t)n >= cap ? SPFDB_EINVAL : 0;
 }

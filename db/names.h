@@ -1,13 +1,15 @@
-/* names.h: allocation, zone and host names (SPEC §2).
+/* names.h: allocation, zone and host names, and mailboxes (SPEC §2).
  *
  * Pure functions, no allocation, no LMDB: shared by spfdb-ctl, spfdbd and
- * the db.  Each returns 0 or SPFDB_EINVAL (-3) with a one-line reason in
- * MSG (MSG may be NULL).
+ * the db.  Each returns 0 or SPFDB_EINVAL with a one-line reason in MSG
+ * (MSG may be NULL).
  */
 #ifndef SPFDB_NAMES_H
 #define SPFDB_NAMES_H
 
 #include <stddef.h>
+
+#include "errors.h"
 
 /* Normalise (lowercase, no trailing dot) into OUT. */
 int spfdb_alloc_name_norm(const char *s, char *out, size_t cap, char *msg, size_t msgcap);
@@ -15,6 +17,12 @@ int spfdb_alloc_name_norm(const char *s, char *out, size_t cap, char *msg, size_
  * trailing dot; MAXLEN is the limit without the trailing dot. */
 int spfdb_dns_name_norm(const char *s, size_t maxlen, char *out, size_t cap, char *msg,
                         size_t msgcap);
+
+/* A hostmaster mailbox local@domain: the local part a dot-atom (RFC 5322
+ * §3.2.3) of 1 to 63 characters, kept as given (the server escapes its
+ * dots in the SOA's RNAME); the domain a DNS name, normalised; 255
+ * characters in all at most.  OUT gets local@domain. */
+int spfdb_mailbox_norm(const char *s, char *out, size_t cap, char *msg, size_t msgcap);
 
 /* The zone's hostmaster mailbox: HOSTMASTER when not empty, else
  * "hostmaster@" + NS1 minus its first label. */

@@ -1,8 +1,8 @@
 /* prefix.c: strict prefix text <-> bytes (prefix.h). */
 #include "prefix.h"
+#include "bytes.h"
 #include "text.h"
 
-#include <endian.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,6 +109,20 @@ static int parse_v6(const char *s, size_t n, uint8_t out[16])
     return 0;
 }
 
+int spfdb_prefix_mapped(const struct spfdb_prefix *p)
+{
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+    return p->family == 6 && p->len >= 96 && memcmp(p->addr, mapped, 12) == 0;
+}
+
+unsigned spfdb_prefix_wide(const struct spfdb_prefix *p)
+{
+    unsigned min = p->family == 4 ? 8 : 16;
+
+    return p->len < min ? min : 0;
+}
+
 /* Zero every bit from LEN on; returns whether any was set. */
 static int clear_host(uint8_t *a, unsigned len, unsigned bits)
 {
@@ -125,6 +139,21 @@ static int clear_host(uint8_t *a, unsigned len, unsigned bits)
         a[b] = 0;
     }
     return had != 0;
+}
+
+int spfdb_prefix_valid(const struct spfdb_prefix *p)
+{
+    unsigned n = p->family == 4 ? 4 : 16, i;
+
+    if ((p->family != 4 && p->family != 6) || p->len > n * 8)
+        return 0;
+    i = p->len / 8u;
+    if (p->len % 8u && (p->addr[i++] & (0xffu >> (p->len % 8u))))
+        return 0;
+    for (; i < n; i++)
+        if (p->addr[i])
+            return 0;
+    return 1;
 }
 
 /* RFC 6890 ranges an SPF entry should not normally hold; SPEC §2 names
@@ -155,14 +184,6 @@ static const struct {
     {0xfcull << 56, 0, 0xfeull << 56, 0, "unique-local (RFC 4193)"},
 };
 
-static uint64_t load64(const uint8_t *a)
-{
-    uint64_t x;
-
-    memcpy(&x, a, 8);
-    return be64toh(x);
-}
-
 /* The first N bits of 64 set. */
 static uint64_t mask64(unsigned n)
 {
@@ -171,7 +192,7 @@ static uint64_t mask64(unsigned n)
 
 const char *spfdb_prefix_special(const struct spfdb_prefix *p)
 {
-    uint64_t hi = load64(p->addr), lo = load64(p->addr + 8);
+    uint64_t hi = get_be64(p->addr), lo = get_be64(p->addr + 8);
     uint64_t mhi = mask64(p->len), mlo = p->len > 64 ? mask64(p->len - 64u) : 0;
 
     if (p->family == 4) {
@@ -271,8 +292,7 @@ int spfdb_prefix_parse(const char *s, size_t len, struct spfdb_prefix *out, unsi
     p.len = (uint8_t)plen;
 
     /* ::ffff:0:0/96 and longer: verifiers treat the sender as IPv4. */
-    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-    if (p.family == 6 && p.len >= 96 && memcmp(p.addr, mapped, 12) == 0) {
+    if (spfdb_prefix_mapped(&p)) {
         memmove(p.addr, p.addr + 12, 4);
         memset(p.addr + 4, 0, 12);
         p.family = 4;
@@ -285,7 +305,7 @@ int spfdb_prefix_parse(const char *s, size_t len, struct spfdb_prefix *out, unsi
         spfdb_prefix_format(&p, canon, sizeof canon);
         return spfdb_text_fail(msg, msgcap, "host bits set; did you mean %s?", canon);
     }
-    if (p.len < (p.family == 4 ? 8 : 16))
+    if (spfdb_prefix_wide(&p))
         note |= SPFDB_NOTE_WIDE;
     if (spfdb_prefix_special(&p))
         note |= SPFDB_NOTE_SPECIAL;
@@ -371,11 +391,11 @@ int spfdb_prefix_cmp(const struct spfdb_prefix *a, const struct spfdb_prefix *b)
     if (a->family != b->family)
         return a->family < b->family ? -1 : 1;
     /* IPv4: the bytes past the fourth are zero in both */
-    x = load64(a->addr);
-    y = load64(b->addr);
+    x = get_be64(a->addr);
+    y = get_be64(b->addr);
     if (x == y) {
-        x = load64(a->addr + 8);
-        y = load64(b->addr + 8);
+        x = get_be64(a->addr + 8);
+        y = get_be64(b->addr + 8);
     }
     if (x != y)
         return x < y ? -1 : 1;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
+
 struct spfdb_prefix {
     uint8_t family;   /* 4 or 6 */
     uint8_t len;      /* 0..32 or 0..128 */
@@ -26,10 +28,22 @@ enum {
 /* Parse exactly LEN bytes of S ("198.51.100.0/24", "2001:db8::/32", a bare
  * address = /32 or /128).  No whitespace, no leading zeros in IPv4 octets
  * or in the length.  Returns 0 with *out and *notes set, or SPFDB_EINVAL
- * (-3) with a one-line reason in MSG, e.g. "host bits set; did you mean
+ * with a one-line reason in MSG, e.g. "host bits set; did you mean
  * 198.51.100.0/24?".  MSG may be NULL. */
 int spfdb_prefix_parse(const char *s, size_t len, struct spfdb_prefix *out, unsigned *notes,
                        char *msg, size_t msgcap);
+
+/* Is P a prefix at all: family 4 or 6, a length that fits, no host bits
+ * set?  1 or 0.  (Canonical also needs !spfdb_prefix_mapped.) */
+int spfdb_prefix_valid(const struct spfdb_prefix *p);
+
+/* Is P an IPv6 prefix inside ::ffff:0:0/96 (length 96 or more), which
+ * canonically is the IPv4 prefix it maps?  1 or 0. */
+int spfdb_prefix_mapped(const struct spfdb_prefix *p);
+
+/* The shortest length an entry of P's family has without --force (8 for
+ * IPv4, 16 for IPv6) when P is shorter, else 0 (SPFDB_NOTE_WIDE). */
+unsigned spfdb_prefix_wide(const struct spfdb_prefix *p);
 
 /* Why P is special (e.g. "private (RFC 1918)"), or NULL. */
 const char *spfdb_prefix_special(const struct spfdb_prefix *p);

@@ -42,8 +42,13 @@
  *   callback again from the start, so the callback must be restartable: it
  *   must not emit output or keep state that a rerun would duplicate.
  *
- * Errors: functions return 0 (SPFDB_OK) or a negative SPFDB_E* code;
- * spfdb_strerror() names it.  Queries that answer yes/no return 1 or 0.
+ * Errors: functions return 0 (SPFDB_OK) or a negative SPFDB_E* code
+ * (errors.h); spfdb_strerror() names it.  Queries that answer yes/no
+ * return 1 or 0.
+ *
+ * Every write is checked against SPEC §2's rules (rules.h) by the library
+ * itself: a zone, an allocation name or an entry that breaks one is
+ * refused, whoever writes it.
  */
 #ifndef SPFDB_H
 #define SPFDB_H
@@ -51,27 +56,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "names.h"
 #include "prefix.h"
-
-enum {
-    SPFDB_OK = 0,
-    SPFDB_ENOTFOUND = -1, /* no such entry, allocation or zone */
-    SPFDB_EEXIST = -2,    /* already present */
-    SPFDB_EINVAL = -3,    /* bad argument (bad name, bad record, wrong txn kind) */
-    SPFDB_ENODIR = -4,    /* the database directory does not exist */
-    SPFDB_EACCES = -5,    /* permission denied on the directory or its files */
-    SPFDB_EIO = -6,       /* LMDB or the OS failed to read or write */
-    SPFDB_ENOSPC = -7,    /* map could not grow: disk or address space full */
-    SPFDB_EFORMAT = -8,   /* not an spfdb database, or a newer format */
-    SPFDB_ENOMEM = -9,
-    SPFDB_EBUSY = -10,    /* in use: allocation bound to a zone; remap wait timed out */
-    SPFDB_ENOTEMPTY = -11, /* refused: allocation holds entries */
-    SPFDB_ENOTREG = -12,   /* data.mdb or lock.mdb is a symlink, fifo...: refused */
-    SPFDB_EOLDOPEN = -13   /* older format, open in another process: not converted */
-};
-
-const char *spfdb_strerror(int err);
+#include "rules.h"
 
 typedef struct spfdb_env spfdb_env;
 typedef struct spfdb_txn spfdb_txn;
@@ -199,29 +187,14 @@ struct spfdb_info {
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
 
-#define SPFDB_NAME_MAX 255 /* a zone or host name, no trailing dot */
-#define SPFDB_LABEL_MAX 63 /* an allocation name */
-#define SPFDB_NS_MAX 16
-
 struct spfdb_alloc {
     char name[SPFDB_LABEL_MAX + 1]; /* lowercase */
     uint32_t id;                    /* never 0, never reused */
     uint64_t n4, n6;                /* entry counts */
 };
 
-struct spfdb_zone {
-    char name[SPFDB_NAME_MAX + 1];       /* lowercase, no trailing dot */
-    uint32_t alloc_id;                   /* delegated: bound allocation; 0: provider */
-    char alloc[SPFDB_LABEL_MAX + 1];     /* its name ("" for provider zones); filled on read */
-    uint32_t ttl;                        /* A and NS TTL */
-    uint32_t neg_ttl;                    /* SOA TTL and MINIMUM */
-    char hostmaster[SPFDB_NAME_MAX + 1]; /* local@domain, or "" for the default (names.h) */
-    unsigned n_ns;
-    char ns[SPFDB_NS_MAX][SPFDB_NAME_MAX + 1]; /* lowercase, no trailing dot */
-};
-
-/* Allocations.  NAME must already be a valid lowercase label (the caller
- * validates and reports); the db re-checks and returns SPFDB_EINVAL. */
+/* Allocations.  NAME must be a valid lowercase label: else SPFDB_EINVAL
+ * (spfdb_alloc_name_check, rules.h, says why). */
 int spfdb_alloc_get(spfdb_txn *txn, const char *name, struct spfdb_alloc *out);
 int spfdb_alloc_get_id(spfdb_txn *txn, uint32_t id, struct spfdb_alloc *out);
 int spfdb_alloc_add(spfdb_txn *txn, const char *name, uint32_t *id_out);
@@ -233,17 +206,41 @@ int spfdb_alloc_del(spfdb_txn *txn, const char *name, int force);
 typedef int (*spfdb_alloc_fn)(const struct spfdb_alloc *a, void *arg);
 int spfdb_alloc_foreach(spfdb_txn *txn, spfdb_alloc_fn fn, void *arg);
 
-/* Zones.  The caller validates names and SPEC §2's zone rules (nesting, NS
- * placement, size limits) before spfdb_zone_put; the db stores the record. */
+/* Zones (struct spfdb_zone: rules.h). */
 int spfdb_zone_get(spfdb_txn *txn, const char *name, struct spfdb_zone *out);
-int spfdb_zone_put(spfdb_txn *txn, const struct spfdb_zone *z); /* add or replace */
+
+/* May Z be stored?  SPEC §2's zone rules, in this order: Z's own
+ * (spfdb_zone_rules: SPFDB_EINVAL or SPFDB_ERULE), its bound allocation
+ * (alloc_id 0 or an allocation's: else SPFDB_ENOTFOUND, WHY's rule
+ * SPFDB_RULE_NONE), then each served
+ * zone S in name order (spfdb_zone_conflict: SPFDB_ERULE, or SPFDB_EEXIST
+ * with SPFDB_ZONE_NEW when Z is served; without it a served Z is the zone
+ * being replaced).  0, or the first code with WHY (when not NULL) saying
+ * which rule and what it concerns (rules.h).  Any transaction. */
+int spfdb_zone_check(spfdb_txn *txn, const struct spfdb_zone *z, unsigned flags,
+                     struct spfdb_why *why);
+/* Add or replace Z after spfdb_zone_check(txn, Z, FLAGS, WHY), refusing
+ * with its code.  Storing a zone unchanged changes nothing. */
+int spfdb_zone_put_flags(spfdb_txn *txn, const struct spfdb_zone *z, unsigned flags,
+                         struct spfdb_why *why);
+/* = spfdb_zone_put_flags(txn, z, 0, NULL): add or replace. */
+int spfdb_zone_put(spfdb_txn *txn, const struct spfdb_zone *z);
 int spfdb_zone_del(spfdb_txn *txn, const char *name);
 typedef int (*spfdb_zone_fn)(const struct spfdb_zone *z, void *arg);
 int spfdb_zone_foreach(spfdb_txn *txn, spfdb_zone_fn fn, void *arg);
 
 /* ---- the IP set ------------------------------------------------------- */
 
-/* Add an entry: 0, or SPFDB_EEXIST when exactly that entry is present. */
+/* Add entry P to allocation ALLOC_ID after spfdb_prefix_check(P, FLAGS,
+ * WHY) (rules.h): SPFDB_EINVAL for a prefix with host bits set or an
+ * IPv4-mapped IPv6 one (spfdb_prefix_parse gives the canonical form),
+ * SPFDB_ERULE for one shorter than /8 or /16 unless FLAGS holds
+ * SPFDB_ENTRY_WIDE (spfdb-ctl's --force).  Then 0, SPFDB_EEXIST when
+ * exactly that entry is present, SPFDB_ENOTFOUND for no such allocation. */
+int spfdb_entry_add_flags(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
+                          unsigned flags, struct spfdb_why *why);
+/* = spfdb_entry_add_flags(txn, alloc_id, p, SPFDB_ENTRY_WIDE, NULL): the
+ * wide-prefix rule is the caller's, as it always was; the rest is checked. */
 int spfdb_entry_add(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
 /* Remove exactly that entry: 0, or SPFDB_ENOTFOUND. */
 int spfdb_entry_del(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);

@@ -10,7 +10,8 @@
 #include <cmocka.h>
 
 #include "spfdb.h"
-#include "store.h" /* the page index's counts, to know it was used */
+#include "bytes.h"
+#include "store.h" /* the read index's sizes, to know it was used */
 #include "tmpdb.h"
 
 #define MAXE 6000
@@ -239,7 +240,7 @@ static void check_all(struct ctx *c, spfdb_txn *t, int full)
 }
 
 /* A sorted run of adds with no read between them, as a bulk import makes:
- * members past the last are held and appended together (ipset.c). */
+ * members past the last are held and appended together (set.c). */
 static void burst(struct ctx *c, spfdb_txn *t)
 {
     struct spfdb_prefix run[200];
@@ -504,7 +505,7 @@ static void test_nesting(void **state)
     tmpdb_remove(dir);
 }
 
-/* ---- the page index (ipset.c) --------------------------------------------
+/* ---- the read index (index.c) --------------------------------------------
  *
  * Block i of each family holds one prefix at its start, of a random
  * length, so the set is known without an oracle: enough of them to fill

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "store.h"
+#include "env.h" /* store_keycmp, the bottom layer's */
 
 static int sign(int v)
 {

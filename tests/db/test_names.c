@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -96,12 +97,75 @@ static void test_hostmaster(void **state)
     assert_int_equal(spfdb_hostmaster("", "ns1.example.net", out, 10), SPFDB_EINVAL);
 }
 
+/* A valid DNS name of LEN characters (labels of 48 and dots). */
+static void domain_of(char *out, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = i % 49 == 48 && i + 1 < len ? '.' : 'd';
+    out[len] = '\0';
+}
+
+/* Each reason of spfdb_mailbox_norm, as spfdb-ctl's --hostmaster words it. */
+static void test_mailbox(void **state)
+{
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"hostmaster", "expected local@domain"},
+        {"a@b@example.org", "expected local@domain"},
+        {"@example.org", "the local part must hold 1 to 63 characters"},
+        {"a..b@example.org", "the local part must be letters, digits and "
+                             "!#$%&'*+/=?^_`{|}~- separated by single dots"},
+        {".a@example.org", "the local part must be letters, digits and "
+                           "!#$%&'*+/=?^_`{|}~- separated by single dots"},
+        {"a b@example.org", "the local part must be letters, digits and "
+                            "!#$%&'*+/=?^_`{|}~- separated by single dots"},
+        {"a@exa mple.org", "name may hold only letters, digits, '-', '_' and '.'"},
+        {"a@", "empty name"},
+    };
+    char out[256], msg[200], local[70], in[400];
+    (void)state;
+
+    assert_int_equal(spfdb_mailbox_norm("First.Last+x@Example.ORG.", out, sizeof out, msg,
+                                        sizeof msg), 0);
+    assert_string_equal(out, "First.Last+x@example.org"); /* the local part as given */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg[0] = '\0';
+        assert_int_equal(spfdb_mailbox_norm(bad[i].in, out, sizeof out, msg, sizeof msg),
+                         SPFDB_EINVAL);
+        assert_string_equal(msg, bad[i].why);
+    }
+    /* 63 characters of local part, not 64 */
+    memset(local, 'l', 64);
+    local[63] = '\0';
+    snprintf(in, sizeof in, "%s@example.org", local);
+    assert_int_equal(spfdb_mailbox_norm(in, out, sizeof out, msg, sizeof msg), 0);
+    local[63] = 'l';
+    local[64] = '\0';
+    snprintf(in, sizeof in, "%s@example.org", local);
+    assert_int_equal(spfdb_mailbox_norm(in, out, sizeof out, msg, sizeof msg), SPFDB_EINVAL);
+    assert_string_equal(msg, "the local part must hold 1 to 63 characters");
+    /* 255 characters in all, not 256: 60 + '@' + a domain of 194, then 195 */
+    memset(local, 'l', 60);
+    local[60] = '\0';
+    for (size_t dlen = 194; dlen <= 195; dlen++) {
+        char dom[200];
+        domain_of(dom, dlen);
+        snprintf(in, sizeof in, "%s@%s", local, dom);
+        assert_int_equal(strlen(in), 61 + dlen);
+        assert_int_equal(spfdb_mailbox_norm(in, out, sizeof out, msg, sizeof msg),
+                         dlen == 194 ? 0 : SPFDB_EINVAL);
+    }
+    assert_string_equal(msg, "too long");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc_names),
         cmocka_unit_test(test_dns_names),
         cmocka_unit_test(test_hostmaster),
+        cmocka_unit_test(test_mailbox),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,7 +172,7 @@ static struct spfdb_zone zone(const char *name, uint32_t alloc_id)
     z.neg_ttl = 60;
     z.n_ns = 2;
     strcpy(z.ns[0], "ns1.example.net");
-    strcpy(z.ns[1], "ns2.example.org");
+    strcpy(z.ns[1], "ns2.example.net"); /* outside every zone served (SPEC §2) */
     return z;
 }
 
@@ -292,7 +292,7 @@ static void test_crud(void **state)
     assert_int_equal(z.alloc_id, 2);
     assert_string_equal(z.alloc, "acme");
     assert_int_equal(z.n_ns, 2);
-    assert_string_equal(z.ns[1], "ns2.example.org");
+    assert_string_equal(z.ns[1], "ns2.example.net");
     assert_string_equal(z.hostmaster, "");
     assert_int_equal(z.ttl, 300);
     assert_int_equal(z.neg_ttl, 60);

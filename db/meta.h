@@ -1,0 +1,54 @@
+/* meta.h: the meta record (format version, serial, generation), the
+ * allocations with their entry counts, and the zones (meta.c).  The public
+ * calls are in spfdb.h; these are for the other db files.
+ *
+ * Calls down into env.h, set.h (alloc_del --force empties the sets),
+ * changelog.h and rules.h.  Errors as spfdb.h; the write calls need a
+ * write transaction and leave a storage failure sticky in it.
+ */
+#ifndef SPFDB_META_H
+#define SPFDB_META_H
+
+#include <stdint.h>
+
+#include "spfdb.h"
+
+/* Format 2 keeps each allocation's prefixes as sorted fixed-size duplicates
+ * (set.c); upgrade.c converts format 1 on the first open. */
+#define SPFDB_FORMAT 2
+
+/* The single "spfdb" record in the meta database. */
+struct meta {
+    uint32_t version;
+    uint32_t serial;
+    uint64_t gen;
+    int64_t changed;
+    uint32_t next_id;
+};
+
+/* A write transaction's entry counts of one allocation, stored to allocs
+ * before any read of allocs and at commit (a bulk add touches one). */
+struct counts {
+    uint64_t n4, n6;
+    uint32_t id;
+    char name[SPFDB_LABEL_MAX + 1];
+    int dirty;
+};
+
+int meta_load(spfdb_txn *t, struct meta *m);
+int meta_save(spfdb_txn *t, const struct meta *m);
+/* The stored format version (>0), or SPFDB_EFORMAT (none, 0 or newer). */
+int meta_version(spfdb_txn *t);
+/* A new database: its meta record and the allocation "default". */
+int meta_init(spfdb_txn *t);
+/* SPEC §2's serial for a commit at NOW: NOW, or one more than the last
+ * when that is not less; GEN_CHANGED bumps the generation. */
+void meta_stamp(struct meta *m, int64_t now, int gen_changed);
+
+/* Load ALLOC_ID's counts into t->cnt (SPFDB_ENOTFOUND: no such allocation)
+ * and change FAMILY's by DELTA; t->cnt.name is then its name. */
+int counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta);
+/* Store t->cnt when changed. */
+int counts_flush(spfdb_txn *t);
+
+#endif
