@@ -209,30 +209,34 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
     return wire_reply(&s->q, &s->r, out, limit);
 }
 
-void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
+/* At most SPFDB_MANY_MAX messages M[0..N): decided, looked up together,
+ * written. */
+static void batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
 {
-    struct spfdb_query look[SPFDB_MANY_MAX];
+    struct spfdb_query look[SPFDB_MANY_MAX], *l = look;
+    struct answer_msg *end = m + n;
 
-    for (unsigned from = 0, to; from < n; from = to) {
-        unsigned nlook = 0;
-        to = n - from > SPFDB_MANY_MAX ? from + SPFDB_MANY_MAX : n;
-        for (unsigned i = from; i < to; i++) {
-            struct answer_state *s = &m[i].st;
-            if (parse_and_decide(env, m[i].q, m[i].qlen, transport, s)) {
-                struct spfdb_query *l = &look[nlook++];
-                l->alloc_id = s->alloc;
-                l->family = s->family;
-                memcpy(l->addr, s->addr, sizeof l->addr);
-            }
-        }
-        if (nlook > 0)
-            env->covers_many(env->covers_ctx, look, nlook);
-        nlook = 0;
-        for (unsigned i = from; i < to; i++) {
-            int listed = m[i].st.lookup ? look[nlook++].result : 0;
-            m[i].len = write_reply(env, &m[i].st, listed, m[i].out, m[i].cap, &m[i].info);
+    for (struct answer_msg *p = m; p < end; p++) {
+        if (parse_and_decide(env, p->q, p->qlen, transport, &p->st)) {
+            l->alloc_id = p->st.alloc;
+            l->family = p->st.family;
+            memcpy(l->addr, p->st.addr, sizeof l->addr);
+            l++;
         }
     }
+    if (l > look)
+        env->covers_many(env->covers_ctx, look, (unsigned)(l - look));
+    l = look;
+    for (struct answer_msg *p = m; p < end; p++)
+        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->out, p->cap,
+                             &p->info);
+}
+
+void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
+{
+    for (; n > SPFDB_MANY_MAX; m += SPFDB_MANY_MAX, n -= SPFDB_MANY_MAX)
+        batch(env, transport, m, SPFDB_MANY_MAX);
+    batch(env, transport, m, n);
 }
 
 size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,

@@ -138,7 +138,9 @@ static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
     struct view *v = ctx;
     int live = v->txn_live, renewed = 0, rc = 0;
 
-    if (live)
+    if (live && n == 1) /* the same answer; for one, without the batch's set-up */
+        q->result = spfdb_covers(v->txn, q->alloc_id, q->family, q->addr);
+    else if (live)
         spfdb_covers_many(v->txn, q, n);
     for (unsigned i = 0; i < n; i++) {
         if (live && q[i].result >= 0)
