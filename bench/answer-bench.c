@@ -5,11 +5,13 @@
  * Reads a dnsperf query file ("NAME TYPE" a line), turns each line into a
  * wire query (with -e carrying an OPT record, UDP size 1232, as resolvers
  * send them; without, as dnsperf sends by default), and answers them all
- * PASSES times (default 5) the way a spfdbd worker does: a snapshot
- * renewed per BATCH queries (default 64), answer_query() for each, the
- * snapshot reset; with -m, as a UDP worker does, a batch's queries are
- * decided (answer_begin), their lookups made in one spfdb_covers_many, and
- * their replies written (answer_end), at most SPFDB_MANY_MAX a batch.
+ * PASSES times (default 5) through answer.h: a snapshot renewed per BATCH
+ * queries (default 64), each query answered alone (answer_query, a batch
+ * of one, as the TCP thread does), the snapshot reset; with -m the BATCH
+ * queries are one answer_batch, as a UDP worker's recvmmsg batch is: their
+ * lookups made together, spfdb_covers_many SPFDB_MANY_MAX at a time.
+ * Lookups go to spfdb_covers_many (spfdb_covers for one) as server/view.c
+ * makes them, without its retry, which only a failed read takes.
  * Prints ns per query and the answer classes.  Under
  * callgrind, count only the timed loop with
  *   valgrind --tool=callgrind --toggle-collect=run_passes answer-bench ...
@@ -40,11 +42,15 @@ struct ctx {
     struct zonetab *zones;
 };
 
-static int covers(void *arg, uint32_t alloc, int family, const uint8_t *addr)
+/* As server/view.c looks up, but for its retry of a failed read. */
+static void covers_many(void *arg, struct spfdb_query *q, unsigned n)
 {
     struct ctx *c = arg;
 
-    return spfdb_covers(c->txn, alloc, family, addr);
+    if (n == 1)
+        q->result = spfdb_covers(c->txn, q->alloc_id, q->family, q->addr);
+    else
+        spfdb_covers_many(c->txn, q, n);
 }
 
 static int add_zone(const struct spfdb_zone *z, void *arg)
@@ -137,56 +143,34 @@ static int load(const char *path, struct queries *qs, int edns)
     return 0;
 }
 
-/* Queries I..END-1 as one UDP worker batch: decided, looked up together,
- * replied to. */
-static uint64_t many(struct ctx *c, const struct answer_env *env, const struct queries *qs,
-                     size_t i, size_t end, uint64_t *cls)
-{
-    static struct answer_state st[SPFDB_MANY_MAX];
-    static struct spfdb_query look[SPFDB_MANY_MAX];
-    static uint8_t out[1232];
-    unsigned nlook = 0;
-    uint64_t bytes = 0;
-
-    for (size_t j = i; j < end; j++)
-        if (answer_begin(env, qs->wire + j * QMAX, qs->len[j], ANSWER_UDP, &st[j - i])) {
-            look[nlook].alloc_id = st[j - i].alloc;
-            look[nlook].family = st[j - i].family;
-            memcpy(look[nlook++].addr, st[j - i].addr, 16);
-        }
-    spfdb_covers_many(c->txn, look, nlook);
-    nlook = 0;
-    for (size_t j = i; j < end; j++) {
-        struct answer_info info;
-        int listed = st[j - i].lookup ? look[nlook++].result : 0;
-        bytes += answer_end(env, &st[j - i], listed, out, sizeof out, &info);
-        cls[info.cls]++;
-    }
-    return bytes;
-}
-
-/* The timed loop (named for callgrind's --toggle-collect). */
+/* The timed loop (named for callgrind's --toggle-collect).  M: BATCH
+ * messages, their OUT and CAP set. */
 uint64_t run_passes(struct ctx *c, const struct answer_env *env, const struct queries *qs,
-                    unsigned passes, unsigned batch, int batched, uint64_t *cls);
+                    unsigned passes, unsigned batch, int batched, struct answer_msg *m,
+                    uint64_t *cls);
 uint64_t run_passes(struct ctx *c, const struct answer_env *env, const struct queries *qs,
-                    unsigned passes, unsigned batch, int batched, uint64_t *cls)
+                    unsigned passes, unsigned batch, int batched, struct answer_msg *m,
+                    uint64_t *cls)
 {
-    static uint8_t out[1232];
     uint64_t bytes = 0;
 
     for (unsigned p = 0; p < passes; p++) {
         for (size_t i = 0; i < qs->n; i += batch) {
-            size_t end = i + batch < qs->n ? i + batch : qs->n;
+            unsigned n = qs->n - i < batch ? (unsigned)(qs->n - i) : batch;
             if (spfdb_txn_renew(c->txn) != 0)
                 return 0;
-            for (size_t j = i; batched && j < end; j += SPFDB_MANY_MAX)
-                bytes += many(c, env, qs, j, j + SPFDB_MANY_MAX < end ? j + SPFDB_MANY_MAX : end,
-                              cls);
-            for (size_t j = i; !batched && j < end; j++) {
-                struct answer_info info;
-                bytes += answer_query(env, qs->wire + j * QMAX, qs->len[j], out, sizeof out,
-                                      ANSWER_UDP, &info);
-                cls[info.cls]++;
+            for (unsigned j = 0; batched && j < n; j++) {
+                m[j].q = qs->wire + (i + j) * QMAX;
+                m[j].qlen = qs->len[i + j];
+            }
+            if (batched)
+                answer_batch(env, ANSWER_UDP, m, n);
+            for (unsigned j = 0; !batched && j < n; j++)
+                m[j].len = answer_query(env, qs->wire + (i + j) * QMAX, qs->len[i + j], m[j].out,
+                                        m[j].cap, ANSWER_UDP, &m[j].info);
+            for (unsigned j = 0; j < n; j++) {
+                bytes += m[j].len;
+                cls[m[j].info.cls]++;
             }
             spfdb_txn_reset(c->txn);
         }
@@ -253,10 +237,20 @@ int main(int argc, char **argv)
     }
     spfdb_txn_reset(c.txn);
 
-    struct answer_env aenv = { .zones = c.zones, .serial = info.serial, .covers = covers,
-                               .covers_ctx = &c };
+    static uint8_t out[1232];
+    struct answer_msg *m = calloc(batch, sizeof *m);
+    if (m == NULL) {
+        fputs("answer-bench: out of memory\n", stderr);
+        return 3;
+    }
+    for (unsigned j = 0; j < batch; j++) {
+        m[j].out = out;
+        m[j].cap = sizeof out;
+    }
+    struct answer_env aenv = { .zones = c.zones, .serial = info.serial,
+                               .covers_many = covers_many, .covers_ctx = &c };
     double t0 = now();
-    uint64_t bytes = run_passes(&c, &aenv, &qs, passes, batch, batched, cls);
+    uint64_t bytes = run_passes(&c, &aenv, &qs, passes, batch, batched, m, cls);
     double t = now() - t0;
     uint64_t total = (uint64_t)qs.n * passes;
 
@@ -272,6 +266,7 @@ int main(int argc, char **argv)
     spfdb_txn_close(c.txn);
     zonetab_free(c.zones);
     spfdb_env_close(env);
+    free(m);
     free(qs.wire);
     free(qs.len);
     return 0;

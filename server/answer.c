@@ -1,8 +1,11 @@
-/* answer.c: the decision table of SPEC §4.  See answer.h.
+/* answer.c: the decision table of SPEC §4, and the batch loop around it.
+ * See answer.h.
  *
  * Every record an answer can hold is prebuilt in the zone table (zones.h),
  * so deciding only picks one of them: the reply is the question copied
- * once and that record block (wire.c).
+ * once and that record block (wire.c).  A batch is decided up to its
+ * lookups, looked up in one call, then written: the only place that loop
+ * is written.
  */
 #include "answer.h"
 
@@ -143,8 +146,10 @@ static uint8_t looked_up(struct answer_state *s, int listed)
     return ANSWER_LISTED;
 }
 
-int answer_begin(const struct answer_env *env, const uint8_t *msg, size_t len, int transport,
-                 struct answer_state *s)
+/* Parse and decide MSG[0..LEN) into S, up to the database lookup: returns
+ * 1 when the reply needs its result (S->lookup), else 0. */
+static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, size_t len,
+                            int transport, struct answer_state *s)
 {
     s->r = (struct wire_reply){ .serial = env->serial };
     s->transport = (uint8_t)transport;
@@ -172,14 +177,13 @@ int answer_begin(const struct answer_env *env, const uint8_t *msg, size_t len, i
     return s->lookup;
 }
 
-size_t answer_end(const struct answer_env *env, struct answer_state *s, int listed, uint8_t *out,
-                  size_t cap, struct answer_info *info)
+/* Write S's reply into OUT[0..CAP).  LISTED (read only when S->lookup): 1
+ * listed, 0 not, <0 the database could not be read. */
+static size_t write_reply(const struct answer_env *env, struct answer_state *s, int listed,
+                          uint8_t *out, size_t cap, struct answer_info *info)
 {
-    struct answer_info scratch;
     size_t limit;
 
-    if (!info)
-        info = &scratch;
     if (s->lookup)
         s->cls = looked_up(s, listed);
     info->cls = s->cls;
@@ -205,13 +209,47 @@ size_t answer_end(const struct answer_env *env, struct answer_state *s, int list
     return wire_reply(&s->q, &s->r, out, limit);
 }
 
+/* At most SPFDB_MANY_MAX messages M[0..N): decided, looked up together,
+ * written. */
+static void batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
+{
+    struct spfdb_query look[SPFDB_MANY_MAX], *l = look;
+    struct answer_msg *end = m + n;
+
+    for (struct answer_msg *p = m; p < end; p++) {
+        if (parse_and_decide(env, p->q, p->qlen, transport, &p->st)) {
+            l->alloc_id = p->st.alloc;
+            l->family = p->st.family;
+            memcpy(l->addr, p->st.addr, sizeof l->addr);
+            l++;
+        }
+    }
+    if (l > look)
+        env->covers_many(env->covers_ctx, look, (unsigned)(l - look));
+    l = look;
+    for (struct answer_msg *p = m; p < end; p++)
+        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->out, p->cap,
+                             &p->info);
+}
+
+void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
+{
+    for (; n > SPFDB_MANY_MAX; m += SPFDB_MANY_MAX, n -= SPFDB_MANY_MAX)
+        batch(env, transport, m, SPFDB_MANY_MAX);
+    batch(env, transport, m, n);
+}
+
 size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
                     size_t cap, int transport, struct answer_info *info)
 {
-    struct answer_state s;
-    int listed = -1;
+    struct answer_msg m;
 
-    if (answer_begin(env, q, qlen, transport, &s) && env->covers)
-        listed = env->covers(env->covers_ctx, s.alloc, s.family, s.addr);
-    return answer_end(env, &s, listed, out, cap, info);
+    m.q = q;
+    m.qlen = qlen;
+    m.out = out;
+    m.cap = cap;
+    answer_batch(env, transport, &m, 1);
+    if (info)
+        *info = m.info;
+    return m.len;
 }

@@ -1,12 +1,17 @@
-/* answer.h: one DNS query in, one reply out (SPEC §4), without sockets.
+/* answer.h: DNS queries in, replies out (SPEC §4), without sockets or LMDB.
  *
- * answer_query() parses the query (wire.c), decides the reply (which rcode,
- * which records: this file) and writes it into the caller's buffer.  It
- * never allocates, never blocks and keeps no state between calls; the
- * database is reached only through env->covers.  Safe to call from many
- * threads with distinct envs and buffers.  answer_begin() and answer_end()
- * are its two halves, for a caller that looks up a batch of queries'
- * addresses at once: the state between them is the caller's.
+ * answer_batch() is the one way a query is answered.  For each query of a
+ * batch it parses the query (wire.c) and decides the reply up to the
+ * database lookup (which rcode, which records: this file); then it makes
+ * every lookup of the batch in one env->covers_many call, whose memory
+ * reads overlap; then it writes each reply into its own buffer.  A UDP
+ * worker passes one recvmmsg batch, the TCP thread one message
+ * (answer_query: a batch of one), the bench and the tests what they test.
+ * It never allocates, never blocks and keeps no state between calls; the
+ * database is reached only through env->covers_many, which decides what a
+ * failed read becomes (the server's read view, view.h: retried once, then
+ * SERVFAIL).  Safe to call from many threads with distinct envs and
+ * messages.
  */
 #ifndef SPFDB_ANSWER_H
 #define SPFDB_ANSWER_H
@@ -14,17 +19,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spfdb.h"
 #include "wire.h"
 
 struct zone;
 struct zonetab;
 
+/* What the answers of one batch see.  The read view (view.h) fills in the
+ * first four for the server; the TCP thread sets the last. */
 struct answer_env {
     const struct zonetab *zones; /* NULL or empty: REFUSED to everything */
     uint32_t serial;             /* the SOA serial of every zone */
-    /* Is ADDR (FAMILY 4: 4 bytes, 6: 16 bytes) listed in allocation ALLOC?
-     * 1 yes, 0 no, <0 the database could not be read (reply SERVFAIL). */
-    int (*covers)(void *ctx, uint32_t alloc, int family, const uint8_t *addr);
+    /* For each of N (1 to SPFDB_MANY_MAX) lookups: is Q[i].addr (family 4:
+     * 4 bytes, 6: 16 bytes) listed in allocation Q[i].alloc_id?  Into
+     * Q[i].result: 1 yes, 0 no, <0 the database could not be read (the
+     * reply is SERVFAIL). */
+    void (*covers_many)(void *ctx, struct spfdb_query *q, unsigned n);
     void *covers_ctx;
     uint16_t tcp_idle_100ms;     /* edns-tcp-keepalive TIMEOUT sent over TCP */
 };
@@ -49,21 +59,14 @@ struct answer_info {
 
 enum { ANSWER_UDP = 0, ANSWER_TCP = 1 };
 
-/* Reply to the query Q[0..QLEN) into OUT[0..CAP), OUT not overlapping Q.
- * Over UDP the reply is cut to SPEC §4's size rule (TC set); over TCP it
- * may use CAP.  CAP: at least 1232 for UDP, 65535 for TCP.  Returns the
- * reply length, or 0 when nothing is to be sent.  INFO may be NULL. */
-size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
-                    size_t cap, int transport, struct answer_info *info);
-
-/* One query between answer_begin() and answer_end().  It points into the
- * query's bytes and ENV's zone table: both must outlive it. */
+/* Between deciding a query and writing its reply: answer.c's own.  It
+ * points into the query's bytes and the env's zone table. */
 struct answer_state {
     struct query q;
     struct wire_reply r;
     uint8_t transport;
     uint8_t cls;               /* enum answer_class, once decided */
-    uint8_t lookup;            /* answer_end() needs to know whether: */
+    uint8_t lookup;            /* the reply needs to know whether: */
     uint8_t family;            /* ... ADDR (4 or 16 bytes, FAMILY 4 or 6) ... */
     uint8_t addr[16];
     uint32_t alloc;            /* ... is listed in allocation ALLOC */
@@ -72,13 +75,27 @@ struct answer_state {
     const struct zone *zone;
 };
 
-/* Parse and decide Q[0..QLEN) into S, up to the database lookup: returns 1
- * when answer_end() needs its result (S->lookup), else 0. */
-int answer_begin(const struct answer_env *env, const uint8_t *q, size_t qlen, int transport,
-                 struct answer_state *s);
-/* Write S's reply as answer_query() does.  LISTED (read only when
- * S->lookup): 1 listed, 0 not, <0 the database could not be read. */
-size_t answer_end(const struct answer_env *env, struct answer_state *s, int listed, uint8_t *out,
-                  size_t cap, struct answer_info *info);
+/* One query of a batch and its reply.  The caller sets the first four
+ * (and may keep them from batch to batch), answer_batch() the rest. */
+struct answer_msg {
+    const uint8_t *q;          /* the query Q[0..QLEN) */
+    size_t qlen;
+    uint8_t *out;              /* its reply goes to OUT[0..CAP), not overlapping Q; */
+    size_t cap;                /* ... at least 1232 for UDP, 65535 for TCP */
+    size_t len;                /* the reply's length; 0: nothing to send */
+    struct answer_info info;   /* what the reply was */
+    struct answer_state st;
+};
+
+/* Answer the N messages M[0..N) (any N; the lookups are made
+ * SPFDB_MANY_MAX at a time), each into its OUT.  Over UDP a reply is cut
+ * to SPEC §4's size rule (TC set); over TCP it may use CAP.  ENV, the
+ * queries and the zone table must not change during the call. */
+void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n);
+
+/* A batch of one: the reply to Q[0..QLEN) in OUT[0..CAP), its length
+ * returned (0: nothing to send).  INFO may be NULL. */
+size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen, uint8_t *out,
+                    size_t cap, int transport, struct answer_info *info);
 
 #endif

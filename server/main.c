@@ -1,9 +1,13 @@
-/* main.c: spfdbd's command line, start-up, signals and shutdown (SPEC §4).
+/* main.c: spfdbd's command line, start-up, wiring, signals and shutdown
+ * (SPEC §4).
  *
- * Start-up order: bind every socket (DNS and metrics), drop privileges
- * (--user), open the database (so files LMDB creates belong to that user),
- * build the workers' zone tables, start the workers, then say READY: every
- * start-up error is reported before anything is served.  The main thread
+ * Start-up order: bind every socket (DNS and metrics) and set up the
+ * threads that will serve them (--workers UDP workers on each address, one
+ * TCP thread for all), drop privileges (--user), open the database (so
+ * files LMDB creates belong to that user), open each thread's read view
+ * (its zone table built once), start the threads, then say READY: every
+ * start-up error is reported before anything is served.  main owns the
+ * DNS sockets and closes them once the threads are freed.  The main thread
  * then runs its own event loop: signals, the metrics endpoint, and the
  * clearing of stale reader slots every minute.  Under systemd it also
  * reports READY=1, STATUS= and STOPPING=1 (Type=notify).
@@ -26,10 +30,11 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "net.h"
+#include "sockets.h"
 #include "spfdb.h"
-#include "worker.h"
-#include "zones.h"
+#include "stats.h"
+#include "tcp.h"
+#include "udp.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
 /* Every worker thread holds one of the database's 1,024 reader slots;
@@ -38,13 +43,13 @@ enum { LISTEN_MAX = 32, WORKERS_MAX = 256, UDP_THREADS_MAX = 512, READER_CHECK_S
 
 struct options {
     const char *db;
-    struct net_addr addrs[LISTEN_MAX];
+    struct sock_addr addrs[LISTEN_MAX];
     unsigned naddrs;
     unsigned workers;
     unsigned tcp_max;
     unsigned tcp_idle_s;
     int with_metrics;
-    struct net_addr metrics;
+    struct sock_addr metrics;
     const char *user;      /* --user: switch to it after binding */
     uid_t uid;
     gid_t gid;
@@ -54,9 +59,14 @@ struct options {
 struct server {
     const struct options *o;
     struct event_base *base;   /* the main thread's loop */
-    struct worker *ws;         /* the UDP workers, then the TCP worker */
-    unsigned nws;              /* --workers x listen addresses, plus one */
-    unsigned started;          /* workers running */
+    unsigned nudp;             /* --workers x listen addresses */
+    int *udp_fd;               /* [nudp]: each UDP worker's socket, -1 none */
+    int *tcp_fd;               /* [naddrs]: the TCP listeners, -1 none */
+    struct udp_worker **udp;   /* [nudp]: worker i serves udp_fd[i] */
+    struct tcp_thread *tcp;    /* worker nudp */
+    const struct stats **stats; /* [nudp + 1]: the UDP workers' counters, then TCP's */
+    unsigned udp_started;      /* UDP workers running */
+    int tcp_started;
     spfdb_env *env;
     struct metrics *metrics;
     struct event *sigev[3], *tick;
@@ -155,7 +165,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_LISTEN:
             if (o->naddrs == LISTEN_MAX)
                 return bad_usage("too many --listen addresses (at most 32): %s", optarg);
-            if (net_addr_parse(optarg, &o->addrs[o->naddrs]) != 0)
+            if (sock_addr_parse(optarg, &o->addrs[o->naddrs]) != 0)
                 return bad_usage("bad --listen address %s: expected ADDR:PORT, [ADDR]:PORT "
                                  "or ADDR",
                                  optarg);
@@ -177,11 +187,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return bad_usage("bad --tcp-idle-timeout %s: expected 1 to 3600 seconds", optarg);
             break;
         case O_METRICS: {
-            /* A port is required: 53 (net_addr_parse's default) is no HTTP port. */
+            /* A port is required: 53 (sock_addr_parse's default) is no HTTP port. */
             const char *colon = strrchr(optarg, ':');
             if (colon == NULL || colon == optarg ||
                 (optarg[0] == '[' ? colon[-1] != ']' : strchr(optarg, ':') != colon) ||
-                net_addr_parse(optarg, &o->metrics) != 0)
+                sock_addr_parse(optarg, &o->metrics) != 0)
                 return bad_usage("bad --metrics address %s: expected ADDR:PORT or [ADDR]:PORT",
                                  optarg);
             o->with_metrics = 1;
@@ -208,8 +218,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (o->db == NULL)
         return bad_usage("%s", "--db DIR is required");
     if (o->naddrs == 0) {
-        if (net_addr_parse("0.0.0.0:53", &o->addrs[0]) != 0 ||
-            net_addr_parse("[::]:53", &o->addrs[1]) != 0)
+        if (sock_addr_parse("0.0.0.0:53", &o->addrs[0]) != 0 ||
+            sock_addr_parse("[::]:53", &o->addrs[1]) != 0)
             return bad_usage("%s", "cannot parse the default listen addresses");
         o->naddrs = 2;
     }
@@ -372,38 +382,48 @@ static void log_ready(const struct options *o, unsigned zones)
              o->with_metrics ? o->metrics.text : "off", user);
 }
 
-static void log_stop(int sig, const struct worker *ws, unsigned n)
+static void log_stop(int sig, const struct stats *const *each, unsigned n)
 {
-    uint64_t udp = 0, tcp = 0, fail = 0, drop = 0;
+    struct stats t;
+    uint64_t tcp = 0;
 
-    for (unsigned i = 0; i < n; i++) {
-        udp += ws[i].st.udp_tx;
-        for (unsigned t = 0; t < QT_COUNT; t++)
-            tcp += ws[i].st.queries[ANSWER_TCP][t];
-        fail += ws[i].st.db_fail;
-        drop += ws[i].st.udp_txdrop + ws[i].st.udp_rxerr + ws[i].st.udp_txerr;
-    }
+    stats_sum(each, n, &t);
+    for (unsigned q = 0; q < QT_COUNT; q++)
+        tcp += t.queries[ANSWER_TCP][q];
     log_info("stopped on %s: answered %" PRIu64 " UDP and %" PRIu64 " TCP queries; %" PRIu64
              " UDP errors or drops, %" PRIu64 " database read failures",
-             sig == SIGINT ? "SIGINT" : "SIGTERM", udp, tcp, drop, fail);
+             sig == SIGINT ? "SIGINT" : "SIGTERM", t.udp_tx, tcp,
+             t.udp_txdrop + t.udp_rxerr + t.udp_txerr, t.db_fail);
 }
 
 /* Bind everything, then switch user: nothing after this needs root. */
 static int bind_all(struct server *srv)
 {
     const struct options *o = srv->o;
-    struct net_config cfg = { o->addrs, o->naddrs, o->tcp_max, o->tcp_idle_s };
-    unsigned tcp = srv->nws - 1;
     char err[256];
 
-    for (unsigned i = 0; i < srv->nws; i++) {
-        if (worker_init(&srv->ws[i], i, o->tcp_idle_s, i == tcp) != 0) {
+    for (unsigned i = 0; i < srv->nudp; i++) {
+        const struct sock_addr *a = &o->addrs[i / o->workers];
+        srv->udp_fd[i] = sock_udp(a, err, sizeof err);
+        if (srv->udp_fd[i] < 0) {
+            log_err("%s", err);
+            return EXIT_START;
+        }
+        if (udp_new(&srv->udp[i], i, srv->udp_fd[i], a->wildcard) != 0) {
             log_err("cannot set up worker %u: out of memory or descriptors", i);
             return EXIT_START;
         }
-        if ((i == tcp ? net_tcp_new(&srv->ws[i], &cfg, err, sizeof err)
-                      : net_udp_new(&srv->ws[i], &o->addrs[i / o->workers], err, sizeof err)) !=
-            0) {
+        srv->stats[i] = udp_stats(srv->udp[i]);
+    }
+    if (tcp_new(&srv->tcp, srv->nudp, o->naddrs, o->tcp_max, o->tcp_idle_s) != 0) {
+        log_err("cannot set up worker %u: out of memory or descriptors", srv->nudp);
+        return EXIT_START;
+    }
+    srv->stats[srv->nudp] = tcp_stats(srv->tcp);
+    for (unsigned i = 0; i < o->naddrs; i++) {
+        srv->tcp_fd[i] = sock_tcp(&o->addrs[i], err, sizeof err);
+        if (srv->tcp_fd[i] < 0 ||
+            tcp_listen(srv->tcp, srv->tcp_fd[i], o->addrs[i].text, err, sizeof err) != 0) {
             log_err("%s", err);
             return EXIT_START;
         }
@@ -435,10 +455,12 @@ static int open_db(struct server *srv)
     rc = spfdb_env_reader_check(srv->env);
     if (rc < 0)
         log_warn("reader check: %s", spfdb_strerror(rc));
-    for (unsigned i = 0; i < srv->nws && rc >= 0; i++)
-        rc = worker_open(&srv->ws[i], srv->env);
+    for (unsigned i = 0; i < srv->nudp && rc >= 0; i++)
+        rc = udp_open(srv->udp[i], srv->env);
+    if (rc >= 0)
+        rc = tcp_open(srv->tcp, srv->env);
     if (rc >= 0 && srv->metrics != NULL)
-        rc = metrics_start(srv->metrics, srv->env, srv->ws, srv->nws, time(NULL));
+        rc = metrics_start(srv->metrics, srv->env, srv->stats, srv->nudp + 1, time(NULL));
     if (rc < 0) {
         log_err("cannot read database %s: %s", o->db, spfdb_strerror(rc));
         return EXIT_DB;
@@ -475,18 +497,27 @@ static int serve(struct server *srv, const sigset_t *sigs)
     /* Counted before the workers start: worker 0 may replace its table
      * as soon as it runs. */
     if (rc == 0)
-        zones = zonetab_zone_count(srv->ws[0].zones);
+        zones = udp_zone_count(srv->udp[0]);
     /* Before the first answer, which a worker may send as soon as it runs. */
     if (rc == 0 && zones == 0)
         log_warn("database %s has no zones: every query is answered REFUSED until one "
                  "is added (spfdb-ctl zone add)",
                  o->db);
-    for (; rc == 0 && srv->started < srv->nws; srv->started++) {
-        int err = worker_start(&srv->ws[srv->started]);
+    for (int err; rc == 0 && srv->udp_started < srv->nudp; srv->udp_started++) {
+        err = udp_start(srv->udp[srv->udp_started]);
         if (err != 0) {
-            log_err("cannot start worker %u: %s", srv->started, strerror(err));
+            log_err("cannot start worker %u: %s", srv->udp_started, strerror(err));
+            rc = EXIT_START;
+            break;
+        }
+    }
+    if (rc == 0) {
+        int err = tcp_start(srv->tcp);
+        if (err != 0) {
+            log_err("cannot start worker %u: %s", srv->nudp, strerror(err));
             rc = EXIT_START;
         }
+        srv->tcp_started = err == 0;
     }
     if (rc == 0 && main_events(srv, sigs) != 0) {
         log_err("cannot set up the main event loop");
@@ -503,12 +534,16 @@ static int serve(struct server *srv, const sigset_t *sigs)
         }
         notify("STOPPING=1");
     }
-    for (unsigned i = 0; i < srv->started; i++)
-        worker_stop(&srv->ws[i]);
-    for (unsigned i = 0; i < srv->started; i++)
-        worker_join(&srv->ws[i]);
+    for (unsigned i = 0; i < srv->udp_started; i++)
+        udp_stop(srv->udp[i]);
+    if (srv->tcp_started)
+        tcp_stop(srv->tcp);
+    for (unsigned i = 0; i < srv->udp_started; i++)
+        udp_join(srv->udp[i]);
+    if (srv->tcp_started)
+        tcp_join(srv->tcp);
     if (rc == 0)
-        log_stop(srv->sig, srv->ws, srv->nws);
+        log_stop(srv->sig, srv->stats, srv->nudp + 1);
     return rc;
 }
 
@@ -520,9 +555,19 @@ static void server_free(struct server *srv)
             event_free(srv->sigev[i]);
     if (srv->tick != NULL)
         event_free(srv->tick);
-    for (unsigned i = 0; i < srv->nws; i++)
-        worker_fini(&srv->ws[i]);
-    free(srv->ws);
+    for (unsigned i = 0; i < srv->nudp; i++)
+        udp_free(srv->udp[i]);
+    tcp_free(srv->tcp);
+    for (unsigned i = 0; i < srv->nudp; i++)
+        if (srv->udp_fd[i] >= 0)
+            close(srv->udp_fd[i]);
+    for (unsigned i = 0; i < srv->o->naddrs; i++)
+        if (srv->tcp_fd[i] >= 0)
+            close(srv->tcp_fd[i]);
+    free(srv->udp_fd);
+    free(srv->tcp_fd);
+    free(srv->udp);
+    free(srv->stats);
     if (srv->env != NULL)
         spfdb_env_close(srv->env);
     event_base_free(srv->base);
@@ -542,7 +587,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     for (unsigned i = 0; i < o.naddrs; i++) {
-        if (net_addr_check(&o.addrs[i], err, sizeof err) != 0) {
+        if (sock_addr_check(&o.addrs[i], err, sizeof err) != 0) {
             log_err("%s", err);
             return EXIT_START;
         }
@@ -560,15 +605,26 @@ int main(int argc, char **argv)
         return EXIT_START;
     }
     srv.base = event_base_new();
-    srv.nws = o.workers * o.naddrs + 1;
-    srv.ws = calloc(srv.nws, sizeof *srv.ws);
-    if (srv.base == NULL || srv.ws == NULL) {
+    srv.nudp = o.workers * o.naddrs;
+    srv.udp_fd = malloc(srv.nudp * sizeof *srv.udp_fd);
+    srv.tcp_fd = malloc(o.naddrs * sizeof *srv.tcp_fd);
+    srv.udp = calloc(srv.nudp, sizeof *srv.udp);
+    srv.stats = calloc(srv.nudp + 1, sizeof *srv.stats);
+    if (srv.base == NULL || srv.udp_fd == NULL || srv.tcp_fd == NULL || srv.udp == NULL ||
+        srv.stats == NULL) {
         log_err("out of memory");
         if (srv.base != NULL)
             event_base_free(srv.base);
-        free(srv.ws);
+        free(srv.udp_fd);
+        free(srv.tcp_fd);
+        free(srv.udp);
+        free(srv.stats);
         return EXIT_START;
     }
+    for (unsigned i = 0; i < srv.nudp; i++)
+        srv.udp_fd[i] = -1;
+    for (unsigned i = 0; i < o.naddrs; i++)
+        srv.tcp_fd[i] = -1;
     rc = serve(&srv, &sigs);
     server_free(&srv);
     return rc;

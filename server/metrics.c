@@ -60,16 +60,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net.h"
-#include "worker.h"
+#include "sockets.h"
+#include "stats.h"
 
 enum { HTTP_TIMEOUT_S = 10, HTTP_HEADERS_MAX = 8192, HTTP_BODY_MAX = 4096 };
 
 struct metrics {
     struct evhttp *http;
     spfdb_txn *txn;            /* the scrapes' read handle, reset between them */
-    const struct worker *ws;
-    unsigned nworkers;
+    const struct stats *const *each; /* every answering thread's counters */
+    unsigned n;
     time_t start;
 };
 
@@ -101,23 +101,7 @@ static void one(struct out *o, const char *name, const char *type, const char *h
     emit(o, "%s %" PRIu64 "\n", name, v);
 }
 
-/* Sum every worker's counters.  The workers keep writing them meanwhile:
- * see worker.h for why relaxed loads of plain uint64_t are enough. */
-static void sum_stats(const struct metrics *m, struct worker_stats *total)
-{
-    enum { WORDS = sizeof *total / sizeof(uint64_t) };
-    _Static_assert(sizeof *total % sizeof(uint64_t) == 0, "worker_stats holds only uint64_t");
-    uint64_t sum[WORDS] = { 0 };
-
-    for (unsigned i = 0; i < m->nworkers; i++) {
-        const uint64_t *word = (const uint64_t *)&m->ws[i].st;
-        for (unsigned k = 0; k < WORDS; k++)
-            sum[k] += __atomic_load_n(&word[k], __ATOMIC_RELAXED);
-    }
-    memcpy(total, sum, sizeof sum);
-}
-
-static void queries(struct out *o, const struct worker_stats *st)
+static void queries(struct out *o, const struct stats *st)
 {
     static const char *const transport[2] = { "udp", "tcp" };
     static const char *const type[QT_COUNT] = { "A", "AAAA", "ANY", "SOA", "NS", "TXT", "other" };
@@ -129,7 +113,7 @@ static void queries(struct out *o, const struct worker_stats *st)
                  transport[t], type[q], st->queries[t][q]);
 }
 
-static void results(struct out *o, const struct worker_stats *st)
+static void results(struct out *o, const struct stats *st)
 {
     static const char *const result[ANSWER_SERVFAIL + 1] = {
         [ANSWER_DROP] = "dropped",       [ANSWER_LISTED] = "listed",
@@ -154,7 +138,7 @@ static void results(struct out *o, const struct worker_stats *st)
              st->rcodes[rcode[i].code]);
 }
 
-static void io_counters(struct out *o, const struct worker_stats *st)
+static void io_counters(struct out *o, const struct stats *st)
 {
     one(o, "spfdb_udp_responses_sent_total", "counter", "UDP replies sent.", st->udp_tx);
     one(o, "spfdb_udp_send_dropped_total", "counter",
@@ -225,14 +209,14 @@ static void scrape(struct evhttp_request *req, void *arg)
     struct metrics *m = arg;
     const char *lmdb = spfdb_lmdb_version();
     struct out o = { evbuffer_new(), 0 };
-    struct worker_stats st;
+    struct stats st;
     time_t now = time(NULL);
 
     if (o.b == NULL) {
         evhttp_send_error(req, HTTP_INTERNAL, NULL);
         return;
     }
-    sum_stats(m, &st);
+    stats_sum(m->each, m->n, &st);
     head(&o, "spfdb_build_info", "gauge", "Versions spfdbd was built with; always 1.");
     emit(&o, "spfdb_build_info{version=\"%s\",libevent=\"%s\",lmdb=\"%.*s\"} 1\n", SPFDB_VERSION,
          event_get_version(), (int)strcspn(lmdb, ":"), lmdb);
@@ -251,7 +235,7 @@ static void scrape(struct evhttp_request *req, void *arg)
     evbuffer_free(o.b);
 }
 
-int metrics_new(struct event_base *base, const struct net_addr *addr, struct metrics **out,
+int metrics_new(struct event_base *base, const struct sock_addr *addr, struct metrics **out,
                 char *err, size_t errcap)
 {
     struct metrics *m = calloc(1, sizeof *m);
@@ -269,7 +253,7 @@ int metrics_new(struct event_base *base, const struct net_addr *addr, struct met
         snprintf(err, errcap, "metrics: cannot set up the HTTP server");
         goto fail;
     }
-    fd = net_listen(addr, err, errcap);
+    fd = sock_listen(addr, err, errcap);
     if (fd < 0)
         goto fail;
     /* From here the listener owns FD and closes it in evhttp_free. */
@@ -287,7 +271,7 @@ fail:
     return -1;
 }
 
-int metrics_start(struct metrics *m, spfdb_env *env, const struct worker *ws, unsigned nworkers,
+int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *each, unsigned n,
                   time_t start)
 {
     int rc = spfdb_txn_read(env, &m->txn);
@@ -295,8 +279,8 @@ int metrics_start(struct metrics *m, spfdb_env *env, const struct worker *ws, un
     if (rc != 0)
         return rc;
     spfdb_txn_reset(m->txn);
-    m->ws = ws;
-    m->nworkers = nworkers;
+    m->each = each;
+    m->n = n;
     m->start = start;
     return 0;
 }

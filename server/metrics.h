@@ -3,8 +3,9 @@
  * GET /metrics answers the text exposition format (version 0.0.4) through
  * libevent's evhttp, from the event loop of the thread that calls
  * metrics_new() (the main thread), never from a worker: a scrape sums the
- * workers' counters (worker.h says how they are read) and reads the
- * database's serial and zones on its own read handle.  Other paths get
+ * counters of every thread that answers (stats_sum, stats.h) and reads the
+ * database's serial and zones on its own read handle.  This file only
+ * names and formats them.  Other paths get
  * 404, methods other than GET and HEAD 501 (libevent's choice).  The metric
  * names are listed at the top of metrics.c.
  */
@@ -17,18 +18,18 @@
 #include "spfdb.h"
 
 struct event_base;
-struct net_addr;
-struct worker;
+struct sock_addr;
+struct stats;
 struct metrics;
 
 /* Bind ADDR now (before privileges are dropped) and serve it from BASE's
  * loop.  0 and *OUT, or -1 with a one-line reason in ERR. */
-int metrics_new(struct event_base *base, const struct net_addr *addr, struct metrics **out,
+int metrics_new(struct event_base *base, const struct sock_addr *addr, struct metrics **out,
                 char *err, size_t errcap);
-/* What a scrape reports: the NWORKERS workers WS (which must outlive M),
- * the database ENV and the process start time START.  Call before BASE's
- * loop runs.  0 or a negative SPFDB_E* code. */
-int metrics_start(struct metrics *m, spfdb_env *env, const struct worker *ws, unsigned nworkers,
+/* What a scrape reports: the N counter sets EACH[0..N) (the array and the
+ * sets must outlive M), the database ENV and the process start time START.
+ * Call before BASE's loop runs.  0 or a negative SPFDB_E* code. */
+int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *each, unsigned n,
                   time_t start);
 /* Close the socket and the read handle; BASE's loop must not be running. */
 void metrics_free(struct metrics *m);

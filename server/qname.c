@@ -8,13 +8,7 @@
 
 #include <string.h>
 
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#include "bytes.h"
 
 /* Octet labels by table: each digit's worth at its place, plus DIGIT, and 0
  * for an octet that cannot stand there (no digit; a leading zero).  A
@@ -75,14 +69,12 @@ static const uint8_t hex_flag[256] = {
 static void classify6(const uint8_t *p, struct qname_addr *out)
 {
     static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
-    static const uint8_t one_m[8] = { 0xFF, 0, 0xFF, 0, 0xFF, 0, 0xFF, 0 };
-    static const uint8_t one_v[8] = { 1, 0, 1, 0, 1, 0, 1, 0 };
     uint64_t lens = 0;
     unsigned ok = 0x10;
 
     for (unsigned i = 0; i < 16; i += 2, p += 8) {
         unsigned a = hex_flag[p[1]], b = hex_flag[p[3]], c = hex_flag[p[5]], d = hex_flag[p[7]];
-        lens |= (load64(p) & load64(one_m)) ^ load64(one_v);
+        lens |= one_octet_labels(p);
         ok &= a & b & c & d;
         out->addr[i] = (uint8_t)(a << 4 | (b & 0xF));
         out->addr[i + 1] = (uint8_t)(c << 4 | (d & 0xF));

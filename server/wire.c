@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "bytes.h"
+
 /* A read cursor over the caller's bytes (NSD buffer.h style): every read
  * checks what remains and fails without moving on overrun. */
 struct rd {
@@ -14,7 +16,7 @@ static int rd_u16(struct rd *r, uint16_t *v)
 {
     if (r->len - r->pos < 2)
         return -1;
-    *v = (uint16_t)(r->p[r->pos] << 8 | r->p[r->pos + 1]);
+    *v = get_be16(r->p + r->pos);
     r->pos += 2;
     return 0;
 }
@@ -27,14 +29,6 @@ static int rd_skip(struct rd *r, size_t n)
     return 0;
 }
 
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* A question name: plain labels only (no compression pointer, no extended
  * label type), labels <= 63, name <= 255.  Fills LABEL with the label
  * offsets.  Bounding the label starts to the first 255 octets bounds the
@@ -42,10 +36,8 @@ static uint64_t load64(const uint8_t *p)
 static int rd_qname(struct rd *r, uint8_t *label, unsigned *nlabels)
 {
     /* Eight one-octet labels in a row, as in an IPv6 name, are taken in
-     * one step: octets 0, 2, ... 14 are 1 (any byte order), and the eight
-     * offsets are stored as one word (no carries: they stay below 255). */
-    static const uint8_t one_m[8] = { 0xFF, 0, 0xFF, 0, 0xFF, 0, 0xFF, 0 };
-    static const uint8_t one_v[8] = { 1, 0, 1, 0, 1, 0, 1, 0 };
+     * one step (one_octet_labels, twice), and the eight offsets are stored
+     * as one word (no carries: they stay below 255). */
     static const uint8_t ramp[8] = { 0, 2, 4, 6, 8, 10, 12, 14 };
     const uint8_t *p = r->p + r->pos;
     size_t lim = r->len - r->pos < DNS_NAME_MAX ? r->len - r->pos : DNS_NAME_MAX;
@@ -63,8 +55,7 @@ static int rd_qname(struct rd *r, uint8_t *label, unsigned *nlabels)
             return -1; /* 0x40/0x80: extended types; 0xC0: pointer */
         }
         if (l == 1 && pos + 16 < lim &&
-            (((load64(p + pos) & load64(one_m)) ^ load64(one_v)) |
-             ((load64(p + pos + 8) & load64(one_m)) ^ load64(one_v))) == 0) {
+            (one_octet_labels(p + pos) | one_octet_labels(p + pos + 8)) == 0) {
             uint64_t offs = pos * 0x0101010101010101ull + load64(ramp);
             memcpy(label + n, &offs, sizeof offs);
             n += 8;
@@ -143,9 +134,8 @@ static int rd_records(struct rd *r, const uint16_t *count, struct query *q, int 
             if (rd_owner(r, &root) < 0 || r->len - r->pos < 10)
                 return -1;
             const uint8_t *f = r->p + r->pos; /* TYPE, CLASS, TTL, RDLENGTH */
-            uint16_t t = (uint16_t)(f[0] << 8 | f[1]), c = (uint16_t)(f[2] << 8 | f[3]);
-            uint32_t ttl = (uint32_t)f[4] << 24 | (uint32_t)f[5] << 16 | (uint32_t)f[6] << 8 | f[7];
-            uint16_t rdlen = (uint16_t)(f[8] << 8 | f[9]);
+            uint16_t t = get_be16(f), c = get_be16(f + 2), rdlen = get_be16(f + 8);
+            uint32_t ttl = get_be32(f + 4);
             r->pos += 10;
             if (r->len - r->pos < rdlen)
                 return -1;
@@ -182,10 +172,9 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
     q->udp_size = 0;
     if (len < DNS_HDR || (msg[2] & 0x80))
         return WIRE_DROP;
-    unsigned qd = (unsigned)msg[4] << 8 | msg[5];
-    uint16_t count[4] = { 0, /* -, AN, NS, AR */
-                          (uint16_t)(msg[6] << 8 | msg[7]), (uint16_t)(msg[8] << 8 | msg[9]),
-                          (uint16_t)(msg[10] << 8 | msg[11]) };
+    unsigned qd = get_be16(msg + 4);
+    /* -, AN, NS, AR */
+    uint16_t count[4] = { 0, get_be16(msg + 6), get_be16(msg + 8), get_be16(msg + 10) };
 
     /* Walk the whole message, so that even a reply to a bad query can echo
      * its question and carry OPT when it had one. */
@@ -197,8 +186,8 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
         }
         if (qd == 1) {
             q->nlabels = (uint8_t)n;
-            q->qtype = (uint16_t)(msg[r.pos] << 8 | msg[r.pos + 1]);
-            q->qclass = (uint16_t)(msg[r.pos + 2] << 8 | msg[r.pos + 3]);
+            q->qtype = get_be16(msg + r.pos);
+            q->qclass = get_be16(msg + r.pos + 2);
             q->qend = (uint16_t)(r.pos + 4);
             q->qd_ok = 1;
         }
@@ -222,18 +211,6 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
     return WIRE_OK;
 }
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    put_u16(p, (uint16_t)(v >> 16));
-    put_u16(p + 2, (uint16_t)v);
-}
-
 /* The size is known before the first octet is written, so every write
  * below is within LIMIT without a check of its own. */
 size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *out, size_t limit)
@@ -253,8 +230,8 @@ size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *ou
         if (r->rrs_len)
             memcpy(out + len, r->rrs, r->rrs_len);
         if (r->soa) {
-            put_u16(out + len, (uint16_t)(0xC000 | r->soa_owner));
-            put_u32(out + len + r->rrs_len - 20, r->serial);
+            put_be16(out + len, (uint16_t)(0xC000 | r->soa_owner));
+            put_be32(out + len + r->rrs_len - 20, r->serial);
         }
         len += r->rrs_len;
         out[7] = r->n_an;
@@ -270,10 +247,10 @@ size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *ou
         p[5] = (uint8_t)(r->rcode >> 4);
         p[7] = q->edns_do ? 0x80 : 0;
         if (r->keepalive) {
-            put_u16(p + 9, 6);
-            put_u16(p + 11, EDNS_O_TCP_KEEPALIVE);
-            put_u16(p + 13, 2);
-            put_u16(p + 15, r->keepalive_100ms);
+            put_be16(p + 9, 6);
+            put_be16(p + 11, EDNS_O_TCP_KEEPALIVE);
+            put_be16(p + 13, 2);
+            put_be16(p + 15, r->keepalive_100ms);
         }
         len += olen;
     }

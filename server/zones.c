@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "wire.h"
 
 struct slot {
@@ -50,14 +51,6 @@ struct zonetab {
 static uint8_t lower(uint8_t c)
 {
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-    return v;
 }
 
 /* The mask of a key's first word: its 8 - R leading octets are not the
@@ -245,14 +238,14 @@ static int mailbox_to_wire(const char *mbox, uint8_t *out, size_t cap)
 
 static uint8_t *put16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    put_be16(p, v);
     return p + 2;
 }
 
 static uint8_t *put32(uint8_t *p, uint32_t v)
 {
-    return put16(put16(p, (uint16_t)(v >> 16)), (uint16_t)v);
+    put_be32(p, v);
+    return p + 4;
 }
 
 /* A record's fixed part: owner OWNER (a pointer, or 0 to patch), type,

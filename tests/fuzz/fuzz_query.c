@@ -1,4 +1,5 @@
-/* fuzz_query.c: libFuzzer target for answer_query() (cf. Knot's tests-fuzz).
+/* fuzz_query.c: libFuzzer target for answer_query(), answer_batch() of one
+ * query (cf. Knot's tests-fuzz).
  *
  * Every input is answered over UDP and over TCP against a fixed zone table
  * and IP set, and each reply is checked by a reader independent of
@@ -25,6 +26,12 @@ static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *a)
     if (family == 4)
         return alloc == ACME ? a[3] == 7 : alloc == CUST && memcmp(a, v4cust, 4) == 0;
     return alloc == ACME && a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8;
+}
+
+static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        q[i].result = covers(ctx, q[i].alloc_id, q[i].family, q[i].addr);
 }
 
 static void add_zone(struct zonetab *t, const char *name, uint32_t alloc, unsigned n_ns)
@@ -63,7 +70,7 @@ static const struct answer_env *fixture(void)
         abort();
     env.zones = t;
     env.serial = 1700000000;
-    env.covers = covers;
+    env.covers_many = covers_many;
     env.tcp_idle_100ms = 100;
     return &env;
 }

@@ -1,4 +1,5 @@
-/* answer_pipe.c: answer_query() as a filter, for test_dnspython.py.
+/* answer_pipe.c: answer_query() (a batch of one) as a filter, for
+ * test_dnspython.py.
  *
  * Reads queries from stdin, each as a 2-octet length, a transport octet
  * (0 UDP, 1 TCP) and the message; writes each reply as a 2-octet length
@@ -23,6 +24,12 @@ static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *a)
     return family == 4 ? memcmp(a, v4, 4) == 0 : memcmp(a, v6, 16) == 0;
 }
 
+static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        q[i].result = covers(ctx, q[i].alloc_id, q[i].family, q[i].addr);
+}
+
 int main(void)
 {
     static uint8_t q[65535], r[65535];
@@ -41,7 +48,7 @@ int main(void)
         fprintf(stderr, "answer_pipe: cannot build the zone table\n");
         return 1;
     }
-    struct answer_env env = { t, 1700000000, covers, NULL, 100 };
+    struct answer_env env = { t, 1700000000, covers_many, NULL, 100 };
     uint8_t hdr[3];
     while (fread(hdr, 1, 3, stdin) == 3) {
         size_t len = (size_t)hdr[0] << 8 | hdr[1];

@@ -1,4 +1,5 @@
-/* test_answer.c: answer_query() against SPEC §4, row by row, byte-level.
+/* test_answer.c: answer_batch() against SPEC §4, row by row, byte-level,
+ * mostly through answer_query() (a batch of one).
  *
  * Fixture: provider zone iphmx.example (allocations acme, default, broken)
  * and delegated zone spf.customer.example (allocation cust).  Listed:
@@ -22,7 +23,7 @@ enum { ACME = 2, DEFAULT = 1, CUST = 7, BROKEN = 9, SERIAL = 1700000000 };
 
 static struct zonetab *tab;
 static struct answer_env env;
-static unsigned covers_calls;
+static unsigned covers_calls, many_calls;
 
 static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *a)
 {
@@ -39,6 +40,15 @@ static int covers(void *ctx, uint32_t alloc, int family, const uint8_t *a)
     if (family == 6 && alloc == ACME)
         return memcmp(a, v6, 16) == 0;
     return 0;
+}
+
+/* env.covers_many: every lookup of a batch, at once. */
+static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
+{
+    many_calls++;
+    assert_true(n >= 1 && n <= SPFDB_MANY_MAX);
+    for (unsigned i = 0; i < n; i++)
+        q[i].result = covers(ctx, q[i].alloc_id, q[i].family, q[i].addr);
 }
 
 static void zone(const char *name, uint32_t alloc, const char *hostmaster, unsigned n_ns,
@@ -83,7 +93,7 @@ static int setup(void **state)
     assert_int_equal(zonetab_add_alloc(tab, "broken", BROKEN), 0);
     env.zones = tab;
     env.serial = SERIAL;
-    env.covers = covers;
+    env.covers_many = covers_many;
     env.tcp_idle_100ms = 100;
     return 0;
 }
@@ -583,9 +593,9 @@ static void test_servfail(void **state)
     assert_int_equal(r.rcode, 0);
 }
 
-/* answer_begin and answer_end, as a UDP worker uses them: every query of a
- * batch begun, the lookups made apart, the replies written in another
- * order; each must be answer_query's, byte for byte, and a lookup must be
+/* A batch, as a UDP worker answers one: its lookups are made in one
+ * covers_many call; each reply must be answer_query's (a batch of one),
+ * byte for byte, whatever its place in the batch, and a lookup must be
  * asked for exactly when answer_query reads the database. */
 static void test_halves(void **state)
 {
@@ -602,9 +612,10 @@ static void test_halves(void **state)
         { "192.0.2.1.spf.customer.example", 1 },
     };
     enum { N = sizeof qs / sizeof qs[0] };
-    static struct answer_state st[N];
+    static struct answer_msg m[N];
     static struct q q[N];
-    static uint8_t got[65535];
+    static uint8_t got[N][1232];
+    unsigned looked[N], lookups = 0;
     struct qopt o = { .edns = 1 };
     (void)state;
 
@@ -613,18 +624,58 @@ static void test_halves(void **state)
         covers_calls = 0;
         size_t want = answer_query(&env, q[i].b, q[i].len, out, 1232, ANSWER_UDP, &info);
         assert_true(want > 0);
-        assert_int_equal(answer_begin(&env, q[i].b, q[i].len, ANSWER_UDP, &st[i]), covers_calls);
+        looked[i] = covers_calls;
+        lookups += covers_calls;
+        /* The batch holds the queries in the other order. */
+        m[N - 1 - i] = (struct answer_msg){ .q = q[i].b, .qlen = q[i].len, .out = got[N - 1 - i],
+                                            .cap = sizeof got[0] };
     }
+    covers_calls = many_calls = 0;
+    answer_batch(&env, ANSWER_UDP, m, N);
+    assert_int_equal(many_calls, 1);
+    assert_int_equal(covers_calls, lookups);
     for (unsigned i = N; i-- > 0;) {
-        struct answer_info hinfo;
-        int listed = st[i].lookup ? covers(NULL, st[i].alloc, st[i].family, st[i].addr) : 0;
-        size_t len = answer_end(&env, &st[i], listed, got, 1232, &hinfo);
+        const struct answer_msg *b = &m[N - 1 - i];
+        assert_int_equal(b->st.lookup, looked[i]);
         size_t want = answer_query(&env, q[i].b, q[i].len, out, 1232, ANSWER_UDP, &info);
-        assert_int_equal(len, want);
-        assert_memory_equal(got, out, want);
-        assert_int_equal(hinfo.cls, info.cls);
-        assert_int_equal(hinfo.rcode, info.rcode);
-        assert_int_equal(hinfo.qtype, info.qtype);
+        assert_int_equal(b->len, want);
+        assert_memory_equal(b->out, out, want);
+        assert_int_equal(b->info.cls, info.cls);
+        assert_int_equal(b->info.rcode, info.rcode);
+        assert_int_equal(b->info.qtype, info.qtype);
+    }
+}
+
+/* A batch longer than SPFDB_MANY_MAX: its lookups go SPFDB_MANY_MAX at a
+ * time, and every reply is still its own, over TCP too. */
+static void test_long_batch(void **state)
+{
+    enum { N = 2 * SPFDB_MANY_MAX + 7 };
+    static struct answer_msg m[N];
+    static struct q q[N];
+    static uint8_t got[N][512];
+    (void)state;
+
+    for (unsigned i = 0; i < N; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%u.%u.%u.%u.spf.acme.iphmx.example", i % 3 ? 198 : 8,
+                 i % 3 ? 51 : 8, i % 3 ? 100 : 8, i % 3 == 1 ? 7 : 8);
+        q_build(&q[i], name, i % 5 ? 1 : 16, NULL);
+        m[i] = (struct answer_msg){ .q = q[i].b, .qlen = q[i].len, .out = got[i],
+                                    .cap = sizeof got[i] };
+    }
+    for (int transport = ANSWER_UDP; transport <= ANSWER_TCP; transport++) {
+        covers_calls = many_calls = 0;
+        answer_batch(&env, transport, m, N);
+        assert_int_equal(many_calls, 3);
+        assert_int_equal(covers_calls, N);
+        for (unsigned i = 0; i < N; i++) {
+            size_t want = answer_query(&env, q[i].b, q[i].len, out, sizeof got[i], transport,
+                                       &info);
+            assert_int_equal(m[i].len, want);
+            assert_memory_equal(m[i].out, out, want);
+            assert_int_equal(m[i].info.cls, info.cls);
+        }
     }
 }
 
@@ -1166,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_delegated_zone),
         cmocka_unit_test(test_servfail),
         cmocka_unit_test(test_halves),
+        cmocka_unit_test(test_long_batch),
         cmocka_unit_test(test_0x20_echo),
         cmocka_unit_test(test_rd_ignored_cd_copied),
         cmocka_unit_test(test_no_opt_without_edns),

@@ -1,0 +1,566 @@
+/* tcp.c: the TCP thread: listeners, connections and its loop.  See tcp.h. */
+#define _GNU_SOURCE
+#include "tcp.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "answer.h"
+#include "bytes.h"
+#include "log.h"
+#include "view.h"
+
+enum {
+    TCP_MSGMAX = 65535,
+    TCP_READ = 16384,          /* bytes per read() */
+    TCP_UNREAD_MAX = 65536,    /* replies a client may leave unread (SPEC §4) */
+    TCP_FLUSH = 16384,         /* write out mid-batch once this much is owed */
+    TCP_UNSENT = 16384,        /* TCP_NOTSENT_LOWAT: the kernel's unsent share */
+    TCP_PARTIAL_S = 2,         /* a started message must be complete within this */
+    TCP_ACCEPTS = 32,          /* accept()s per wake-up */
+    TCP_PAUSE_MS = 100         /* accepting stops this long when out of descriptors */
+};
+
+struct listener {
+    struct tcp_thread *t;
+    int fd;                    /* borrowed: main.c closes it */
+    struct event ev;
+};
+
+struct tcp_conn {
+    struct tcp_thread *t;
+    int fd;
+    unsigned partial : 1; /* part of a message is here: the 2 s deadline runs */
+    unsigned eof : 1;     /* the client sent FIN: close once the replies are out */
+    unsigned writing : 1; /* replies wait for the socket: ev_write on, ev_read off */
+    struct evbuffer *in;  /* queries not answered yet (at most one read's worth) */
+    struct evbuffer *out; /* replies the socket has not taken yet */
+    struct event ev_read, ev_write, ev_timer;
+    TAILQ_ENTRY(tcp_conn) lru;
+};
+
+struct tcp_thread {
+    unsigned id;
+    struct event_base *base;   /* run only by the thread */
+    int stop_fd;               /* eventfd: tcp_stop() writes to it */
+    struct event *stop;
+    int idle_fd;               /* timerfd: gives the snapshot up once batches stop */
+    struct event *idle;
+    int idle_armed;            /* idle_fd runs, every VIEW_HOLD_MS */
+    int active;                /* a batch began in this period */
+    struct view *view;
+    struct answer_env env;     /* what the answers see (view_begin), keepalive set */
+    struct stats st;
+    unsigned nsocks, maxsocks;
+    struct listener *sock;
+    int pause_ready;                       /* accept_pause is assigned */
+    TAILQ_HEAD(conn_list, tcp_conn) conns; /* least recently active first */
+    unsigned tcp_max;                      /* the count is st.tcp_open */
+    const struct timeval *idle_tv, *partial_tv; /* libevent common timeouts */
+    struct event accept_pause;
+    pthread_t thread;
+    uint8_t rbuf[TCP_READ];
+    uint8_t reply[2 + TCP_MSGMAX];
+};
+
+/* ---- the snapshot's idle timer ------------------------------------------ */
+
+/* Start (ON) or stop the idle timer: a periodic timerfd, not a libevent
+ * timer, which would cost every loop iteration a clock read and a heap
+ * check (about 100 instructions); the timerfd costs one wake-up a period.
+ * It ticks every VIEW_HOLD_MS from the batch that made the snapshot live
+ * until the snapshot is given up; a batch costs it one flag store, not a
+ * timer operation. */
+static int set_idle(struct tcp_thread *t, int on)
+{
+    const struct timespec ts = { 0, on ? VIEW_HOLD_MS * 1000000L : 0 };
+    const struct itimerspec its = { ts, ts };
+
+    t->active = 0;
+    if (timerfd_settime(t->idle_fd, 0, &its, NULL) != 0)
+        return -1;
+    t->idle_armed = on;
+    return 0;
+}
+
+/* A batch began in the last period: the timer fires again one period
+ * later.  None did: the thread is idle, and its snapshot goes.  (A timer
+ * that cannot be stopped stays armed and is stopped at its next expiry.) */
+static void idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp_thread *t = arg;
+    uint64_t expired;
+
+    (void)what;
+    if (read(fd, &expired, sizeof expired) < 0 && errno != EAGAIN)
+        log_err("worker %u: idle timer: %s", t->id, strerror(errno));
+    if (t->active && view_live(t->view)) {
+        t->active = 0;
+        return;
+    }
+    view_release(t->view);
+    (void)set_idle(t, 0);
+}
+
+static void batch_begin(struct tcp_thread *t)
+{
+    view_begin(t->view, &t->env);
+    t->active = 1;
+}
+
+static void batch_end(struct tcp_thread *t)
+{
+    if (view_live(t->view) && !t->idle_armed && set_idle(t, 1) != 0)
+        view_release(t->view); /* no timer, no holding across the wait */
+    view_end(t->view);
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+static void conn_close(struct tcp_conn *c)
+{
+    struct tcp_thread *t = c->t;
+
+    event_del(&c->ev_read);
+    event_del(&c->ev_write);
+    event_del(&c->ev_timer);
+    if (close(c->fd) != 0)
+        stats_add(&t->st.tcp_err, 1);
+    evbuffer_free(c->in);
+    evbuffer_free(c->out);
+    TAILQ_REMOVE(&t->conns, c, lru);
+    stats_add(&t->st.tcp_open, -1);
+    free(c);
+}
+
+/* Hand the owed replies to the socket.  0, or -1 when C must be closed:
+ * the socket failed, or we hold 64 KiB of its replies.
+ *
+ * Backpressure is on input: while the socket refuses replies (WRITING),
+ * C is not read and no more of its queries are answered, so a client that
+ * pipelines faster than it reads is slowed by TCP flow control instead of
+ * piling replies up here; what we hold stays under TCP_FLUSH plus a reply.
+ * The send buffer is left to autotuning (a small fixed one starved clients
+ * that read), but TCP_NOTSENT_LOWAT keeps the part the client's window has
+ * not taken to about one segment, so a stalled client soon makes the socket
+ * refuse.  Its replies stop moving, and the 2 s deadline conn_touch arms
+ * while WRITING closes it: that is how a client leaving 64 KiB unread is
+ * disconnected (SPEC §4).  Counting the kernel's share instead (SIOCOUTQ,
+ * SIOCOUTQNSD) misjudges clients that read: on loopback it reaches 64-80 KB
+ * from delayed ACKs, a window still growing, or one 64 KB segment. */
+static int conn_flush(struct tcp_conn *c)
+{
+    size_t left = evbuffer_get_length(c->out);
+
+    if (left > 0) {
+        if (evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+            errno != EINTR)
+            return -1;
+        left = evbuffer_get_length(c->out);
+    }
+    if (left >= TCP_UNREAD_MAX) {
+        stats_add(&c->t->st.tcp_overflow, 1);
+        return -1;
+    }
+    if ((left > 0) != c->writing) {
+        c->writing = left > 0;
+        if (c->writing ? event_add(&c->ev_write, NULL) != 0 || event_del(&c->ev_read) != 0
+                       : event_del(&c->ev_write) != 0 ||
+                             (!c->eof && event_add(&c->ev_read, NULL) != 0))
+            return -1;
+    }
+    return 0;
+}
+
+/* Activity: C becomes the most recently active connection, and its timer
+ * is the idle timeout, the 2 s deadline of the message that started to
+ * arrive (STARTED: a message completed, so what is left began just now),
+ * or while WRITING the 2 s the socket has to take some of the replies. */
+static int conn_touch(struct tcp_conn *c, int started)
+{
+    struct tcp_thread *t = c->t;
+
+    TAILQ_REMOVE(&t->conns, c, lru);
+    TAILQ_INSERT_TAIL(&t->conns, c, lru);
+    if (c->writing) {
+        c->partial = 0;
+        return evtimer_add(&c->ev_timer, t->partial_tv);
+    }
+    if (evbuffer_get_length(c->in) == 0) {
+        c->partial = 0;
+        return evtimer_add(&c->ev_timer, t->idle_tv);
+    }
+    if (c->partial && !started)
+        return 0;
+    c->partial = 1;
+    return evtimer_add(&c->ev_timer, t->partial_tv);
+}
+
+/* Answer the complete messages in C's input, in order, each a batch of
+ * one (answer_query) and all under one snapshot, until the socket refuses
+ * replies; replies are queued with their length and written together.
+ * 0, or -1 when C must be closed. */
+static int conn_answer(struct tcp_conn *c, int *done)
+{
+    struct tcp_thread *t = c->t;
+    struct answer_info info;
+    uint8_t hdr[2];
+    int began = 0, rc = 0;
+
+    while (rc == 0 && !c->writing && evbuffer_copyout(c->in, hdr, 2) == 2) {
+        size_t mlen = get_be16(hdr);
+        if (mlen == 0) {
+            stats_add(&t->st.tcp_badlen, 1);
+            rc = -1;
+            break;
+        }
+        if (evbuffer_get_length(c->in) < 2 + mlen)
+            break;
+        if (!began) {
+            batch_begin(t);
+            began = 1;
+        }
+        const uint8_t *m = evbuffer_pullup(c->in, (ev_ssize_t)(2 + mlen));
+        if (m == NULL) {
+            stats_add(&t->st.tcp_err, 1);
+            rc = -1;
+            break;
+        }
+        size_t len = answer_query(&t->env, m + 2, mlen, t->reply + 2, TCP_MSGMAX, ANSWER_TCP,
+                                  &info);
+        stats_count(&t->st, ANSWER_TCP, &info);
+        *done = 1;
+        if (evbuffer_drain(c->in, 2 + mlen) != 0)
+            rc = -1;
+        if (rc == 0 && len > 0) {
+            put_be16(t->reply, (uint16_t)len);
+            if (evbuffer_add(c->out, t->reply, 2 + len) != 0) {
+                stats_add(&t->st.tcp_err, 1);
+                rc = -1;
+            }
+        }
+        if (rc == 0 && evbuffer_get_length(c->out) >= TCP_FLUSH)
+            rc = conn_flush(c);
+    }
+    if (began)
+        batch_end(t);
+    return rc == 0 ? conn_flush(c) : rc;
+}
+
+static void conn_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp_conn *c = arg;
+    struct tcp_thread *t = c->t;
+    int done = 0;
+
+    (void)what;
+    ssize_t n = read(fd, t->rbuf, sizeof t->rbuf);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n == 0) {
+        /* FIN: replies already owed still go out (RFC 7766 §6.2.4). */
+        c->eof = 1;
+        if (event_del(&c->ev_read) != 0 || !c->writing)
+            conn_close(c);
+        return;
+    }
+    if (n < 0 || evbuffer_add(c->in, t->rbuf, (size_t)n) != 0 || conn_answer(c, &done) != 0 ||
+        conn_touch(c, done) != 0)
+        conn_close(c);
+}
+
+static void conn_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp_conn *c = arg;
+    int done = 0;
+
+    (void)fd;
+    (void)what;
+    /* Drained: the queries left waiting are answered before C is read. */
+    if (conn_flush(c) != 0 || (!c->writing && conn_answer(c, &done) != 0) ||
+        (c->eof && !c->writing) || conn_touch(c, done) != 0)
+        conn_close(c);
+}
+
+static void conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    stats_add(c->writing ? &c->t->st.tcp_overflow : &c->t->st.tcp_timeouts, 1);
+    conn_close(c);
+}
+
+/* At the cap: close the longest-idle connection (nothing owed either way),
+ * or say there is none. */
+static int conn_evict(struct tcp_thread *t)
+{
+    struct tcp_conn *c;
+
+    TAILQ_FOREACH(c, &t->conns, lru) {
+        if (!c->partial && !c->writing) {
+            conn_close(c);
+            stats_add(&t->st.tcp_evicted, 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int conn_open(struct tcp_thread *t, int fd)
+{
+    struct event_base *base = t->base;
+    struct tcp_conn *c = calloc(1, sizeof *c);
+    int unsent = TCP_UNSENT, on = 1;
+
+    if (c == NULL)
+        return -1;
+    c->t = t;
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    /* Replies are whole messages written at once: no reason to wait for
+     * the previous one's ACK (Nagle) before sending the next. */
+    if (c->in == NULL || c->out == NULL ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof unsent) != 0 ||
+        event_assign(&c->ev_read, base, fd, EV_READ | EV_PERSIST, conn_read, c) != 0 ||
+        event_assign(&c->ev_write, base, fd, EV_WRITE | EV_PERSIST, conn_write, c) != 0 ||
+        evtimer_assign(&c->ev_timer, base, conn_timeout, c) != 0)
+        goto fail;
+    if (event_add(&c->ev_read, NULL) != 0)
+        goto fail;
+    if (evtimer_add(&c->ev_timer, t->idle_tv) != 0) {
+        event_del(&c->ev_read);
+        goto fail;
+    }
+    TAILQ_INSERT_TAIL(&t->conns, c, lru);
+    stats_add(&t->st.tcp_open, 1);
+    stats_add(&t->st.tcp_conns, 1);
+    return 0;
+fail:
+    if (c->in != NULL)
+        evbuffer_free(c->in);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
+    free(c);
+    return -1;
+}
+
+static void listeners_on(struct tcp_thread *t, int on)
+{
+    for (unsigned i = 0; i < t->nsocks; i++) {
+        struct listener *l = &t->sock[i];
+        if ((on ? event_add(&l->ev, NULL) : event_del(&l->ev)) != 0)
+            stats_add(&t->st.tcp_err, 1);
+    }
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    listeners_on(arg, 1);
+}
+
+static void accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static const struct timeval pause = { 0, TCP_PAUSE_MS * 1000 };
+    struct listener *l = arg;
+    struct tcp_thread *t = l->t;
+    struct stats *st = &t->st;
+
+    (void)what;
+    for (unsigned k = 0; k < TCP_ACCEPTS; k++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            /* Out of descriptors or memory: the listener would stay
+             * readable and spin the loop, so stop accepting a moment. */
+            stats_add(&st->tcp_err, 1);
+            listeners_on(t, 0);
+            if (evtimer_add(&t->accept_pause, &pause) != 0)
+                listeners_on(t, 1);
+            return;
+        }
+        if (st->tcp_open >= t->tcp_max && !conn_evict(t)) {
+            stats_add(&st->tcp_refused, 1);
+        } else if (conn_open(t, cfd) == 0) {
+            continue;
+        } else {
+            stats_add(&st->tcp_err, 1);
+        }
+        if (close(cfd) != 0)
+            stats_add(&st->tcp_err, 1);
+    }
+}
+
+/* ---- the thread ------------------------------------------------------------ */
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tcp_thread *t = arg;
+
+    (void)fd;
+    (void)what;
+    if (event_base_loopbreak(t->base) != 0)
+        log_err("worker %u: cannot stop its event loop", t->id);
+}
+
+/* An eventfd, not event_active(), stops the loop from another thread: the
+ * base then needs no libevent locking, which costs every loop iteration
+ * several mutex operations.  A write before the loop starts stays readable
+ * until it runs.  Without a time cache, an iteration with no timer pending
+ * reads no clock; only timers (connections) read it. */
+int tcp_new(struct tcp_thread **out, unsigned id, unsigned nlisten, unsigned tcp_max,
+            unsigned idle_s)
+{
+    struct timeval idle = { (time_t)idle_s, 0 }, partial = { TCP_PARTIAL_S, 0 };
+    struct tcp_thread *t = calloc(1, sizeof *t);
+    struct event_config *cfg;
+    int rc = SPFDB_ENOMEM;
+
+    if (t == NULL)
+        return SPFDB_ENOMEM;
+    t->id = id;
+    t->stop_fd = t->idle_fd = -1;
+    TAILQ_INIT(&t->conns);
+    t->tcp_max = tcp_max;
+    t->env.tcp_idle_100ms = (uint16_t)(idle_s * 10);
+    cfg = event_config_new();
+    if (cfg == NULL)
+        goto fail;
+    if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NO_CACHE_TIME) == 0)
+        t->base = event_base_new_with_config(cfg);
+    t->maxsocks = nlisten;
+    t->sock = calloc(nlisten, sizeof *t->sock);
+    if (t->base == NULL || t->sock == NULL)
+        goto fail;
+    t->idle_tv = event_base_init_common_timeout(t->base, &idle);
+    t->partial_tv = event_base_init_common_timeout(t->base, &partial);
+    if (t->idle_tv == NULL || t->partial_tv == NULL ||
+        evtimer_assign(&t->accept_pause, t->base, accept_resume, t) != 0)
+        goto fail;
+    t->pause_ready = 1;
+    rc = SPFDB_EIO;
+    t->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    t->idle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->stop_fd < 0 || t->idle_fd < 0)
+        goto fail;
+    rc = SPFDB_ENOMEM;
+    t->stop = event_new(t->base, t->stop_fd, EV_READ, stop_cb, t);
+    t->idle = event_new(t->base, t->idle_fd, EV_READ | EV_PERSIST, idle_cb, t);
+    if (t->stop == NULL || t->idle == NULL || event_add(t->stop, NULL) != 0 ||
+        event_add(t->idle, NULL) != 0)
+        goto fail;
+    event_config_free(cfg);
+    *out = t;
+    return 0;
+fail:
+    if (cfg != NULL)
+        event_config_free(cfg);
+    tcp_free(t);
+    return rc;
+}
+
+int tcp_listen(struct tcp_thread *t, int fd, const char *name, char *err, size_t errcap)
+{
+    struct listener *l = &t->sock[t->nsocks];
+
+    if (t->nsocks == t->maxsocks ||
+        event_assign(&l->ev, t->base, fd, EV_READ | EV_PERSIST, accept_cb, l) != 0) {
+        snprintf(err, errcap, "cannot listen on %s: libevent failed", name);
+        return -1;
+    }
+    l->t = t;
+    l->fd = fd;
+    t->nsocks++;
+    if (event_add(&l->ev, NULL) != 0) {
+        snprintf(err, errcap, "cannot listen on %s: libevent failed", name);
+        return -1;
+    }
+    return 0;
+}
+
+int tcp_open(struct tcp_thread *t, spfdb_env *env)
+{
+    return view_open(&t->view, env, t->id, &t->st);
+}
+
+static void *run(void *arg)
+{
+    struct tcp_thread *t = arg;
+
+    if (event_base_dispatch(t->base) < 0)
+        log_err("worker %u: event loop failed", t->id);
+    view_release(t->view); /* on this thread: it holds the env's remap lock */
+    return NULL;
+}
+
+int tcp_start(struct tcp_thread *t)
+{
+    return pthread_create(&t->thread, NULL, run, t);
+}
+
+void tcp_stop(struct tcp_thread *t)
+{
+    uint64_t one = 1;
+
+    if (write(t->stop_fd, &one, sizeof one) != sizeof one)
+        log_err("worker %u: cannot stop it: %s", t->id, strerror(errno));
+}
+
+void tcp_join(struct tcp_thread *t)
+{
+    int rc = pthread_join(t->thread, NULL);
+
+    if (rc != 0)
+        log_err("worker %u: pthread_join: %s", t->id, strerror(rc));
+}
+
+void tcp_free(struct tcp_thread *t)
+{
+    if (t == NULL)
+        return;
+    while (!TAILQ_EMPTY(&t->conns))
+        conn_close(TAILQ_FIRST(&t->conns));
+    if (t->pause_ready)
+        event_del(&t->accept_pause);
+    for (unsigned i = 0; i < t->nsocks; i++)
+        event_del(&t->sock[i].ev);
+    free(t->sock);
+    view_close(t->view);
+    if (t->stop != NULL)
+        event_free(t->stop);
+    if (t->idle != NULL)
+        event_free(t->idle);
+    if (t->stop_fd >= 0)
+        close(t->stop_fd);
+    if (t->idle_fd >= 0)
+        close(t->idle_fd);
+    if (t->base != NULL)
+        event_base_free(t->base);
+    free(t);
+}
+
+const struct stats *tcp_stats(const struct tcp_thread *t)
+{
+    return &t->st;
+}

@@ -1,0 +1,239 @@
+/* view.c: a thread's snapshot, zone table and lookups.  See view.h. */
+#include "view.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+#include "zones.h"
+
+enum { LOG_INTERVAL = 10 }; /* seconds between repeated failure lines */
+
+struct view {
+    unsigned id;
+    struct stats *st;         /* the owner's counters */
+    spfdb_txn *txn;           /* this view's read handle */
+    int txn_live;             /* renewed: holds a snapshot */
+    uint64_t txn_id;          /* snapshot the zone table and serial come from */
+    uint32_t serial;
+    uint64_t meta_gen;        /* spfdb_info.meta_gen of the zone table */
+    struct zonetab *zones;    /* NULL until the first build; the last good one */
+    int build_failed;         /* the table is older than failed_gen */
+    uint64_t failed_gen;      /* meta_gen whose rebuild failed last */
+    time_t failed_at;         /* when: retried once a second, not every batch */
+    int last_db_err;          /* for the rate-limited failure line */
+    struct log_limit db_log, meta_log;
+};
+
+struct build {
+    struct view *v;
+    struct zonetab *t;
+};
+
+/* An unservable record must not take the other zones down with it: skip it
+ * and say so (view 0 only, so a change is reported once). */
+static int build_zone(const struct spfdb_zone *z, void *arg)
+{
+    struct build *b = arg;
+    int rc = zonetab_add_zone(b->t, z);
+
+    if (rc == SPFDB_EINVAL) {
+        if (b->v->id == 0)
+            log_warn("zone %s cannot be served, skipped", z->name);
+        return 0;
+    }
+    return rc;
+}
+
+static int build_alloc(const struct spfdb_alloc *a, void *arg)
+{
+    struct build *b = arg;
+    int rc = zonetab_add_alloc(b->t, a->name, a->id);
+
+    if (rc == SPFDB_EINVAL) {
+        if (b->v->id == 0)
+            log_warn("allocation %s cannot be served, skipped", a->name);
+        return 0;
+    }
+    return rc;
+}
+
+static int rebuild(struct view *v)
+{
+    struct build b = { v, zonetab_new() };
+    int rc;
+
+    if (b.t == NULL)
+        return SPFDB_ENOMEM;
+    rc = spfdb_alloc_foreach(v->txn, build_alloc, &b);
+    if (rc == 0)
+        rc = spfdb_zone_foreach(v->txn, build_zone, &b);
+    if (rc != 0) {
+        zonetab_free(b.t);
+        return rc;
+    }
+    zonetab_free(v->zones);
+    v->zones = b.t;
+    return 0;
+}
+
+/* Metadata is re-read only when the snapshot changed, and the zone table
+ * rebuilt only when zones or allocations changed: an entry change costs
+ * one spfdb_info_get per view.  The serial and snapshot id are adopted
+ * whatever happens to the table, so the SOA serial never freezes or goes
+ * back.  A failed rebuild keeps the last good table and is retried when
+ * the metadata changes again, else at most once a second: a record the
+ * build cannot read would otherwise cost a full scan on every batch. */
+static int refresh(struct view *v)
+{
+    uint64_t id = spfdb_txn_id(v->txn);
+    struct spfdb_info info;
+    int first = v->zones == NULL, rc;
+
+    if (id == v->txn_id && !first && !(v->build_failed && time(NULL) != v->failed_at))
+        return 0;
+    rc = spfdb_info_get(v->txn, &info);
+    if (rc != 0)
+        return rc;
+    v->serial = info.serial;
+    v->txn_id = id;
+    if (!first && info.meta_gen == v->meta_gen) {
+        v->build_failed = 0;
+        return 0;
+    }
+    if (!first && v->build_failed && info.meta_gen == v->failed_gen &&
+        time(NULL) == v->failed_at)
+        return 0;
+    rc = rebuild(v);
+    if (rc != 0) {
+        v->build_failed = 1;
+        v->failed_gen = info.meta_gen;
+        v->failed_at = time(NULL);
+        return rc;
+    }
+    v->build_failed = 0;
+    v->meta_gen = info.meta_gen;
+    unsigned n = zonetab_zone_count(v->zones);
+    if (v->id == 0 && !first)
+        log_info("zones or allocations changed: serving %u zone%s", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+void view_release(struct view *v)
+{
+    if (v->txn_live) {
+        spfdb_txn_reset(v->txn);
+        v->txn_live = 0;
+    }
+}
+
+/* answer_env.covers_many: the query path's only database read.  The
+ * batch's lookups are made together on its snapshot; those that failed
+ * (all of them when the batch has no snapshot) are made again, one by one,
+ * on one fresh snapshot, and what fails there too is -1 (SPEC §4:
+ * SERVFAIL, never a guessed answer) and counted. */
+static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
+{
+    struct view *v = ctx;
+    int live = v->txn_live, renewed = 0, rc = 0;
+
+    if (live && n == 1) /* the same answer; for one, without the batch's set-up */
+        q->result = spfdb_covers(v->txn, q->alloc_id, q->family, q->addr);
+    else if (live)
+        spfdb_covers_many(v->txn, q, n);
+    for (unsigned i = 0; i < n; i++) {
+        if (live && q[i].result >= 0)
+            continue;
+        if (!renewed) {
+            view_release(v);
+            rc = spfdb_txn_renew(v->txn);
+            v->txn_live = rc == 0;
+            renewed = 1;
+        }
+        if (rc == 0) {
+            q[i].result = spfdb_covers(v->txn, q[i].alloc_id, q[i].family, q[i].addr);
+            if (q[i].result >= 0)
+                continue;
+            v->last_db_err = q[i].result;
+        } else {
+            v->last_db_err = rc;
+        }
+        q[i].result = -1;
+        stats_add(&v->st->db_fail, 1);
+    }
+}
+
+void view_begin(struct view *v, struct answer_env *env)
+{
+    int rc = v->txn_live ? spfdb_txn_refresh(v->txn) : spfdb_txn_renew(v->txn);
+
+    v->txn_live = rc == 0;
+    if (rc == 0)
+        rc = refresh(v);
+    if (rc != 0) {
+        v->last_db_err = rc;
+        stats_add(&v->st->db_meta_fail, 1);
+    }
+    env->zones = v->zones;
+    env->serial = v->serial;
+    env->covers_many = covers_many;
+    env->covers_ctx = v;
+}
+
+void view_end(struct view *v)
+{
+    const struct stats *st = v->st;
+
+    if (st->db_fail != v->db_log.logged &&
+        log_limit_ok(&v->db_log, time(NULL), LOG_INTERVAL, st->db_fail))
+        log_err("worker %u: %" PRIu64 " database read failures so far, answered SERVFAIL: %s",
+                v->id, st->db_fail, spfdb_strerror(v->last_db_err));
+    if (st->db_meta_fail != v->meta_log.logged &&
+        log_limit_ok(&v->meta_log, time(NULL), LOG_INTERVAL, st->db_meta_fail))
+        log_err("worker %u: cannot read the zones (%" PRIu64 " times so far), serving the last "
+                "ones read: %s", v->id, st->db_meta_fail, spfdb_strerror(v->last_db_err));
+}
+
+int view_live(const struct view *v)
+{
+    return v->txn_live;
+}
+
+unsigned view_zone_count(const struct view *v)
+{
+    return zonetab_zone_count(v->zones);
+}
+
+int view_open(struct view **out, spfdb_env *env, unsigned id, struct stats *st)
+{
+    struct view *v = calloc(1, sizeof *v);
+    int rc;
+
+    if (v == NULL)
+        return SPFDB_ENOMEM;
+    v->id = id;
+    v->st = st;
+    rc = spfdb_txn_read(env, &v->txn);
+    if (rc == 0) {
+        v->txn_live = 1;
+        rc = refresh(v);
+        view_release(v);
+    }
+    if (rc != 0) {
+        view_close(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
+void view_close(struct view *v)
+{
+    if (v == NULL)
+        return;
+    if (v->txn != NULL)
+        spfdb_txn_close(v->txn);
+    zonetab_free(v->zones);
+    free(v);
+}
