@@ -17,7 +17,7 @@
  *   a remap in this process (below).  A reader that waits with a live handle
  *   resets it (spfdb_txn_reset) no later than a fixed delay after its last
  *   batch ended, whether or not more work comes (spfdbd: a 50 ms receive
- *   timeout, or a timer, at most 2 x 50 ms, server/worker.h); the delay
+ *   timeout, or a timer, at most 2 x 50 ms, server/view.h); the delay
  *   must be far below the 10 s remap wait.  Never hold a live handle across an unbounded wait.
  * - spfdb_txn_renew() (and spfdb_txn_refresh() when it renews; a handle it
  *   keeps holds the last commit, which the map already covers) handles the

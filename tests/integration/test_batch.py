@@ -1,14 +1,14 @@
 """spfdbd's state kept from one batch of queries to the next.
 
 db/spfdb.h's bounded snapshot hold, as the workers keep it
-(server/worker.h): a busy worker keeps its read snapshot between batches
+(server/view.h): a busy worker keeps its read snapshot between batches
 while it is the last commit; an idle one resets it within 2 x
-WORKER_IDLE_MS (100 ms), so writers never grow the file because of it; a
+VIEW_HOLD_MS (100 ms), so writers never grow the file because of it; a
 commit is answered by the first query after the command's exit, even by a
 worker that holds a snapshot; and a map another process grows is adopted
 while workers hold snapshots (the remap waits for their bounded hold).
 
-The UDP slots armed once (server/net.c): a batch mixing dropped datagrams
+The UDP slots armed once (server/udp.c): a batch mixing dropped datagrams
 and queries answers each query, in order, to its sender and from the
 address it was sent to (also on a wildcard listener), batch after batch."""
 import os
@@ -23,7 +23,7 @@ import unittest
 import answers as A
 import spfdbtest as T
 
-IDLE_BOUND = 0.1   # 2 x WORKER_IDLE_MS: the design bound of an idle hold
+IDLE_BOUND = 0.1   # 2 x VIEW_HOLD_MS: the design bound of an idle hold
 RELEASE_LIMIT = 1.0  # what the test allows: scheduling on a loaded box, ASan
 LISTED = "198.51.100.7.spf.acme.iphmx.example"
 

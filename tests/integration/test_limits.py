@@ -308,7 +308,7 @@ class NoPinnedSnapshot(T.ServerCase):
                         stdin="\n".join(files[round_ % 2]) + "\n")
             name = "%d.1.2.3.spf.other.iphmx.example" % (30 + round_ % 2)
             self.assertIsNotNone(wait_listed(addr, name), name)  # workers renew, then idle
-            time.sleep(0.3)  # an idle worker releases its snapshot within 100 ms (worker.h)
+            time.sleep(0.3)  # an idle worker releases its snapshot within 100 ms (view.h)
             sizes.append(os.path.getsize(os.path.join(self.db.dir, "data.mdb")) -
                          log_octets(self.db.dir))
         # the change log keeps every change: it grows by design, the rest not
