@@ -91,7 +91,7 @@ struct rec {
 
 static void put(struct rec *r, const void *p, size_t n)
 {
-    if (r->err)
+    if (r->err || n == 0) /* n == 0: P may be NULL */
         return;
     if (r->out->cap - r->at < n) {
         r->err = XFR_ENOSPACE;

@@ -162,7 +162,8 @@ static void mac_vars(struct hmac_sha256_ctx *h, const struct tsig_key *key, uint
     put_be16(b + 8, error);
     put_be16(b + 10, other_len);
     hmac_sha256_update(h, 12, b);
-    hmac_sha256_update(h, other_len, other);
+    if (other_len)
+        hmac_sha256_update(h, other_len, other);
 }
 
 /* CTX->run: the keyed HMAC over the MAC the next message must cover. */
@@ -206,12 +207,14 @@ static int put_tsig(uint8_t *msg, size_t *len, size_t cap, const uint8_t *owner,
     put_be16(p + 6, fudge);
     put_be16(p + 8, mac_len);
     p += 10;
-    memcpy(p, mac, mac_len);
+    if (mac_len) /* error replies carry none: MAC may be NULL */
+        memcpy(p, mac, mac_len);
     p += mac_len;
     memcpy(p, msg, 2); /* Original ID: this message's own */
     put_be16(p + 2, error);
     put_be16(p + 4, other_len);
-    memcpy(p + 6, other, other_len);
+    if (other_len)
+        memcpy(p + 6, other, other_len);
     put_be16(msg + 10, (uint16_t)(get_be16(msg + 10) + 1));
     *len = at + owner_len + 10 + rdlen;
     return TSIG_OK;
