@@ -221,6 +221,17 @@ static int finish(struct rec *r, size_t rdata, const struct xfr_out *start)
     return XFR_OK;
 }
 
+/* N octets of labels in LAB (N < 0: none valid), then the one-letter
+ * label TAG.  The new length, or -1. */
+static int add_tag(int n, uint8_t lab[XFR_NAME_MAX], char tag)
+{
+    if (n < 0 || n + 2 > XFR_NAME_MAX)
+        return -1;
+    lab[n] = 1;
+    lab[n + 1] = (uint8_t)tag;
+    return n + 2;
+}
+
 #define BEGIN(o)                                                                                  \
     struct xfr_out start = *(o);                                                                  \
     struct rec r = {(o), (o)->len, (o)->len > (o)->cap ? XFR_ENOSPACE : 0}
@@ -276,15 +287,12 @@ int xfr_put_zone(struct xfr_out *out, const struct spfdb_zone *z)
 {
     uint8_t lab[XFR_NAME_MAX];
     char num[16];
-    int n = text_labels(z->name, lab);
+    int n = add_tag(text_labels(z->name, lab), lab, 'z');
     BEGIN(out);
 
-    if (n < 0 || n + 2 > XFR_NAME_MAX || z->n_ns < 1 || z->n_ns > SPFDB_NS_MAX) {
+    if (n < 0 || z->n_ns < 1 || z->n_ns > SPFDB_NS_MAX) {
         fail(&r, XFR_EINVAL);
         n = 0;
-    } else {
-        lab[n++] = 1;
-        lab[n++] = 'z';
     }
     size_t rd = put_head(&r, lab, (size_t)n, NULL, XFR_T_TXT);
     put_string(&r, "allocation=", z->alloc);
@@ -310,15 +318,12 @@ int xfr_put_alloc(struct xfr_out *out, const char *alloc)
 int xfr_put_member(struct xfr_out *out, const char *alloc, const char *member)
 {
     uint8_t lab[XFR_NAME_MAX];
-    int n = alloc_labels(member, lab);
+    int n = add_tag(alloc_labels(member, lab), lab, 'm');
     BEGIN(out);
 
-    if (n < 0 || n + 2 > XFR_NAME_MAX) {
+    if (n < 0) {
         fail(&r, XFR_EINVAL);
         n = 0;
-    } else {
-        lab[n++] = 1;
-        lab[n++] = 'm';
     }
     size_t rd = put_head(&r, lab, (size_t)n, alloc, XFR_T_PTR);
     put_name(&r, NULL, 0, member);

@@ -8,7 +8,6 @@ Usage: test_tsig_dnspython.py PATH/TO/tsig_pipe
 import struct
 import subprocess
 import sys
-import time
 import unittest
 
 import dns.flags
@@ -20,6 +19,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
+
+from make_golden import at  # dnspython's clock, fixed
 
 PIPE = None
 T = 1796620000
@@ -34,16 +35,6 @@ OK, UNSIGNED, FORMERR, BADKEY, BADSIG, BADTIME, BADTRUNC, PEER = 0, -1, -2, -3, 
 
 def keyring(name=KEY, secret=SECRET):
     return {dns.name.from_text(name): dns.tsig.Key(name, secret, dns.tsig.HMAC_SHA256)}
-
-
-def at(t, fn):
-    """Run fn with dnspython's clock at t."""
-    saved = time.time
-    time.time = lambda: float(t)
-    try:
-        return fn()
-    finally:
-        time.time = saved
 
 
 class Pipe:
