@@ -46,38 +46,49 @@ static int collect_bound(const struct spfdb_zone *z, void *arg)
     return 0;
 }
 
+/* The library refused with R to delete allocation A (spfdb_alloc_del):
+ * its words for the rule in c->err, and CTL_REFUSED; R itself when it is
+ * no refusal. */
+static int del_refused(struct alloc_job *j, spfdb_txn *txn, const struct spfdb_alloc *a, int r)
+{
+    struct buf names = {0};
+    struct bound b = {.names = &names, .id = a->id};
+
+    if (r == SPFDB_EBUSY) { /* bound to zones: name them */
+        r = spfdb_zone_foreach(txn, collect_bound, &b);
+        if (r == 0 && names.oom)
+            r = SPFDB_ENOMEM;
+        if (r == 0 && b.n)
+            r = ctl_refuse(j->c, "allocation '%s' is bound to zone%s %s; delete %s or bind %s "
+                           "elsewhere first", j->name, b.n > 1 ? "s" : "", names.p,
+                           b.n > 1 ? "them" : "it", b.n > 1 ? "them" : "it");
+        free(names.p);
+        if (r != 0)
+            return r;
+        r = SPFDB_EBUSY;
+    }
+    if (r == SPFDB_ENOTEMPTY)
+        return ctl_refuse(j->c, "allocation '%s' holds %llu entries (%llu IPv4, %llu IPv6); "
+                          "use --force to delete them with it", j->name,
+                          (unsigned long long)(a->n4 + a->n6), (unsigned long long)a->n4,
+                          (unsigned long long)a->n6);
+    if (r == SPFDB_EBUSY || r == SPFDB_ENOTEMPTY || r == SPFDB_EINVAL)
+        return ctl_refuse(j->c, "cannot delete allocation '%s': %s", j->name,
+                          spfdb_strerror(r));
+    return r;
+}
+
 static int del_txn(spfdb_txn *txn, void *arg)
 {
     struct alloc_job *j = arg;
     struct spfdb_alloc a;
-    struct buf names = {0};
-    struct bound b = {.names = &names};
     int r;
 
     ctl_txn_start(j->c);
     if ((r = ctl_alloc_lookup(j->c, txn, j->name, &a)) != 0)
         return r;
-    b.id = a.id;
-    r = spfdb_zone_foreach(txn, collect_bound, &b);
-    if (r == 0 && names.oom)
-        r = SPFDB_ENOMEM;
-    if (r == 0 && b.n)
-        r = ctl_refuse(j->c, "allocation '%s' is bound to zone%s %s; delete %s or bind %s "
-                       "elsewhere first", j->name, b.n > 1 ? "s" : "", names.p,
-                       b.n > 1 ? "them" : "it", b.n > 1 ? "them" : "it");
-    free(names.p);
-    if (r != 0)
-        return r;
-    if (a.n4 + a.n6 && !j->force)
-        return ctl_refuse(j->c, "allocation '%s' holds %llu entries (%llu IPv4, %llu IPv6); "
-                          "use --force to delete them with it", j->name,
-                          (unsigned long long)(a.n4 + a.n6), (unsigned long long)a.n4,
-                          (unsigned long long)a.n6);
     r = spfdb_alloc_del(txn, j->name, j->force);
-    if (r == SPFDB_EBUSY || r == SPFDB_ENOTEMPTY || r == SPFDB_EINVAL)
-        return ctl_refuse(j->c, "cannot delete allocation '%s': %s", j->name,
-                          spfdb_strerror(r));
-    return r;
+    return r == 0 ? 0 : del_refused(j, txn, &a, r);
 }
 
 ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a)

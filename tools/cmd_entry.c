@@ -18,10 +18,6 @@
 
 enum { ST_NEW = 0, ST_DUP, ST_PRESENT, ST_DONE, ST_KEEP };
 
-#define WIDE_WHY                                                                           \
-    "shorter than /%d: it would let much of the Internet pass SPF for every customer of " \
-    "the allocation; use --force if you mean it"
-
 struct item { /* 48 bytes */
     const char *tok;           /* the text as given, not NUL-terminated */
     struct spfdb_prefix p;
@@ -40,7 +36,7 @@ struct items {
     const char *src; /* "stdin", a file name, or NULL for arguments */
     char *data;      /* the whole input file */
     struct spfdb_prefix *cover; /* del: for v[k], another entry still covering it */
-    int force;       /* accept SPFDB_NOTE_WIDE */
+    int force;       /* --force: entries may be wide (SPFDB_ENTRY_WIDE) */
     int wide_ok;     /* not refused while parsing (del; replace checks in its txn) */
 };
 
@@ -60,18 +56,44 @@ static const char *where(const struct items *it, const struct item *i, char *buf
     return buf;
 }
 
-static ctl_status wide_refused(const struct items *it, const struct item *i)
+/* The flags the command's entries are stored with. */
+static unsigned entry_flags(const struct items *it)
+{
+    return it->force ? SPFDB_ENTRY_WIDE : 0;
+}
+
+/* Does the library refuse item I as an entry by a rule of SPEC §2
+ * (spfdb_prefix_check: a wide prefix without --force)?  Then 1, and, when
+ * MSG is not NULL, its words (without "spfdb-ctl: ") in MSG of CAP bytes.
+ * A malformed prefix (never one the parse gave) is the store's to refuse. */
+#define ENTRY_WHY_MAX 768
+static int entry_refused(const struct items *it, const struct item *i, char *msg, size_t cap)
 {
     char w[300], q[CTL_QUOTE_MAX];
+    struct spfdb_why why;
+    const char *at;
 
-    ctl_err("%s%s: " WIDE_WHY, where(it, i, w, sizeof w), ctl_quote(i->tok, i->toklen, q),
-            i->p.family == 4 ? 8 : 16);
-    return CTL_USAGE;
+    /* WHY costs a clear of 1 KiB: asked for only to word a refusal */
+    if (spfdb_prefix_check(&i->p, entry_flags(it), NULL) != SPFDB_ERULE)
+        return 0;
+    if (!msg)
+        return 1;
+    (void)spfdb_prefix_check(&i->p, entry_flags(it), &why);
+    at = where(it, i, w, sizeof w);
+    ctl_quote(i->tok, i->toklen, q);
+    if (why.rule == SPFDB_RULE_WIDE)
+        snprintf(msg, cap,
+                 "%s%s: shorter than /%u: it would let much of the Internet pass SPF for every "
+                 "customer of the allocation; use --force if you mean it",
+                 at, q, why.limit);
+    else
+        snprintf(msg, cap, "%s%s: %s", at, q, spfdb_strerror(SPFDB_ERULE));
+    return 1;
 }
 
 static ctl_status add_token(struct items *it, const char *tok, size_t len, uint32_t line)
 {
-    char msg[200], w[300], q[CTL_QUOTE_MAX];
+    char msg[ENTRY_WHY_MAX], w[300], q[CTL_QUOTE_MAX];
     struct item *i;
     unsigned notes = 0;
 
@@ -99,8 +121,10 @@ static ctl_status add_token(struct items *it, const char *tok, size_t len, uint3
         return CTL_USAGE;
     }
     i->notes = (uint8_t)notes;
-    if ((notes & SPFDB_NOTE_WIDE) && !it->force && !it->wide_ok)
-        return wide_refused(it, i);
+    if (!it->wide_ok && entry_refused(it, i, msg, sizeof msg)) {
+        ctl_err("%s", msg);
+        return CTL_USAGE;
+    }
     it->n++;
     return CTL_OK;
 }
@@ -368,8 +392,8 @@ static void note_item(struct buf *b, const struct items *it, const struct item *
         buf_printf(b, "spfdb-ctl: note: %s%s is IPv4-mapped: stored as %s\n", w,
                    ctl_quote(i->tok, i->toklen, q), p);
     if (mask & SPFDB_NOTE_WIDE)
-        buf_printf(b, "spfdb-ctl: warning: %s%s is shorter than /%d (accepted with --force)\n",
-                   w, p, i->p.family == 4 ? 8 : 16);
+        buf_printf(b, "spfdb-ctl: warning: %s%s is shorter than /%u (accepted with --force)\n",
+                   w, p, spfdb_prefix_wide(&i->p));
     if ((mask & SPFDB_NOTE_SPECIAL) && (special = spfdb_prefix_special(&i->p)) != NULL)
         buf_printf(b, "spfdb-ctl: warning: %s%s is special-use: %s\n", w, p, special);
     if (i->state == ST_DUP) {
@@ -437,7 +461,7 @@ struct job {
     struct spfdb_prefix *gone; /* replace: entries to remove, in order */
     size_t n_gone, cap_gone;
     size_t next;               /* replace: merge position in it->v */
-    const struct item *wide;   /* replace: first wide prefix to add */
+    const struct item *wide;   /* replace: first item to add the library refuses */
 };
 
 static int add_txn(spfdb_txn *txn, void *arg)
@@ -456,7 +480,7 @@ static int add_txn(spfdb_txn *txn, void *arg)
             j->skipped++;
             continue;
         }
-        r = spfdb_entry_add(txn, a.id, &i->p);
+        r = spfdb_entry_add_flags(txn, a.id, &i->p, entry_flags(j->it), NULL);
         if (r == SPFDB_EEXIST) {
             i->state = ST_PRESENT;
             j->skipped++;
@@ -589,7 +613,7 @@ static struct item *merge_peek(struct job *j)
 static void merge_add(struct job *j, struct item *i)
 {
     i->state = ST_NEW;
-    if ((i->notes & SPFDB_NOTE_WIDE) && !j->it->force && (!j->wide || i->seq < j->wide->seq))
+    if ((!j->wide || i->seq < j->wide->seq) && entry_refused(j->it, i, NULL, 0))
         j->wide = i;
     j->next++;
 }
@@ -639,11 +663,9 @@ static int replace_txn(spfdb_txn *txn, void *arg)
     while ((i = merge_peek(j)) != NULL)
         merge_add(j, i);
     if (j->wide) {
-        char w[300], q[CTL_QUOTE_MAX];
-        buf_printf(&j->c->err, "spfdb-ctl: %s%s: " WIDE_WHY "\n",
-                   where(j->it, j->wide, w, sizeof w),
-                   ctl_quote(j->wide->tok, j->wide->toklen, q), j->wide->p.family == 4 ? 8 : 16);
-        return CTL_REFUSED;
+        char msg[ENTRY_WHY_MAX];
+        entry_refused(j->it, j->wide, msg, sizeof msg);
+        return ctl_refuse(j->c, "%s", msg);
     }
     if (j->it->n == 0 && j->n_gone > 0 && !j->allow_empty) {
         return ctl_refuse(j->c, "refusing to leave allocation '%s' empty (it holds %zu "
@@ -655,7 +677,8 @@ static int replace_txn(spfdb_txn *txn, void *arg)
         if ((r = spfdb_entry_del(txn, a.id, &j->gone[k])) != 0)
             return r;
     for (size_t k = 0; k < j->it->n; k++)
-        if (j->it->v[k].state == ST_NEW && (r = spfdb_entry_add(txn, a.id, &j->it->v[k].p)) != 0)
+        if (j->it->v[k].state == ST_NEW &&
+            (r = spfdb_entry_add_flags(txn, a.id, &j->it->v[k].p, entry_flags(j->it), NULL)) != 0)
             return r;
     return 0;
 }

@@ -1,21 +1,16 @@
 /* Zone commands: zone add, set, del, list (SPEC §2 "zone", §3).
  *
- * The db stores what it is given; the rules live here: name syntax and
- * length, no nesting, NS hosts outside every served zone, and the SOA and
- * apex NS reply size limits.  The checks that need the served zones run in
- * the same write transaction as the change. */
+ * The rules are the library's (rules.h): name syntax and length, no
+ * nesting, NS hosts outside every served zone, the SOA and apex NS reply
+ * size limits, checked by spfdb_zone_put_flags in the write transaction of
+ * the change.  This file parses the options and words the library's
+ * refusals: zone_refused for the stored zone, ns_refused for the --ns
+ * hosts as they are given. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
-
-#define PROVIDER_MAX 120  /* a full IPv6 %{i}.spf.<alloc>.<zone> must fit 253 */
-#define DELEGATED_MAX 188 /* a full IPv6 %{i}.<zone> must fit 253 */
-#define SOA_NAMES_MAX 190 /* MNAME + RNAME wire octets: a NODATA for a 255-octet name fits 512 */
-#define TTL_MAX 604800
-#define NEG_TTL_MAX 86400
-#define HOST_MAX 253
 
 struct zone_job {
     struct ctl *c;
@@ -25,28 +20,11 @@ struct zone_job {
     struct spfdb_zone z;           /* the zone as it is to be stored */
 };
 
-/* Wire length of a name without trailing dot: a length octet per label
- * plus the root octet. */
-static size_t wire_len(const char *name)
-{
-    return strlen(name) + 2;
-}
-
-/* Is NAME equal to ZONE or below it? */
-static int at_or_below(const char *name, const char *zone)
-{
-    size_t n = strlen(name), z = strlen(zone);
-
-    if (n < z || strcmp(name + n - z, zone) != 0)
-        return 0;
-    return n == z || name[n - z - 1] == '.';
-}
-
 static ctl_status parse_name(const char *what, const char *s, char *out)
 {
     char msg[200], q[CTL_QUOTE_MAX];
 
-    if (spfdb_dns_name_norm(s, HOST_MAX, out, SPFDB_NAME_MAX + 1, msg, sizeof msg) != 0) {
+    if (spfdb_dns_name_norm(s, SPFDB_HOST_MAX, out, SPFDB_NAME_MAX + 1, msg, sizeof msg) != 0) {
         ctl_err("bad %s %s: %s", what, ctl_quote(s, strlen(s), q), msg);
         return CTL_USAGE;
     }
@@ -69,36 +47,52 @@ static ctl_status parse_ttl(const char *opt, const char *s, uint32_t max, uint32
     return CTL_OK;
 }
 
-/* local@domain: the local part a dot-atom (RFC 5322 §3.2.3) that fits one
- * DNS label; its dots are escaped in the SOA's RNAME by the server. */
+/* local@domain (names.h). */
 static ctl_status parse_mailbox(const char *s, char *out)
 {
-    static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789!#$%&'*+/=?^_`{|}~-.";
-    char q[CTL_QUOTE_MAX], domain[SPFDB_NAME_MAX + 1], msg[200];
-    const char *at = strchr(s, '@');
-    size_t l = at ? (size_t)(at - s) : 0;
-    const char *why = NULL;
+    char q[CTL_QUOTE_MAX], msg[200];
 
-    if (!at || strchr(at + 1, '@'))
-        why = "expected local@domain";
-    else if (l == 0 || l > 63)
-        why = "the local part must hold 1 to 63 characters";
-    else if (strspn(s, atext) < l || s[0] == '.' || s[l - 1] == '.' ||
-             (strstr(s, "..") && strstr(s, "..") < at))
-        why = "the local part must be letters, digits and !#$%&'*+/=?^_`{|}~- separated by "
-              "single dots";
-    else if (spfdb_dns_name_norm(at + 1, HOST_MAX, domain, sizeof domain, msg, sizeof msg) != 0)
-        why = msg;
-    else if (l + 1 + strlen(domain) > SPFDB_NAME_MAX)
-        why = "too long";
-    if (why) {
-        ctl_err("bad --hostmaster %s: %s", ctl_quote(s, strlen(s), q), why);
+    if (spfdb_mailbox_norm(s, out, SPFDB_NAME_MAX + 1, msg, sizeof msg) != 0) {
+        ctl_err("bad --hostmaster %s: %s", ctl_quote(s, strlen(s), q), msg);
         return CTL_USAGE;
     }
-    memcpy(out, s, l + 1);
-    strcpy(out + l + 1, domain);
     return CTL_OK;
+}
+
+/* The rule of SPEC §2 that the first N hosts of NS break, as the library
+ * checks a zone's NS hosts: spfdb_zone_rules on a zone of those hosts
+ * whose name and TTLs pass.  It checks the count first (N may pass
+ * SPFDB_NS_MAX; no host is read then), then each host and a host given
+ * twice (rules.h); what it finds later concerns the stand-in zone and
+ * counts for nothing.  SPFDB_RULE_NONE, or the rule with WHY filled. */
+static int ns_rule(const struct ctl_ns *ns, unsigned n, struct spfdb_why *why)
+{
+    struct spfdb_zone z;
+
+    memset(&z, 0, sizeof z);
+    strcpy(z.name, "invalid"); /* RFC 2606: valid, and no one's */
+    z.ttl = z.neg_ttl = 1;
+    z.n_ns = n;
+    _Static_assert(sizeof z.ns == sizeof ns->host, "a zone holds every --ns host");
+    memcpy(z.ns, ns->host, sizeof z.ns);
+    return spfdb_zone_rules(&z, why) == SPFDB_EINVAL ? why->rule : SPFDB_RULE_NONE;
+}
+
+/* Do the first N hosts of NS break RULE (SPFDB_RULE_NS_COUNT or
+ * SPFDB_RULE_NS_TWICE)?  Then its words on stderr, and CTL_USAGE. */
+static ctl_status ns_refused(const struct ctl_ns *ns, unsigned n, int rule)
+{
+    struct spfdb_why why;
+
+    if (ns_rule(ns, n, &why) != rule)
+        return CTL_OK;
+    if (rule == SPFDB_RULE_NS_TWICE)
+        ctl_err("NS host %s given twice", why.host);
+    else if (why.value == 0)
+        ctl_err("zone add needs at least one --ns HOST (two recommended)");
+    else
+        ctl_err("at most %u NS hosts", why.limit);
+    return CTL_USAGE;
 }
 
 /* --ns HOST, repeated. */
@@ -106,17 +100,10 @@ ctl_status opt_ns(void *field, const char *arg)
 {
     struct ctl_ns *ns = field;
 
-    if (ns->n == SPFDB_NS_MAX) {
-        ctl_err("at most %d NS hosts", SPFDB_NS_MAX);
+    if (ns_refused(ns, ns->n + 1, SPFDB_RULE_NS_COUNT) != CTL_OK ||
+        parse_name("NS host", arg, ns->host[ns->n]) != CTL_OK ||
+        ns_refused(ns, ns->n + 1, SPFDB_RULE_NS_TWICE) != CTL_OK)
         return CTL_USAGE;
-    }
-    if (parse_name("NS host", arg, ns->host[ns->n]) != CTL_OK)
-        return CTL_USAGE;
-    for (unsigned k = 0; k < ns->n; k++)
-        if (strcmp(ns->host[k], ns->host[ns->n]) == 0) {
-            ctl_err("NS host %s given twice", ns->host[k]);
-            return CTL_USAGE;
-        }
     ns->n++;
     return CTL_OK;
 }
@@ -129,119 +116,83 @@ ctl_status opt_hostmaster(void *field, const char *arg)
 
 ctl_status opt_ttl(void *field, const char *arg)
 {
-    return parse_ttl("--ttl", arg, TTL_MAX, field);
+    return parse_ttl("--ttl", arg, SPFDB_TTL_MAX, field);
 }
 
 ctl_status opt_neg_ttl(void *field, const char *arg)
 {
-    return parse_ttl("--negative-ttl", arg, NEG_TTL_MAX, field);
+    return parse_ttl("--negative-ttl", arg, SPFDB_NEG_TTL_MAX, field);
 }
 
-/* The first conflict between the zone being stored and a served zone. */
-static int check_served(const struct spfdb_zone *s, void *arg)
-{
-    struct zone_job *j = arg;
-    const struct spfdb_zone *z = &j->z;
-    struct buf *e = &j->c->err;
-
-    if (strcmp(s->name, z->name) == 0) {
-        if (!j->is_add)
-            return 0;
-        buf_printf(e, "spfdb-ctl: zone %s is already served (see 'spfdb-ctl zone set')\n",
-                   z->name);
-        return CTL_REFUSED;
-    }
-    if (at_or_below(z->name, s->name) || at_or_below(s->name, z->name)) {
-        buf_printf(e, "spfdb-ctl: zone %s lies %s served zone %s: zones never nest\n", z->name,
-                   at_or_below(z->name, s->name) ? "below" : "above", s->name);
-        return CTL_REFUSED;
-    }
-    for (unsigned k = 0; k < z->n_ns; k++)
-        if (at_or_below(z->ns[k], s->name)) {
-            buf_printf(e,
-                       "spfdb-ctl: NS host %s lies in served zone %s: spfdbd serves no "
-                       "address records, so it could never be resolved\n",
-                       z->ns[k], s->name);
-            return CTL_REFUSED;
-        }
-    for (unsigned k = 0; k < s->n_ns; k++)
-        if (at_or_below(s->ns[k], z->name)) {
-            buf_printf(e,
-                       "spfdb-ctl: served zone %s has NS host %s, which would lie in zone %s "
-                       "and could never be resolved\n",
-                       s->name, s->ns[k], z->name);
-            return CTL_REFUSED;
-        }
-    return 0;
-}
-
-/* SPEC §2's rules for the zone in j->z, checked against the served zones. */
-static int zone_check(spfdb_txn *txn, struct zone_job *j)
+/* The library refused to store j->z with R and WHY: its words for the
+ * rule broken, in c->err, and CTL_REFUSED; R itself for anything else. */
+static int zone_refused(struct zone_job *j, int r, const struct spfdb_why *w)
 {
     const struct spfdb_zone *z = &j->z;
-    struct buf *e = &j->c->err;
-    char hm[SPFDB_NAME_MAX + 1];
-    size_t len = strlen(z->name), max = z->alloc_id ? DELEGATED_MAX : PROVIDER_MAX, size;
+    struct ctl *c = j->c;
+    char bound[48] = "";
 
-    if (len > max) {
-        buf_printf(e,
-                   "spfdb-ctl: zone name %s has %zu characters; a %s zone may have at most %zu%s, "
-                   "or verifiers cut its IPv6 names\n",
-                   z->name, len, z->alloc_id ? "delegated" : "provider", max,
-                   z->alloc_id ? "" : " (188 when bound to an allocation)");
-        return CTL_REFUSED;
-    }
-    for (unsigned k = 0; k < z->n_ns; k++)
-        if (at_or_below(z->ns[k], z->name)) {
-            buf_printf(e,
-                       "spfdb-ctl: NS host %s lies in zone %s: spfdbd serves no address "
-                       "records, so it could never be resolved\n",
-                       z->ns[k], z->name);
-            return CTL_REFUSED;
-        }
-    if (spfdb_hostmaster(z->hostmaster, z->ns[0], hm, sizeof hm) != 0) {
-        buf_printf(e, "spfdb-ctl: no default hostmaster from NS host %s; give --hostmaster\n",
-                   z->ns[0]);
-        return CTL_REFUSED;
-    }
-    /* MNAME is the first NS host; RNAME's local part is one label. */
-    const char *at = strchr(hm, '@');
-    if (!at) {
-        buf_printf(e, "spfdb-ctl: bad hostmaster %s\n", hm);
-        return CTL_REFUSED;
-    }
-    size = wire_len(z->ns[0]) + 1 + (size_t)(at - hm) + wire_len(at + 1);
-    if (size > SOA_NAMES_MAX) {
-        buf_printf(e,
-                   "spfdb-ctl: SOA MNAME (%s) and RNAME (%s) take %zu octets; at most %d, so "
-                   "that every negative answer fits 512 octets\n",
-                   z->ns[0], hm, size, SOA_NAMES_MAX);
-        return CTL_REFUSED;
-    }
-    /* The apex NS reply, counted conservatively: 12 header octets, the
-     * question (the apex, echoed uncompressed, + type and class), each NS
-     * record as a 2-octet pointer to the question's name + type, class,
-     * TTL and RDLENGTH (10) + the host name uncompressed, and an 11-octet
-     * OPT, which a query with EDNS and a 512-octet buffer also gets. */
-    size = 12 + wire_len(z->name) + 4 + 11;
-    for (unsigned k = 0; k < z->n_ns; k++)
-        size += 2 + 10 + wire_len(z->ns[k]);
-    if (size > 512) {
-        buf_printf(e, "spfdb-ctl: the apex NS answer would take %zu octets; at most 512\n", size);
-        return CTL_REFUSED;
-    }
-    int r = spfdb_zone_foreach(txn, check_served, j);
-    if (r != 0)
+    if (r != SPFDB_EINVAL && r != SPFDB_ERULE && r != SPFDB_EEXIST)
         return r;
-    if (z->n_ns == 1)
-        buf_printf(e,
+    switch (w->rule) {
+    case SPFDB_RULE_ZONE_LONG:
+        if (!z->alloc_id)
+            snprintf(bound, sizeof bound, " (%d when bound to an allocation)",
+                     SPFDB_DELEGATED_ZONE_MAX);
+        return ctl_refuse(c, "zone name %s has %u characters; a %s zone may have at most %u%s, "
+                          "or verifiers cut its IPv6 names",
+                          z->name, w->value, z->alloc_id ? "delegated" : "provider", w->limit,
+                          bound);
+    case SPFDB_RULE_NS_IN_ZONE:
+        return ctl_refuse(c, "NS host %s lies in zone %s: spfdbd serves no address records, "
+                          "so it could never be resolved", w->host, z->name);
+    case SPFDB_RULE_NO_HOSTMASTER:
+        return ctl_refuse(c, "no default hostmaster from NS host %s; give --hostmaster", w->host);
+    case SPFDB_RULE_HOSTMASTER:
+        return ctl_refuse(c, "bad hostmaster %s", w->mailbox);
+    case SPFDB_RULE_SOA_NAMES:
+        return ctl_refuse(c, "SOA MNAME (%s) and RNAME (%s) take %u octets; at most %u, so that "
+                          "every negative answer fits 512 octets",
+                          w->host, w->mailbox, w->value, w->limit);
+    case SPFDB_RULE_NS_ANSWER:
+        return ctl_refuse(c, "the apex NS answer would take %u octets; at most %u", w->value,
+                          w->limit);
+    case SPFDB_RULE_ZONE_SERVED:
+        return ctl_refuse(c, "zone %s is already served (see 'spfdb-ctl zone set')", z->name);
+    case SPFDB_RULE_ZONE_BELOW:
+    case SPFDB_RULE_ZONE_ABOVE:
+        return ctl_refuse(c, "zone %s lies %s served zone %s: zones never nest", z->name,
+                          w->rule == SPFDB_RULE_ZONE_BELOW ? "below" : "above", w->other);
+    case SPFDB_RULE_NS_IN_SERVED:
+        return ctl_refuse(c, "NS host %s lies in served zone %s: spfdbd serves no address "
+                          "records, so it could never be resolved", w->host, w->other);
+    case SPFDB_RULE_SERVED_NS:
+        return ctl_refuse(c, "served zone %s has NS host %s, which would lie in zone %s and "
+                          "could never be resolved", w->other, w->host, z->name);
+    default:
+        return r; /* a rule the options cannot break: the stored zone is damaged */
+    }
+}
+
+/* Store j->z, which the library checks against SPEC §2's rules and the
+ * served zones; one NS host passes them, with a warning (SPEC §2). */
+static int zone_store(spfdb_txn *txn, struct zone_job *j)
+{
+    struct spfdb_why why;
+    int r = spfdb_zone_put_flags(txn, &j->z, j->is_add ? SPFDB_ZONE_NEW : 0, &why);
+
+    if (r != 0)
+        return zone_refused(j, r, &why);
+    if (j->z.n_ns == 1)
+        buf_printf(&j->c->err,
                    "spfdb-ctl: warning: zone %s has one NS host; RFC 1034 §4.1 recommends at "
                    "least two\n",
-                   z->name);
+                   j->z.name);
     return 0;
 }
 
-/* Apply the options to j->z (the stored zone for set, defaults for add). */
+/* Apply the options to j->z (the stored zone for set, defaults for add)
+ * and store it. */
 static int zone_apply(spfdb_txn *txn, struct zone_job *j)
 {
     const struct ctl_args *o = j->a;
@@ -268,7 +219,7 @@ static int zone_apply(spfdb_txn *txn, struct zone_job *j)
         j->z.ttl = o->ttl;
     if (ctl_given(o, OPT_NEG_TTL))
         j->z.neg_ttl = o->neg_ttl;
-    return zone_check(txn, j);
+    return zone_store(txn, j);
 }
 
 /* The job of a zone command: ZONE, the operand, normalised into j->name. */
@@ -299,16 +250,13 @@ static ctl_status zone_write(struct zone_job *j, ctl_status r, spfdb_write_fn fn
 static int add_txn(spfdb_txn *txn, void *arg)
 {
     struct zone_job *j = arg;
-    int r;
 
     ctl_txn_start(j->c);
     memset(&j->z, 0, sizeof j->z);
     strcpy(j->z.name, j->name);
     j->z.ttl = 300;
     j->z.neg_ttl = 60;
-    if ((r = zone_apply(txn, j)) != 0)
-        return r;
-    return spfdb_zone_put(txn, &j->z);
+    return zone_apply(txn, j);
 }
 
 ctl_status cmd_zone_add(struct ctl *c, const struct ctl_args *a)
@@ -316,10 +264,8 @@ ctl_status cmd_zone_add(struct ctl *c, const struct ctl_args *a)
     struct zone_job *j = NULL;
     ctl_status r = zone_job(c, a, &j);
 
-    if (r == CTL_OK && a->ns.n == 0) {
-        ctl_err("zone add needs at least one --ns HOST (two recommended)");
+    if (r == CTL_OK && ns_refused(&a->ns, a->ns.n, SPFDB_RULE_NS_COUNT) != CTL_OK)
         r = ctl_usage(c);
-    }
     if (r == CTL_OK)
         j->is_add = 1;
     return zone_write(j, r, add_txn);
@@ -334,8 +280,6 @@ static int set_txn(spfdb_txn *txn, void *arg)
     r = ctl_zone_found(j->c, spfdb_zone_get(txn, j->name, &j->z), j->name);
     if (r == 0)
         r = zone_apply(txn, j);
-    if (r == 0)
-        r = spfdb_zone_put(txn, &j->z);
     return r;
 }
 

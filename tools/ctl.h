@@ -168,7 +168,8 @@ ctl_status cmd_log(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_backup(struct ctl *c, const struct ctl_args *a);
 
-/* Option setters that hold a command's rules (cmd_zone.c, cmd_ops.c). */
+/* Option setters of a command's values (cmd_zone.c, cmd_ops.c); the rules
+ * they apply are the library's. */
 ctl_status opt_ns(void *field, const char *arg);
 ctl_status opt_hostmaster(void *field, const char *arg);
 ctl_status opt_ttl(void *field, const char *arg);
