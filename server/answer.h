@@ -33,7 +33,8 @@ struct answer_env {
     /* For each of N (1 to SPFDB_MANY_MAX) lookups: is Q[i].addr (family 4:
      * 4 bytes, 6: 16 bytes) listed in allocation Q[i].alloc_id?  Into
      * Q[i].result: 1 yes, 0 no, <0 the database could not be read (the
-     * reply is SERVFAIL). */
+     * reply is SERVFAIL).  Required: answer_batch calls it whenever a
+     * query needs a lookup. */
     void (*covers_many)(void *ctx, struct spfdb_query *q, unsigned n);
     void *covers_ctx;
     uint16_t tcp_idle_100ms;     /* edns-tcp-keepalive TIMEOUT sent over TCP */
