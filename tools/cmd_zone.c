@@ -148,8 +148,8 @@ static int zone_refused(struct zone_job *j, int r, const struct spfdb_why *w)
                           "so it could never be resolved", w->host, z->name);
     case SPFDB_RULE_NO_HOSTMASTER:
         return ctl_refuse(c, "no default hostmaster from NS host %s; give --hostmaster", w->host);
-    case SPFDB_RULE_HOSTMASTER:
-        return ctl_refuse(c, "bad hostmaster %s", w->mailbox);
+    case SPFDB_RULE_HOSTMASTER: /* --hostmaster is checked as it is parsed */
+        return ctl_damaged(c, z->name, "hostmaster", w->mailbox);
     case SPFDB_RULE_SOA_NAMES:
         return ctl_refuse(c, "SOA MNAME (%s) and RNAME (%s) take %u octets; at most %u, so that "
                           "every negative answer fits 512 octets",

@@ -151,7 +151,7 @@ ctl_status ctl_txn_status(struct ctl *c, int r)
         return db_failed(c, SPFDB_ENOMEM);
     if (c->err.len)
         fwrite(c->err.p, 1, c->err.len, stderr);
-    return r == 0 ? CTL_OK : CTL_USAGE;
+    return r == 0 ? CTL_OK : r == CTL_DAMAGED ? CTL_DB : CTL_USAGE;
 }
 
 void ctl_txn_start(struct ctl *c)
@@ -195,6 +195,16 @@ int ctl_refuse(struct ctl *c, const char *fmt, ...)
     va_end(ap);
     buf_printf(&c->err, "\n");
     return CTL_REFUSED;
+}
+
+int ctl_damaged(struct ctl *c, const char *owner, const char *what, const char *value)
+{
+    char esc[4 * SPFDB_NAME_MAX + 1];
+
+    ctl_escape(esc, sizeof esc, value);
+    buf_printf(&c->err, "spfdb-ctl: %s: the stored %s \"%s\" is not valid: the "
+               "database is damaged; restore it from a backup\n", owner, what, esc);
+    return CTL_DAMAGED;
 }
 
 int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a)

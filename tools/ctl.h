@@ -19,8 +19,9 @@
  * - ctl_status, the exit status: what every command and every function
  *   returning it give back.
  * - Inside a transaction (a write callback, a walk, ctl_alloc_lookup) an
- *   int: 0, a negative SPFDB_E* code, or CTL_REFUSED: the data refuses the
- *   input, the reason is in c->err, and a write aborts.  ctl_txn_status()
+ *   int: 0, a negative SPFDB_E* code, CTL_REFUSED: the data refuses the
+ *   input, or CTL_DAMAGED: the stored data breaks SPEC §2 (SPEC §3: exit 3);
+ *   either way the reason is in c->err, and a write aborts.  ctl_txn_status()
  *   alone turns one into a ctl_status.
  */
 #ifndef SPFDB_CTL_H
@@ -46,9 +47,10 @@ typedef enum {
                           options; spfdb-ctl.c prints what was asked, exits 0 */
 } ctl_status;
 
-/* A transaction's refusal of the input (above); positive, so that no
- * SPFDB_E* code is one, and spfdb_write() returns it unchanged. */
-enum { CTL_REFUSED = 1 };
+/* A transaction's refusal of the input, or its finding of damage (above);
+ * positive, so that no SPFDB_E* code is one, and spfdb_write() returns
+ * them unchanged. */
+enum { CTL_REFUSED = 1, CTL_DAMAGED = 2 };
 
 /* A growable text buffer with a sticky out-of-memory flag, checked once. */
 struct buf {
@@ -232,9 +234,10 @@ ctl_status ctl_alloc_arg(const char *s, char *out);
 ctl_status ctl_open(struct ctl *c);
 /* Begin a read transaction: CTL_OK or CTL_DB (message printed). */
 ctl_status ctl_read(struct ctl *c, spfdb_txn **txn);
-/* A transaction's result R (0, SPFDB_E*, CTL_REFUSED) as the exit status:
- * a database error is printed with the path (CTL_DB); else c->err (notes,
- * warnings, the refusal) goes to stderr, and a refusal is CTL_USAGE. */
+/* A transaction's result R (0, SPFDB_E*, CTL_REFUSED, CTL_DAMAGED) as the
+ * exit status: a database error is printed with the path (CTL_DB); else
+ * c->err (notes, warnings, the refusal) goes to stderr, and a refusal is
+ * CTL_USAGE, damage CTL_DB. */
 ctl_status ctl_txn_status(struct ctl *c, int r);
 /* Called first in every write callback: forget a previous run's output. */
 void ctl_txn_start(struct ctl *c);
@@ -249,6 +252,9 @@ ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
 ctl_status ctl_exit(struct ctl *c, ctl_status s);
 /* Inside a transaction: "spfdb-ctl: " FMT into c->err; returns CTL_REFUSED. */
 int ctl_refuse(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Inside a transaction: a stored WHAT (of OWNER) that breaks SPEC §2,
+ * named with VALUE escaped (SPEC §3) into c->err; returns CTL_DAMAGED. */
+int ctl_damaged(struct ctl *c, const char *owner, const char *what, const char *value);
 /* Inside a transaction: look up allocation NAME; 0, CTL_REFUSED when it
  * does not exist, or a negative SPFDB_E* code. */
 int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a);

@@ -496,6 +496,22 @@ class Zones(unittest.TestCase):
                          "spf.example.com provider 300 60 hostmaster@example.net "
                          "ns1.example.net,ns2.example.net\n")
 
+    def test_damaged_hostmaster_is_named_escaped(self):
+        """A stored hostmaster that breaks SPEC §2 is damage (§3): zone set
+        exits 3 naming it escaped, never raw, and changes nothing."""
+        self.db.ok("zone", "add", "spf.example.com", *self.NS, "--hostmaster", "ab@cd.ef")
+        dump = subprocess.run(["mdb_dump", "-p", "-s", "zones", self.db.dir],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn("ab@cd.ef", dump)
+        path = os.path.join(self.db.root, "zones.dump")
+        with open(path, "w") as f:
+            f.write(dump.replace("ab@cd.ef", "\\1b[@cd.ef"))
+        subprocess.run(["mdb_load", "-f", path, "-s", "zones", self.db.dir],
+                       capture_output=True, check=True)
+        r = self.db.fails(3, "zone", "set", "spf.example.com", "--ttl", "600",
+                          want=["hostmaster", "\\x1b[@cd.ef"])
+        self.assertNotIn("\x1b", r.stderr)
+
     def test_names(self):
         for bad in ("exa mple.com", "ex*ample.com", "a..b", ".", "", "a." * 2 + ".",
                     "x" * 64 + ".com", "ex/ample"):
