@@ -14,6 +14,7 @@
 #include "changelog.h"
 #include "env.h"
 #include "store.h"
+#include "zonerec.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -109,17 +110,13 @@ void log_alloc(spfdb_txn *t, int op, const char *name)
 
 void log_zone(spfdb_txn *t, int op, const struct spfdb_zone *z)
 {
-    char d[64 + SPFDB_NAME_MAX + SPFDB_NS_MAX * (SPFDB_NAME_MAX + 1) + 64];
-    size_t o = 0, nz = strlen(z->name), na = strlen(z->alloc), nd;
+    char d[ZONEREC_TEXT_MAX];
+    size_t nz = strlen(z->name), na = strlen(z->alloc), nd;
     uint8_t *p;
 
     d[0] = '\0';
-    if (op != SPFDB_LOG_ZONE_DEL) {
-        o = (size_t)snprintf(d, sizeof d, "ttl=%u negative-ttl=%u hostmaster=%s ns=", z->ttl,
-                             z->neg_ttl, z->hostmaster[0] ? z->hostmaster : "default");
-        for (unsigned k = 0; k < z->n_ns && o < sizeof d; k++)
-            o += (size_t)snprintf(d + o, sizeof d - o, "%s%s", k ? "," : "", z->ns[k]);
-    }
+    if (op != SPFDB_LOG_ZONE_DEL)
+        zonerec_text(z, d, sizeof d);
     nd = strlen(d);
     if (!(p = grow(t, 1 + str_size(nz) + str_size(na) + str_size(nd))))
         return;

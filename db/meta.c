@@ -6,6 +6,7 @@
 #include "meta.h"
 #include "set.h"
 #include "store.h"
+#include "zonerec.h"
 
 #include <string.h>
 #include <time.h>
@@ -13,8 +14,6 @@
 #define META_KEY "spfdb"
 #define META_SIZE 28
 #define ALLOC_SIZE 20 /* id, n4, n6 */
-#define ZONE_VERSION 1
-#define ZONE_MAX (14 + 256 + 1 + SPFDB_NS_MAX * 256)
 
 static MDB_val sval(const char *s)
 {
@@ -346,70 +345,9 @@ int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)
 
 /* ---- zones -------------------------------------------------------------- */
 
-static size_t put_str(uint8_t *p, const char *s)
-{
-    size_t n = strlen(s);
-
-    p[0] = (uint8_t)n;
-    memcpy(p + 1, s, n);
-    return n + 1;
-}
-
-/* version, alloc_id, ttl, neg_ttl, hostmaster, n_ns, ns...: each string a
- * length byte and its octets. */
-static size_t zone_encode(const struct spfdb_zone *z, uint8_t *b)
-{
-    size_t n = 13;
-
-    b[0] = ZONE_VERSION;
-    put_be32(b + 1, z->alloc_id);
-    put_be32(b + 5, z->ttl);
-    put_be32(b + 9, z->neg_ttl);
-    n += put_str(b + n, z->hostmaster);
-    b[n++] = (uint8_t)z->n_ns;
-    for (unsigned i = 0; i < z->n_ns; i++)
-        n += put_str(b + n, z->ns[i]);
-    return n;
-}
-
-static int get_str(const uint8_t *b, size_t len, size_t *off, char *out, size_t cap)
-{
-    size_t n;
-
-    if (*off >= len)
-        return SPFDB_EFORMAT;
-    n = b[*off];
-    if (n >= cap || *off + 1 + n > len)
-        return SPFDB_EFORMAT;
-    memcpy(out, b + *off + 1, n);
-    out[n] = '\0';
-    *off += 1 + n;
-    return 0;
-}
-
 static int zone_decode(const MDB_val *k, const MDB_val *v, struct spfdb_zone *z)
 {
-    const uint8_t *b = v->mv_data;
-    size_t off = 13;
-    int rc;
-
-    memset(z, 0, sizeof *z);
-    if (k->mv_size == 0 || k->mv_size > SPFDB_NAME_MAX || v->mv_size < 15 || b[0] != ZONE_VERSION)
-        return SPFDB_EFORMAT;
-    memcpy(z->name, k->mv_data, k->mv_size);
-    z->alloc_id = get_be32(b + 1);
-    z->ttl = get_be32(b + 5);
-    z->neg_ttl = get_be32(b + 9);
-    rc = get_str(b, v->mv_size, &off, z->hostmaster, sizeof z->hostmaster);
-    if (rc || off >= v->mv_size)
-        return SPFDB_EFORMAT;
-    z->n_ns = b[off++];
-    if (z->n_ns > SPFDB_NS_MAX)
-        return SPFDB_EFORMAT;
-    for (unsigned i = 0; i < z->n_ns; i++)
-        if (get_str(b, v->mv_size, &off, z->ns[i], sizeof z->ns[i]))
-            return SPFDB_EFORMAT;
-    return off == v->mv_size ? 0 : SPFDB_EFORMAT;
+    return zonerec_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, z);
 }
 
 static int zone_fill_alloc(spfdb_txn *t, struct spfdb_zone *z)
@@ -479,7 +417,7 @@ int spfdb_zone_put(spfdb_txn *t, const struct spfdb_zone *z)
 int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
                          struct spfdb_why *why)
 {
-    uint8_t b[ZONE_MAX];
+    uint8_t b[ZONEREC_MAX];
     struct spfdb_zone logged;
     MDB_val k, v, old;
     int rc = store_need_write(t), op;
@@ -492,7 +430,7 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
         return rc;
     k = sval(z->name);
     v.mv_data = b;
-    v.mv_size = zone_encode(z, b);
+    v.mv_size = zonerec_encode(z, b);
     rc = mdb_get(t->mdb, t->env->dbi[DB_ZONES], &k, &old);
     if (rc == 0 && old.mv_size == v.mv_size && memcmp(old.mv_data, b, v.mv_size) == 0)
         return 0; /* unchanged: nothing to commit */
