@@ -17,7 +17,7 @@
 #define REMAP_WAIT_S 10
 
 static const char *const db_names[DB_COUNT] = {"meta", "allocs", "allocid", "zones", "log",
-                                               "prefixes", "maximal"};
+                                               "prefixes", "maximal", "xfr"};
 
 int store_err(int rc)
 {

@@ -18,8 +18,11 @@
 #include "spfdb.h"
 
 /* Every format has the databases before DB_LOG; an older database gets the
- * rest on its first open (open.c). */
-enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_PREFIXES, DB_MAXIMAL, DB_COUNT };
+ * rest on its first open (open.c).  DB_XFR: format 3. */
+enum {
+    DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_PREFIXES, DB_MAXIMAL, DB_XFR,
+    DB_COUNT
+};
 
 int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
 int store_fail(spfdb_txn *t, int mdb_rc);  /* the same, and sticky on write txns */

@@ -12,7 +12,8 @@
 #include <time.h>
 
 #define META_KEY "spfdb"
-#define META_SIZE 28
+#define META_SIZE_V2 28 /* formats 1 and 2 */
+#define META_SIZE 44
 #define ALLOC_SIZE 20 /* id, n4, n6 */
 
 static MDB_val sval(const char *s)
@@ -35,14 +36,16 @@ int meta_load(spfdb_txn *t, struct meta *m)
 
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    if (v.mv_size < META_SIZE)
-        return SPFDB_EFORMAT;
     p = v.mv_data;
+    if (v.mv_size < META_SIZE_V2 || (get_be32(p) >= 3 && v.mv_size < META_SIZE))
+        return SPFDB_EFORMAT;
     m->version = get_be32(p);
     m->serial = get_be32(p + 4);
     m->gen = get_be64(p + 8);
     m->changed = (int64_t)get_be64(p + 16);
     m->next_id = get_be32(p + 24);
+    m->ixfr_floor = m->version >= 3 ? get_be64(p + 28) : 0;
+    m->xfr_gen = m->version >= 3 ? get_be64(p + 36) : 0;
     return 0;
 }
 
@@ -57,6 +60,8 @@ int meta_save(spfdb_txn *t, const struct meta *m)
     put_be64(b + 8, m->gen);
     put_be64(b + 16, (uint64_t)m->changed);
     put_be32(b + 24, m->next_id);
+    put_be64(b + 28, m->ixfr_floor);
+    put_be64(b + 36, m->xfr_gen);
     rc = mdb_put(t->mdb, t->env->dbi[DB_META], &k, &v, 0);
     return rc ? store_fail(t, rc) : 0;
 }
@@ -83,20 +88,26 @@ void meta_stamp(struct meta *m, int64_t now, int gen_changed)
         m->gen++;
 }
 
+int meta_current(spfdb_txn *t, struct meta *m)
+{
+    if (!t->write)
+        return meta_load(t, m);
+    *m = t->meta;
+    return 0;
+}
+
 int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
 {
     struct meta m;
-    int rc = 0;
+    int rc = meta_current(t, &m);
 
-    if (t->write)
-        m = t->meta;
-    else
-        rc = meta_load(t, &m);
     if (rc)
         return rc;
     out->serial = m.serial;
     out->meta_gen = m.gen;
     out->changed = m.changed;
+    out->xfr_gen = m.xfr_gen;
+    out->ixfr_floor = m.ixfr_floor;
     return 0;
 }
 
@@ -228,7 +239,8 @@ int meta_init(spfdb_txn *t)
 {
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval("default");
-    struct meta m = {.version = SPFDB_FORMAT, .gen = 1, .next_id = 2};
+    struct meta m = {.version = SPFDB_FORMAT, .gen = 1, .next_id = 2, .ixfr_floor = 1,
+                     .xfr_gen = 1};
     int rc;
 
     m.changed = (int64_t)time(NULL);
@@ -418,9 +430,9 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
                          struct spfdb_why *why)
 {
     uint8_t b[ZONEREC_MAX];
-    struct spfdb_zone logged;
+    struct spfdb_zone logged, prev;
     MDB_val k, v, old;
-    int rc = store_need_write(t), op;
+    int rc = store_need_write(t), found;
 
     if (rc)
         return rc;
@@ -436,11 +448,15 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
         return 0; /* unchanged: nothing to commit */
     if (rc && rc != MDB_NOTFOUND)
         return store_fail(t, rc);
-    op = rc == 0 ? SPFDB_LOG_ZONE_SET : SPFDB_LOG_ZONE_ADD;
+    /* the change log keeps the record replaced, to be deleted exactly */
+    found = rc == 0;
+    if (found && ((rc = zone_decode(&k, &old, &prev)) != 0 ||
+                  (rc = zone_fill_alloc(t, &prev)) != 0))
+        return rc;
+    log_zone(t, found ? &prev : NULL, &logged);
     rc = mdb_put(t->mdb, t->env->dbi[DB_ZONES], &k, &v, 0);
     if (rc)
         return store_fail(t, rc);
-    log_zone(t, op, &logged);
     mark(t, 1);
     return 0;
 }
@@ -461,7 +477,7 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
     rc = mdb_del(t->mdb, t->env->dbi[DB_ZONES], &k, NULL);
     if (rc)
         return store_fail(t, rc);
-    log_zone(t, SPFDB_LOG_ZONE_DEL, &z);
+    log_zone(t, &z, NULL);
     mark(t, 1);
     return 0;
 }

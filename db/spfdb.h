@@ -124,12 +124,19 @@ int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
 
 /* ---- change log --------------------------------------------------------
  *
- * Every commit of spfdb_write() that changed something also stores, in the
- * same transaction, one change log record: its time, who (USER and, when
- * the real uid is 0, the SUDO_USER of the environment), the command, and each change made through
- * this API (entries added and removed, alloc_del --force's entries,
- * allocations and zones added, changed and deleted), in order.  Records are
- * numbered 1, 2, ... and never changed or removed.  */
+ * Every commit of spfdb_write() that changed data also stores, in the same
+ * transaction, one change log record: its time, the database serial before
+ * and after the commit (SPEC §2), who (USER and, when the real uid is 0,
+ * the SUDO_USER of the environment), the command, and each change made
+ * through this API (entries added and removed, alloc_del --force's
+ * entries, allocations and zones added, changed and deleted), in order.
+ * Records are numbered 1, 2, ... and never changed.
+ *
+ * Records written before format 3 (version 1) have no serials and carry
+ * zones as text only; from seq ixfr_floor (spfdb_info) on, every record is
+ * version 2 and its serial_before is the previous record's serial_after,
+ * so the records from a serial on are exactly the changes since it (an
+ * IXFR, RFC 1995). */
 
 /* Set the origin of this env's later writes: USER NULL means the login name
  * of the real uid (the default when never called); COMMAND (NULL: "") is
@@ -143,7 +150,9 @@ enum {
     SPFDB_LOG_ALLOC_DEL,   /* allocation alloc deleted (its entries: DELs before) */
     SPFDB_LOG_ZONE_ADD,    /* zone served; alloc: its bound allocation or "" */
     SPFDB_LOG_ZONE_SET,    /* zone changed; detail: its new settings */
-    SPFDB_LOG_ZONE_DEL
+    SPFDB_LOG_ZONE_DEL,
+    SPFDB_LOG_MEMBER_ADD,  /* member made a member of alloc */
+    SPFDB_LOG_MEMBER_DEL   /* member no longer a member of alloc */
 };
 
 /* One record.  The strings point into the read transaction's snapshot:
@@ -152,6 +161,9 @@ enum {
 struct spfdb_log_rec {
     uint64_t seq;
     int64_t time;          /* seconds since 1970 */
+    unsigned version;      /* 1 (before format 3) or 2 */
+    uint32_t serial_before, serial_after; /* the database serial; 0 in version 1 */
+    uint32_t n_changes;    /* changes in the record; 0 in version 1 */
     const char *user;
     const char *sudo_user; /* "" when not run through sudo */
     const char *command;
@@ -159,12 +171,22 @@ struct spfdb_log_rec {
     const char *ctx;       /* the allocation of the next entry changes */
 };
 
+#define SPFDB_LOG_TEXT_MAX 4480
+enum { SPFDB_LOG_OLD = 0, SPFDB_LOG_NEW = 1 };
+
 struct spfdb_log_change {
     int op;                 /* SPFDB_LOG_* */
-    const char *alloc;      /* the allocation ("" for a provider zone) */
+    const char *alloc;      /* the allocation ("" for a provider zone); zone set: the new one */
     const char *zone;       /* zone ops, else "" */
     const char *detail;     /* zone add and set: the settings, else "" */
+    const char *member;     /* member ops: the member, else "" */
     struct spfdb_prefix p;  /* entry ops */
+    /* Version 2 zone ops: the zone as stored before (SPFDB_LOG_OLD: set,
+     * del) and after (SPFDB_LOG_NEW: add, set), for spfdb_log_zone(). */
+    const uint8_t *zrec[2];
+    uint16_t zlen[2];
+    const char *zalloc[2];
+    char text[SPFDB_LOG_TEXT_MAX]; /* detail, made from zrec[SPFDB_LOG_NEW] */
 };
 
 /* Calls FN for each record of seq >= FROM and time >= SINCE, oldest (lowest
@@ -177,6 +199,17 @@ int spfdb_log_foreach(spfdb_txn *txn, uint64_t from, int64_t since, spfdb_log_fn
                       void *arg);
 /* The next change of R: 1 and *OUT, 0 after the last, or SPFDB_EFORMAT. */
 int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out);
+/* A zone change's zone before (SIDE SPFDB_LOG_OLD) or after (SPFDB_LOG_NEW)
+ * it, with its allocation's name: 0 and *OUT; SPFDB_ENOTFOUND when CH has
+ * no such side (an add's old, a delete's new, a version 1 record, not a
+ * zone change); SPFDB_EFORMAT when damaged.  Valid while CH's snapshot is. */
+int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zone *out);
+/* The record whose serial_before is SERIAL, of seq >= ixfr_floor: 0 and
+ * *SEQ, from which spfdb_log_foreach walks the changes since SERIAL; or
+ * SPFDB_ENOTFOUND (never a serial of this database, pruned, before the
+ * floor, or the current serial, which no record starts from yet).  Serials
+ * compare as integers; a binary search over the log. */
+int spfdb_log_find_serial(spfdb_txn *txn, uint32_t serial, uint64_t *seq);
 
 /* ---- metadata ----------------------------------------------------------- */
 
@@ -184,6 +217,8 @@ struct spfdb_info {
     uint32_t serial;       /* SOA serial of every zone (SPEC §2) */
     uint64_t meta_gen;     /* changes whenever zones or allocations change */
     int64_t changed;       /* time of the last committed change, or 0 */
+    uint64_t xfr_gen;      /* changes whenever the transfer settings change (none yet) */
+    uint64_t ixfr_floor;   /* the first seq from which spfdb_log_find_serial finds */
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
 

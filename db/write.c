@@ -3,8 +3,9 @@
  * One LMDB write transaction a call: begin (env.h), load the meta record,
  * run the caller's changes (they go through meta.c and entry.c), then, if
  * anything changed, stamp the serial, store the pending set members and
- * entry counts, the change log record and the meta record, and commit.  A
- * full map aborts it all; the map grows and the callback runs again. */
+ * entry counts, the change log record (with the serial before and after)
+ * and the meta record, and commit.  A full map aborts it all; the map
+ * grows and the callback runs again. */
 #include "changelog.h"
 #include "env.h"
 #include "meta.h"
@@ -16,6 +17,7 @@
 /* Store what the modules hold back until the commit.  0 or <0. */
 static int flush_all(spfdb_txn *t)
 {
+    uint32_t before = t->meta.serial;
     int rc;
 
     meta_stamp(&t->meta, (int64_t)time(NULL), t->meta_changed);
@@ -23,7 +25,7 @@ static int flush_all(spfdb_txn *t)
     if (rc == 0)
         rc = counts_flush(t);
     if (rc == 0)
-        rc = log_commit(t);
+        rc = log_commit(t, before, NULL);
     if (rc == 0)
         rc = meta_save(t, &t->meta);
     return rc ? rc : t->err;
