@@ -28,6 +28,10 @@ int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
 int store_fail(spfdb_txn *t, int mdb_rc);  /* the same, and sticky on write txns */
 /* SPFDB_EINVAL on a read transaction, else its sticky error (0 if none). */
 int store_need_write(spfdb_txn *t);
+/* The same for a change of the data (entries, allocations, zones), which
+ * a replica refuses from anyone but its follower (t->replica): then
+ * SPFDB_EREPLICA. */
+int store_need_data(spfdb_txn *t);
 /* DB's cursor of T, opened once and renewed with T; lookups share it. */
 int store_cursor(spfdb_txn *t, int db, MDB_cursor **out);
 /* FN(key, value, ARG) for each record of DB in key order, from FROM on

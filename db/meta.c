@@ -6,6 +6,7 @@
 #include "meta.h"
 #include "set.h"
 #include "store.h"
+#include "xfrdb.h"
 #include "zonerec.h"
 
 #include <string.h>
@@ -257,7 +258,7 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval(name);
     uint32_t id;
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;
@@ -306,7 +307,7 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
     struct spfdb_alloc a;
     uint8_t kb[4];
     MDB_val k = {4, kb}, kn = sval(name);
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;
@@ -405,12 +406,17 @@ static int zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
                       struct spfdb_why *why, char *alloc)
 {
     struct zone_check c = {z, flags, why};
+    char xfr[SPFDB_XFR_ZONE_MAX + 1];
     int rc = spfdb_zone_rules(z, why);
 
     alloc[0] = '\0';
     if (rc == 0 && z->alloc_id)
         rc = alloc_name(t, z->alloc_id, alloc);
-    return rc ? rc : zones_walk(t, 0, check_served, &c);
+    if (rc == 0)
+        rc = zones_walk(t, 0, check_served, &c);
+    if (rc == 0 && (rc = xfr_zone_name(t, xfr)) > 0)
+        rc = spfdb_xfr_zone_nest(z->name, xfr, why);
+    return rc;
 }
 
 int spfdb_zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
@@ -432,7 +438,7 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
     uint8_t b[ZONEREC_MAX];
     struct spfdb_zone logged, prev;
     MDB_val k, v, old;
-    int rc = store_need_write(t), found;
+    int rc = store_need_data(t), found;
 
     if (rc)
         return rc;
@@ -465,7 +471,7 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
 {
     struct spfdb_zone z;
     MDB_val k = sval(name);
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;

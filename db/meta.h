@@ -3,7 +3,8 @@
  * calls are in spfdb.h; these are for the other db files.
  *
  * Calls down into env.h, set.h (alloc_del --force empties the sets),
- * changelog.h, zonerec.h and rules.h.  Errors as spfdb.h; the write calls need a
+ * changelog.h, xfrdb.h (zones never nest with the transfer zone), zonerec.h
+ * and rules.h.  Errors as spfdb.h; the write calls need a
  * write transaction and leave a storage failure sticky in it.
  */
 #ifndef SPFDB_META_H
