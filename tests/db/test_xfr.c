@@ -635,6 +635,16 @@ static void test_primary(void **state)
     close_db(env, dir);
 }
 
+/* In one transaction: following starts (or stops) at once. */
+static int set_then_add_fn(spfdb_txn *t, void *arg)
+{
+    struct spfdb_primary p = mkprimary("xfr.esp.example", "k1", "192.0.2.1", NULL);
+    struct spfdb_prefix e = pfx("203.0.113.0/24");
+    int rc = *(int *)arg ? spfdb_primary_set(t, &p, NULL) : spfdb_primary_del(t);
+
+    return rc ? rc : spfdb_entry_add(t, 1, &e);
+}
+
 static void test_replica_refuses(void **state)
 {
     char dir[256];
@@ -674,8 +684,10 @@ static void test_replica_refuses(void **state)
     /* promoted: anyone writes again */
     assert_int_equal(spfdb_env_open(dir, &env), 0);
     assert_int_equal(run1(env, ALLOC_ADD, "beta", NULL), SPFDB_EREPLICA);
-    assert_int_equal(run1(env, PRIMARY_DEL, NULL, NULL), 0);
+    assert_int_equal(spfdb_write(env, set_then_add_fn, &(int){0}), 0);
     assert_int_equal(run1(env, ALLOC_ADD, "beta", NULL), 0);
+    assert_int_equal(spfdb_write(env, set_then_add_fn, &(int){1}), SPFDB_EREPLICA);
+    assert_int_equal(run1(env, PRIMARY_DEL, NULL, NULL), SPFDB_ENOTFOUND); /* rolled back */
     close_db(env, dir);
 }
 
