@@ -49,8 +49,8 @@ struct spfdb_txn {
     int meta_changed;    /* ... zones or allocations */
     int quiet;           /* a write changed the transfer settings (xfrdb.c) */
     int replica;         /* write txn: data changes refused (SPFDB_EREPLICA) */
-    int serial_set;      /* write txn: spfdb_txn_set_serial, commit serial below */
-    uint32_t serial;
+    int serial_set;      /* write txn: spfdb_txn_set_serial was called ... */
+    uint32_t serial;     /* ... with this serial, committed instead of the clock's */
     struct meta meta;    /* write txn: loaded at begin, stored at commit (write.c) */
     MDB_cursor *cur[DB_COUNT]; /* lazily opened, renewed with the txn */
     unsigned cur_stale;  /* read txn: bit per cursor to renew */
