@@ -1,19 +1,33 @@
 /* changelog.c: the change log (spfdb.h "change log").
  *
  * log: seq (8 octets, big-endian) -> one record, appended at commit:
- *   version (1), time (8), user, sudo_user, command, then the changes.
+ *   version 2: version (1), time (8), serial_before, serial_after,
+ *              n_changes (4 each), user, sudo_user, command, the changes;
+ *   version 1 (before format 3): version (1), time (8), user, sudo_user,
+ *              command, the changes.
  * A string is a 2-octet length, its octets and a NUL (so readers can point
- * into the snapshot).  A change is one op octet and:
+ * into the snapshot); a zone value (zonerec.h) is stored the same way.  A
+ * change is one op octet and:
  *   CTX                 the allocation name of the entry changes after it
  *   ADD4 ADD6 DEL4 DEL6 prefix length (1) and address (4 or 16)
  *   ALLOC_ADD ALLOC_DEL the allocation name
- *   ZONE_ADD/SET/DEL    zone name, bound allocation or "", settings
- * so a bulk add of IPv4 prefixes costs 6 octets an entry.
+ *   MEMBER_ADD/DEL      the allocation name, the member's name
+ *   ZONE_ADD2           zone name, then the new side
+ *   ZONE_SET2           zone name, the old side, the new side
+ *   ZONE_DEL2           zone name, the old side
+ *                       (a side: the bound allocation's name or "", the
+ *                       zone's stored value), so a transfer can delete
+ *                       exactly the record it replaces
+ *   ZONE_ADD/SET/DEL    (version 1 only) zone name, bound allocation or "",
+ *                       settings text
+ * so a bulk add of IPv4 prefixes costs 6 octets an entry, and a commit 12
+ * more than version 1.
  */
 #include "bytes.h"
 #include "changelog.h"
 #include "env.h"
 #include "store.h"
+#include "zonerec.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -21,7 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_VERSION 1
+#define LOG_VERSION 2
+#define HEAD_V1 9  /* version, time */
+#define HEAD_V2 21 /* ... serial_before, serial_after, n_changes */
 #define COMMAND_MAX 4000
 
 enum {
@@ -31,6 +47,11 @@ enum {
     EV_ZONE_ADD = 0x41,
     EV_ZONE_SET = 0x42,
     EV_ZONE_DEL = 0x43,
+    EV_ZONE_ADD2 = 0x44,
+    EV_ZONE_SET2 = 0x45,
+    EV_ZONE_DEL2 = 0x46,
+    EV_MEMBER_ADD = 0x51,
+    EV_MEMBER_DEL = 0x52,
     EV_ADD4 = 0x14,
     EV_ADD6 = 0x16,
     EV_DEL4 = 0x24,
@@ -65,23 +86,35 @@ static size_t str_size(size_t n)
     return 2 + n + 1;
 }
 
-static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
+static uint8_t *put_bytes(uint8_t *p, const void *s, size_t n)
 {
-    p[0] = (uint8_t)(n >> 8);
-    p[1] = (uint8_t)n;
+    put_be16(p, (uint16_t)n);
     memcpy(p + 2, s, n);
     p[2 + n] = '\0';
     return p + str_size(n);
 }
 
-static void log_str_ev(spfdb_txn *t, int op, const char *s)
+/* A change (not a context event): counted for the record's n_changes. */
+static uint8_t *change(spfdb_txn *t, size_t need)
 {
-    size_t n = strlen(s);
-    uint8_t *p = grow(t, 1 + str_size(n));
+    uint8_t *p = grow(t, need);
+
+    if (p)
+        t->log.n++;
+    return p;
+}
+
+static void log_strs(spfdb_txn *t, int op, const char *a, const char *b, int counted)
+{
+    size_t na = strlen(a), nb = b ? strlen(b) : 0;
+    size_t need = 1 + str_size(na) + (b ? str_size(nb) : 0);
+    uint8_t *p = counted ? change(t, need) : grow(t, need);
 
     if (p) {
         p[0] = (uint8_t)op;
-        put_str(p + 1, s, n);
+        p = put_bytes(p + 1, a, na);
+        if (b)
+            put_bytes(p, b, nb);
     }
 }
 
@@ -92,10 +125,10 @@ void log_entry(spfdb_txn *t, uint32_t alloc_id, const char *alloc, int op,
     uint8_t *b;
 
     if (t->log.alloc_id != alloc_id) {
-        log_str_ev(t, EV_CTX, alloc);
+        log_strs(t, EV_CTX, alloc, NULL, 0);
         t->log.alloc_id = alloc_id;
     }
-    if (!(b = grow(t, 2 + n)))
+    if (!(b = change(t, 2 + n)))
         return;
     b[0] = (uint8_t)((op == LOG_ADD ? 0x10 : 0x20) | (p->family == 4 ? 4 : 6));
     b[1] = p->len;
@@ -104,30 +137,51 @@ void log_entry(spfdb_txn *t, uint32_t alloc_id, const char *alloc, int op,
 
 void log_alloc(spfdb_txn *t, int op, const char *name)
 {
-    log_str_ev(t, op == LOG_ADD ? EV_ALLOC_ADD : EV_ALLOC_DEL, name);
+    log_strs(t, op == LOG_ADD ? EV_ALLOC_ADD : EV_ALLOC_DEL, name, NULL, 1);
 }
 
-void log_zone(spfdb_txn *t, int op, const struct spfdb_zone *z)
+void log_member(spfdb_txn *t, int op, const char *alloc, const char *member)
 {
-    char d[64 + SPFDB_NAME_MAX + SPFDB_NS_MAX * (SPFDB_NAME_MAX + 1) + 64];
-    size_t o = 0, nz = strlen(z->name), na = strlen(z->alloc), nd;
-    uint8_t *p;
+    log_strs(t, op == LOG_ADD ? EV_MEMBER_ADD : EV_MEMBER_DEL, alloc, member, 1);
+}
 
-    d[0] = '\0';
-    if (op != SPFDB_LOG_ZONE_DEL) {
-        o = (size_t)snprintf(d, sizeof d, "ttl=%u negative-ttl=%u hostmaster=%s ns=", z->ttl,
-                             z->neg_ttl, z->hostmaster[0] ? z->hostmaster : "default");
-        for (unsigned k = 0; k < z->n_ns && o < sizeof d; k++)
-            o += (size_t)snprintf(d + o, sizeof d - o, "%s%s", k ? "," : "", z->ns[k]);
-    }
-    nd = strlen(d);
-    if (!(p = grow(t, 1 + str_size(nz) + str_size(na) + str_size(nd))))
+/* One side of a zone change: the bound allocation's name, the value. */
+struct side {
+    size_t na, nv;
+    uint8_t v[ZONEREC_MAX];
+};
+
+static size_t side_size(struct side *s, const struct spfdb_zone *z)
+{
+    if (!z)
+        return 0;
+    s->na = strlen(z->alloc);
+    s->nv = zonerec_encode(z, s->v);
+    return str_size(s->na) + str_size(s->nv);
+}
+
+static uint8_t *put_side(uint8_t *p, const struct side *s, const struct spfdb_zone *z)
+{
+    if (!z)
+        return p;
+    p = put_bytes(p, z->alloc, s->na);
+    return put_bytes(p, s->v, s->nv);
+}
+
+void log_zone(spfdb_txn *t, const struct spfdb_zone *old, const struct spfdb_zone *new)
+{
+    const struct spfdb_zone *z = new ? new : old;
+    struct side so, sn;
+    size_t nz = strlen(z->name);
+    size_t need = 1 + str_size(nz) + side_size(&so, old) + side_size(&sn, new);
+    uint8_t *p = change(t, need);
+
+    if (!p)
         return;
-    *p++ = (uint8_t)(op == SPFDB_LOG_ZONE_ADD ? EV_ZONE_ADD
-                     : op == SPFDB_LOG_ZONE_SET ? EV_ZONE_SET : EV_ZONE_DEL);
-    p = put_str(p, z->name, nz);
-    p = put_str(p, z->alloc, na);
-    put_str(p, d, nd);
+    *p++ = (uint8_t)(!old ? EV_ZONE_ADD2 : new ? EV_ZONE_SET2 : EV_ZONE_DEL2);
+    p = put_bytes(p, z->name, nz);
+    p = put_side(p, &so, old);
+    put_side(p, &sn, new);
 }
 
 void log_free(spfdb_txn *t)
@@ -165,14 +219,39 @@ int spfdb_env_set_origin(spfdb_env *env, const char *user, const char *command)
     return 0;
 }
 
-int log_commit(spfdb_txn *t)
+/* C positioned on the last record: its seq into *LAST (0: none). */
+static int last_seq(spfdb_txn *t, MDB_cursor *c, uint64_t *last)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+
+    *last = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store_fail(t, rc);
+    if (k.mv_size != 8)
+        return SPFDB_EFORMAT;
+    *last = get_be64(k.mv_data);
+    return 0;
+}
+
+int log_last_seq(spfdb_txn *t, uint64_t *last)
+{
+    MDB_cursor *c;
+    int rc = store_cursor(t, DB_LOG, &c);
+
+    return rc ? rc : last_seq(t, c, last);
+}
+
+int log_commit(spfdb_txn *t, uint32_t serial_before, uint64_t *seq_out)
 {
     spfdb_env *env = t->env;
     /* Anyone can set SUDO_USER; only sudo, run as root, is believed. */
     const char *sudo = getuid() == 0 ? getenv("SUDO_USER") : NULL;
     size_t nu, ns, nc, size;
     uint8_t key[8], *p;
-    uint64_t seq = 1;
+    uint64_t seq;
     MDB_val k = {8, key}, v;
     MDB_cursor *c;
     int rc;
@@ -185,19 +264,10 @@ int log_commit(spfdb_txn *t)
     nu = strnlen(env->user, 255);
     ns = strnlen(sudo, 255);
     nc = strnlen(env->command, COMMAND_MAX);
-    size = 9 + str_size(nu) + str_size(ns) + str_size(nc) + t->log.len;
-    if ((rc = store_cursor(t, DB_LOG, &c)) != 0)
+    size = HEAD_V2 + str_size(nu) + str_size(ns) + str_size(nc) + t->log.len;
+    if ((rc = store_cursor(t, DB_LOG, &c)) != 0 || (rc = last_seq(t, c, &seq)) != 0)
         return rc;
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    if (rc == 0 && k.mv_size == 8)
-        seq = get_be64(k.mv_data) + 1;
-    else if (rc == 0)
-        return SPFDB_EFORMAT;
-    else if (rc != MDB_NOTFOUND)
-        return store_fail(t, rc);
-    put_be64(key, seq);
-    k.mv_data = key;
-    k.mv_size = 8;
+    put_be64(key, ++seq);
     v.mv_size = size;
     rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
@@ -205,30 +275,89 @@ int log_commit(spfdb_txn *t)
     p = v.mv_data;
     p[0] = LOG_VERSION;
     put_be64(p + 1, (uint64_t)t->meta.changed);
-    p = put_str(p + 9, env->user, nu);
-    p = put_str(p, sudo, ns);
-    p = put_str(p, env->command, nc);
+    put_be32(p + 9, serial_before);
+    put_be32(p + 13, t->meta.serial);
+    put_be32(p + 17, t->log.n);
+    p = put_bytes(p + HEAD_V2, env->user, nu);
+    p = put_bytes(p, sudo, ns);
+    p = put_bytes(p, env->command, nc);
     if (t->log.len)
         memcpy(p, t->log.p, t->log.len);
+    if (seq_out)
+        *seq_out = seq;
     return 0;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int get_str(const uint8_t **pp, const uint8_t *end, const char **out)
+static int get_bytes(const uint8_t **pp, const uint8_t *end, const uint8_t **out, size_t *len)
 {
     const uint8_t *p = *pp;
     size_t n;
 
     if (end - p < 3)
         return SPFDB_EFORMAT;
-    n = (size_t)p[0] << 8 | p[1];
+    n = get_be16(p);
     if ((size_t)(end - p) < str_size(n) || p[2 + n] != '\0')
         return SPFDB_EFORMAT;
-    *out = (const char *)p + 2;
+    *out = p + 2;
+    *len = n;
     *pp = p + str_size(n);
     return 0;
 }
+
+static int get_str(const uint8_t **pp, const uint8_t *end, const char **out)
+{
+    const uint8_t *s;
+    size_t n;
+    int rc = get_bytes(pp, end, &s, &n);
+
+    if (rc == 0)
+        *out = (const char *)s;
+    return rc;
+}
+
+/* A side of a v2 zone change into OUT's slot SIDE (0 old, 1 new), checked
+ * by decoding it into *Z. */
+static int get_side(const uint8_t **pp, const uint8_t *end, struct spfdb_log_change *out,
+                    int side, struct spfdb_zone *z)
+{
+    const uint8_t *v;
+    size_t n;
+
+    if (get_str(pp, end, &out->zalloc[side]) || get_bytes(pp, end, &v, &n) ||
+        zonerec_decode(out->zone, strlen(out->zone), v, n, z))
+        return SPFDB_EFORMAT;
+    out->zrec[side] = v;
+    out->zlen[side] = (uint16_t)n;
+    return 0;
+}
+
+/* A v2 zone change of OP at *PP: the v1 fields (alloc, detail) from its
+ * sides. */
+static int zone_v2(const uint8_t **pp, const uint8_t *end, int op, struct spfdb_log_change *out)
+{
+    struct spfdb_zone z;
+
+    out->op = op == EV_ZONE_ADD2 ? SPFDB_LOG_ZONE_ADD
+              : op == EV_ZONE_SET2 ? SPFDB_LOG_ZONE_SET : SPFDB_LOG_ZONE_DEL;
+    if (get_str(pp, end, &out->zone))
+        return SPFDB_EFORMAT;
+    if (op != EV_ZONE_ADD2 && get_side(pp, end, out, SPFDB_LOG_OLD, &z))
+        return SPFDB_EFORMAT;
+    if (op == EV_ZONE_DEL2) {
+        out->alloc = out->zalloc[SPFDB_LOG_OLD];
+        return 0;
+    }
+    if (get_side(pp, end, out, SPFDB_LOG_NEW, &z))
+        return SPFDB_EFORMAT;
+    out->alloc = out->zalloc[SPFDB_LOG_NEW];
+    zonerec_text(&z, out->text, sizeof out->text);
+    out->detail = out->text;
+    return 0;
+}
+
+_Static_assert(ZONEREC_TEXT_MAX <= SPFDB_LOG_TEXT_MAX, "a zone's settings fit the change");
 
 int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out)
 {
@@ -239,8 +368,13 @@ int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out)
 
         if (p == r->end)
             return 0;
-        memset(out, 0, sizeof *out);
-        out->alloc = out->zone = out->detail = "";
+        /* field by field: a memset of the text would cost more than the
+         * change (a log holds millions of entry changes) */
+        out->alloc = out->zone = out->detail = out->member = "";
+        out->zalloc[0] = out->zalloc[1] = "";
+        out->zrec[0] = out->zrec[1] = NULL;
+        out->zlen[0] = out->zlen[1] = 0;
+        memset(&out->p, 0, sizeof out->p);
         op = *p++;
         switch (op) {
         case EV_CTX:
@@ -264,11 +398,20 @@ int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out)
             if (get_str(&p, r->end, &out->alloc))
                 return SPFDB_EFORMAT;
             break;
+        case EV_MEMBER_ADD: case EV_MEMBER_DEL:
+            out->op = op == EV_MEMBER_ADD ? SPFDB_LOG_MEMBER_ADD : SPFDB_LOG_MEMBER_DEL;
+            if (get_str(&p, r->end, &out->alloc) || get_str(&p, r->end, &out->member))
+                return SPFDB_EFORMAT;
+            break;
         case EV_ZONE_ADD: case EV_ZONE_SET: case EV_ZONE_DEL:
             out->op = op == EV_ZONE_ADD ? SPFDB_LOG_ZONE_ADD
                       : op == EV_ZONE_SET ? SPFDB_LOG_ZONE_SET : SPFDB_LOG_ZONE_DEL;
             if (get_str(&p, r->end, &out->zone) || get_str(&p, r->end, &out->alloc) ||
                 get_str(&p, r->end, &out->detail))
+                return SPFDB_EFORMAT;
+            break;
+        case EV_ZONE_ADD2: case EV_ZONE_SET2: case EV_ZONE_DEL2:
+            if (zone_v2(&p, r->end, op, out))
                 return SPFDB_EFORMAT;
             break;
         default:
@@ -277,6 +420,46 @@ int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out)
         r->pos = p;
         return 1;
     }
+}
+
+int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zone *out)
+{
+    int rc;
+
+    if (side != SPFDB_LOG_OLD && side != SPFDB_LOG_NEW)
+        return SPFDB_EINVAL;
+    if (!ch->zrec[side])
+        return SPFDB_ENOTFOUND;
+    rc = zonerec_decode(ch->zone, strlen(ch->zone), ch->zrec[side], ch->zlen[side], out);
+    if (rc == 0)
+        snprintf(out->alloc, sizeof out->alloc, "%s", ch->zalloc[side]);
+    return rc;
+}
+
+/* Record V (of key K) into *R up to its changes: 0 or SPFDB_EFORMAT. */
+static int rec_head(const MDB_val *k, const MDB_val *v, struct spfdb_log_rec *r)
+{
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+
+    memset(r, 0, sizeof *r);
+    if (k->mv_size != 8 || v->mv_size < HEAD_V1 || (p[0] != 1 && p[0] != 2) ||
+        (p[0] == 2 && v->mv_size < HEAD_V2))
+        return SPFDB_EFORMAT;
+    r->seq = get_be64(k->mv_data);
+    r->version = p[0];
+    r->time = (int64_t)get_be64(p + 1);
+    if (r->version == 2) {
+        r->serial_before = get_be32(p + 9);
+        r->serial_after = get_be32(p + 13);
+        r->n_changes = get_be32(p + 17);
+    }
+    p += r->version == 2 ? HEAD_V2 : HEAD_V1;
+    if (get_str(&p, end, &r->user) || get_str(&p, end, &r->sudo_user) ||
+        get_str(&p, end, &r->command))
+        return SPFDB_EFORMAT;
+    r->pos = p;
+    r->end = end;
+    return 0;
 }
 
 /* The records of spfdb_log_foreach stamped SINCE or later go to FN. */
@@ -289,20 +472,10 @@ struct log_walk {
 static int log_each(const MDB_val *k, const MDB_val *v, void *arg)
 {
     const struct log_walk *w = arg;
-    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
     struct spfdb_log_rec r;
 
-    memset(&r, 0, sizeof r);
-    if (k->mv_size != 8 || v->mv_size < 9 || p[0] != LOG_VERSION)
+    if (rec_head(k, v, &r))
         return SPFDB_EFORMAT;
-    r.seq = get_be64(k->mv_data);
-    r.time = (int64_t)get_be64(p + 1);
-    p += 9;
-    if (get_str(&p, end, &r.user) || get_str(&p, end, &r.sudo_user) ||
-        get_str(&p, end, &r.command))
-        return SPFDB_EFORMAT;
-    r.pos = p;
-    r.end = end;
     return r.time >= w->since ? w->fn(&r, w->arg) : 0;
 }
 
@@ -314,4 +487,52 @@ int spfdb_log_foreach(spfdb_txn *t, uint64_t from, int64_t since, spfdb_log_fn f
 
     put_be64(key, from);
     return store_walk(t, DB_LOG, &k, 0, log_each, &w);
+}
+
+/* serial_before strictly increases from FLOOR on (changelog.h), so each
+ * probe halves the range: about 20 record heads for a million commits. */
+int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq)
+{
+    uint8_t key[8];
+    MDB_val k, v;
+    MDB_cursor *c;
+    uint64_t lo, hi;
+    int rc = t->err;
+
+    if (rc || (rc = store_cursor(t, DB_LOG, &c)) != 0 || (rc = last_seq(t, c, &hi)) != 0)
+        return rc;
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND)
+        return SPFDB_ENOTFOUND;
+    if (rc)
+        return store_fail(t, rc);
+    if (k.mv_size != 8)
+        return SPFDB_EFORMAT;
+    lo = get_be64(k.mv_data);
+    if (lo < floor)
+        lo = floor;
+    while (lo <= hi && lo != 0) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        struct spfdb_log_rec r;
+
+        put_be64(key, mid);
+        k.mv_size = sizeof key;
+        k.mv_data = key;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* a gap: the next record */
+        if (rc)
+            return rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
+        if (rec_head(&k, &v, &r) || r.version != 2 || r.seq > hi)
+            return SPFDB_EFORMAT;
+        if (r.serial_before == serial) {
+            *seq = r.seq;
+            return 0;
+        }
+        if (r.serial_before < serial)
+            lo = r.seq + 1;
+        else if (mid == 0)
+            break;
+        else
+            hi = mid - 1;
+    }
+    return SPFDB_ENOTFOUND;
 }

@@ -3,8 +3,8 @@
  *
  * A write transaction collects its changes in t->log as the modules make
  * them; write.c stores the record just before the commit.  Calls down into
- * env.h only.  The log_* recorders never fail: running out of memory is
- * made sticky in t->err, which aborts the transaction at commit.
+ * env.h and zonerec.h only.  The log_* recorders never fail: running out of
+ * memory is made sticky in t->err, which aborts the transaction at commit.
  */
 #ifndef SPFDB_CHANGELOG_H
 #define SPFDB_CHANGELOG_H
@@ -19,6 +19,7 @@ struct logbuf {
     uint8_t *p;
     size_t len, cap;
     uint32_t alloc_id; /* the allocation named by the last context event */
+    uint32_t n;        /* changes recorded (n_changes) */
 };
 
 enum { LOG_ADD, LOG_DEL };
@@ -26,9 +27,22 @@ enum { LOG_ADD, LOG_DEL };
 void log_entry(spfdb_txn *t, uint32_t alloc_id, const char *alloc, int op,
                const struct spfdb_prefix *p);
 void log_alloc(spfdb_txn *t, int op, const char *name);
-void log_zone(spfdb_txn *t, int op, const struct spfdb_zone *z); /* op: SPFDB_LOG_ZONE_* */
-/* Store the record, stamped t->meta.changed, in the write transaction. */
-int log_commit(spfdb_txn *t);
+/* MEMBER made a member of allocation ALLOC (LOG_ADD), or no longer (LOG_DEL). */
+void log_member(spfdb_txn *t, int op, const char *alloc, const char *member);
+/* A zone added (OLD NULL), changed, or deleted (NEW NULL): each side as
+ * stored, with its allocation's name in ->alloc ("" for a provider zone). */
+void log_zone(spfdb_txn *t, const struct spfdb_zone *old, const struct spfdb_zone *new);
+/* Store the record, stamped t->meta.changed, from SERIAL_BEFORE to
+ * t->meta.serial, in the write transaction; its seq into *SEQ (may be NULL). */
+int log_commit(spfdb_txn *t, uint32_t serial_before, uint64_t *seq);
 void log_free(spfdb_txn *t);
+
+/* The last record's seq into *LAST, 0 when the log is empty. */
+int log_last_seq(spfdb_txn *t, uint64_t *last);
+/* The record of seq >= FLOOR (and still stored) whose serial_before is
+ * SERIAL: 0 and *SEQ, or SPFDB_ENOTFOUND.  From FLOOR on every record is
+ * version 2 and serial_before strictly increases (write.c keeps FLOOR so),
+ * which the search relies on: a version 1 record there is SPFDB_EFORMAT. */
+int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq);
 
 #endif

@@ -15,7 +15,7 @@
 static int change_begin(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
                         int rules, unsigned flags, struct spfdb_why *why)
 {
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;

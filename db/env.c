@@ -17,7 +17,7 @@
 #define REMAP_WAIT_S 10
 
 static const char *const db_names[DB_COUNT] = {"meta", "allocs", "allocid", "zones", "log",
-                                               "prefixes", "maximal"};
+                                               "prefixes", "maximal", "xfr"};
 
 int store_err(int rc)
 {
@@ -48,6 +48,11 @@ int store_fail(spfdb_txn *t, int rc)
 int store_need_write(spfdb_txn *t)
 {
     return t->write ? t->err : SPFDB_EINVAL;
+}
+
+int store_need_data(spfdb_txn *t)
+{
+    return t->replica ? SPFDB_EREPLICA : store_need_write(t);
 }
 
 int store_cursor(spfdb_txn *t, int db, MDB_cursor **out)
@@ -411,6 +416,29 @@ int spfdb_env_copy(spfdb_env *env, const char *dir)
     rc = mdb_env_copy2(env->mdb, dir, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&env->remap);
     return rc == EEXIST ? SPFDB_EEXIST : store_err(rc);
+}
+
+void spfdb_env_set_follower(spfdb_env *env)
+{
+    env->follower = 1;
+}
+
+int spfdb_env_last_txnid(spfdb_env *env, uint64_t *out)
+{
+    MDB_envinfo info;
+    int rc;
+
+    /* mdb_env_info reads the meta pages through the map: no remap of this
+     * process may move it meanwhile.  Only tried: a poller never waits
+     * behind a remap, nor deadlocks on its own thread's live reader. */
+    if (pthread_rwlock_tryrdlock(&env->remap) != 0)
+        return SPFDB_EBUSY;
+    rc = mdb_env_info(env->mdb, &info);
+    pthread_rwlock_unlock(&env->remap);
+    if (rc)
+        return store_err(rc);
+    *out = (uint64_t)info.me_last_txnid;
+    return 0;
 }
 
 int spfdb_env_reader_check(spfdb_env *env)

@@ -18,13 +18,20 @@
 #include "spfdb.h"
 
 /* Every format has the databases before DB_LOG; an older database gets the
- * rest on its first open (open.c). */
-enum { DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_PREFIXES, DB_MAXIMAL, DB_COUNT };
+ * rest on its first open (open.c).  DB_XFR: format 3. */
+enum {
+    DB_META, DB_ALLOCS, DB_ALLOCID, DB_ZONES, DB_LOG, DB_PREFIXES, DB_MAXIMAL, DB_XFR,
+    DB_COUNT
+};
 
 int store_err(int mdb_rc);                 /* LMDB/errno code -> SPFDB_E* */
 int store_fail(spfdb_txn *t, int mdb_rc);  /* the same, and sticky on write txns */
 /* SPFDB_EINVAL on a read transaction, else its sticky error (0 if none). */
 int store_need_write(spfdb_txn *t);
+/* The same for a change of the data (entries, allocations, zones), which
+ * a replica refuses from anyone but its follower (t->replica): then
+ * SPFDB_EREPLICA. */
+int store_need_data(spfdb_txn *t);
 /* DB's cursor of T, opened once and renewed with T; lookups share it. */
 int store_cursor(spfdb_txn *t, int db, MDB_cursor **out);
 /* FN(key, value, ARG) for each record of DB in key order, from FROM on

@@ -26,6 +26,7 @@ const char *spfdb_strerror(int err)
         return "the database is in an older format and open in another process (an older "
                "spfdbd?): stop it, then retry to convert it";
     case SPFDB_ERULE: return "refused by a rule of the data model";
+    case SPFDB_EREPLICA: return "this database is a replica: make changes on its primary";
     default: return "unknown error";
     }
 }

@@ -24,7 +24,8 @@ enum {
     SPFDB_ENOTEMPTY = -11, /* refused: allocation holds entries */
     SPFDB_ENOTREG = -12,   /* data.mdb or lock.mdb is a symlink, fifo...: refused */
     SPFDB_EOLDOPEN = -13,  /* older format, open in another process: not converted */
-    SPFDB_ERULE = -14      /* well formed, but refused by a rule of SPEC §2 (rules.h) */
+    SPFDB_ERULE = -14,     /* well formed, but refused by a rule of SPEC §2 (rules.h) */
+    SPFDB_EREPLICA = -15   /* a replica's data changes only by its follower (spfdb_primary_get) */
 };
 
 const char *spfdb_strerror(int err);

@@ -6,15 +6,16 @@
 #include "meta.h"
 #include "set.h"
 #include "store.h"
+#include "xfrdb.h"
+#include "zonerec.h"
 
 #include <string.h>
 #include <time.h>
 
 #define META_KEY "spfdb"
-#define META_SIZE 28
+#define META_SIZE_V2 28 /* formats 1 and 2 */
+#define META_SIZE 44
 #define ALLOC_SIZE 20 /* id, n4, n6 */
-#define ZONE_VERSION 1
-#define ZONE_MAX (14 + 256 + 1 + SPFDB_NS_MAX * 256)
 
 static MDB_val sval(const char *s)
 {
@@ -36,14 +37,16 @@ int meta_load(spfdb_txn *t, struct meta *m)
 
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    if (v.mv_size < META_SIZE)
-        return SPFDB_EFORMAT;
     p = v.mv_data;
+    if (v.mv_size < META_SIZE_V2 || (get_be32(p) >= 3 && v.mv_size < META_SIZE))
+        return SPFDB_EFORMAT;
     m->version = get_be32(p);
     m->serial = get_be32(p + 4);
     m->gen = get_be64(p + 8);
     m->changed = (int64_t)get_be64(p + 16);
     m->next_id = get_be32(p + 24);
+    m->ixfr_floor = m->version >= 3 ? get_be64(p + 28) : 0;
+    m->xfr_gen = m->version >= 3 ? get_be64(p + 36) : 0;
     return 0;
 }
 
@@ -58,6 +61,8 @@ int meta_save(spfdb_txn *t, const struct meta *m)
     put_be64(b + 8, m->gen);
     put_be64(b + 16, (uint64_t)m->changed);
     put_be32(b + 24, m->next_id);
+    put_be64(b + 28, m->ixfr_floor);
+    put_be64(b + 36, m->xfr_gen);
     rc = mdb_put(t->mdb, t->env->dbi[DB_META], &k, &v, 0);
     return rc ? store_fail(t, rc) : 0;
 }
@@ -84,20 +89,26 @@ void meta_stamp(struct meta *m, int64_t now, int gen_changed)
         m->gen++;
 }
 
+int meta_current(spfdb_txn *t, struct meta *m)
+{
+    if (!t->write)
+        return meta_load(t, m);
+    *m = t->meta;
+    return 0;
+}
+
 int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
 {
     struct meta m;
-    int rc = 0;
+    int rc = meta_current(t, &m);
 
-    if (t->write)
-        m = t->meta;
-    else
-        rc = meta_load(t, &m);
     if (rc)
         return rc;
     out->serial = m.serial;
     out->meta_gen = m.gen;
     out->changed = m.changed;
+    out->xfr_gen = m.xfr_gen;
+    out->ixfr_floor = m.ixfr_floor;
     return 0;
 }
 
@@ -229,7 +240,8 @@ int meta_init(spfdb_txn *t)
 {
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval("default");
-    struct meta m = {.version = SPFDB_FORMAT, .gen = 1, .next_id = 2};
+    struct meta m = {.version = SPFDB_FORMAT, .gen = 1, .next_id = 2, .ixfr_floor = 1,
+                     .xfr_gen = 1};
     int rc;
 
     m.changed = (int64_t)time(NULL);
@@ -246,7 +258,7 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval(name);
     uint32_t id;
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;
@@ -295,7 +307,7 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
     struct spfdb_alloc a;
     uint8_t kb[4];
     MDB_val k = {4, kb}, kn = sval(name);
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;
@@ -346,70 +358,9 @@ int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)
 
 /* ---- zones -------------------------------------------------------------- */
 
-static size_t put_str(uint8_t *p, const char *s)
-{
-    size_t n = strlen(s);
-
-    p[0] = (uint8_t)n;
-    memcpy(p + 1, s, n);
-    return n + 1;
-}
-
-/* version, alloc_id, ttl, neg_ttl, hostmaster, n_ns, ns...: each string a
- * length byte and its octets. */
-static size_t zone_encode(const struct spfdb_zone *z, uint8_t *b)
-{
-    size_t n = 13;
-
-    b[0] = ZONE_VERSION;
-    put_be32(b + 1, z->alloc_id);
-    put_be32(b + 5, z->ttl);
-    put_be32(b + 9, z->neg_ttl);
-    n += put_str(b + n, z->hostmaster);
-    b[n++] = (uint8_t)z->n_ns;
-    for (unsigned i = 0; i < z->n_ns; i++)
-        n += put_str(b + n, z->ns[i]);
-    return n;
-}
-
-static int get_str(const uint8_t *b, size_t len, size_t *off, char *out, size_t cap)
-{
-    size_t n;
-
-    if (*off >= len)
-        return SPFDB_EFORMAT;
-    n = b[*off];
-    if (n >= cap || *off + 1 + n > len)
-        return SPFDB_EFORMAT;
-    memcpy(out, b + *off + 1, n);
-    out[n] = '\0';
-    *off += 1 + n;
-    return 0;
-}
-
 static int zone_decode(const MDB_val *k, const MDB_val *v, struct spfdb_zone *z)
 {
-    const uint8_t *b = v->mv_data;
-    size_t off = 13;
-    int rc;
-
-    memset(z, 0, sizeof *z);
-    if (k->mv_size == 0 || k->mv_size > SPFDB_NAME_MAX || v->mv_size < 15 || b[0] != ZONE_VERSION)
-        return SPFDB_EFORMAT;
-    memcpy(z->name, k->mv_data, k->mv_size);
-    z->alloc_id = get_be32(b + 1);
-    z->ttl = get_be32(b + 5);
-    z->neg_ttl = get_be32(b + 9);
-    rc = get_str(b, v->mv_size, &off, z->hostmaster, sizeof z->hostmaster);
-    if (rc || off >= v->mv_size)
-        return SPFDB_EFORMAT;
-    z->n_ns = b[off++];
-    if (z->n_ns > SPFDB_NS_MAX)
-        return SPFDB_EFORMAT;
-    for (unsigned i = 0; i < z->n_ns; i++)
-        if (get_str(b, v->mv_size, &off, z->ns[i], sizeof z->ns[i]))
-            return SPFDB_EFORMAT;
-    return off == v->mv_size ? 0 : SPFDB_EFORMAT;
+    return zonerec_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, z);
 }
 
 static int zone_fill_alloc(spfdb_txn *t, struct spfdb_zone *z)
@@ -455,12 +406,17 @@ static int zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
                       struct spfdb_why *why, char *alloc)
 {
     struct zone_check c = {z, flags, why};
+    char xfr[SPFDB_XFR_ZONE_MAX + 1];
     int rc = spfdb_zone_rules(z, why);
 
     alloc[0] = '\0';
     if (rc == 0 && z->alloc_id)
         rc = alloc_name(t, z->alloc_id, alloc);
-    return rc ? rc : zones_walk(t, 0, check_served, &c);
+    if (rc == 0)
+        rc = zones_walk(t, 0, check_served, &c);
+    if (rc == 0 && (rc = xfr_zone_name(t, xfr)) > 0)
+        rc = spfdb_xfr_zone_nest(z->name, xfr, why);
+    return rc;
 }
 
 int spfdb_zone_check(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
@@ -479,10 +435,10 @@ int spfdb_zone_put(spfdb_txn *t, const struct spfdb_zone *z)
 int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flags,
                          struct spfdb_why *why)
 {
-    uint8_t b[ZONE_MAX];
-    struct spfdb_zone logged;
+    uint8_t b[ZONEREC_MAX];
+    struct spfdb_zone logged, prev;
     MDB_val k, v, old;
-    int rc = store_need_write(t), op;
+    int rc = store_need_data(t), found;
 
     if (rc)
         return rc;
@@ -492,17 +448,21 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
         return rc;
     k = sval(z->name);
     v.mv_data = b;
-    v.mv_size = zone_encode(z, b);
+    v.mv_size = zonerec_encode(z, b);
     rc = mdb_get(t->mdb, t->env->dbi[DB_ZONES], &k, &old);
     if (rc == 0 && old.mv_size == v.mv_size && memcmp(old.mv_data, b, v.mv_size) == 0)
         return 0; /* unchanged: nothing to commit */
     if (rc && rc != MDB_NOTFOUND)
         return store_fail(t, rc);
-    op = rc == 0 ? SPFDB_LOG_ZONE_SET : SPFDB_LOG_ZONE_ADD;
+    /* the change log keeps the record replaced, to be deleted exactly */
+    found = rc == 0;
+    if (found && ((rc = zone_decode(&k, &old, &prev)) != 0 ||
+                  (rc = zone_fill_alloc(t, &prev)) != 0))
+        return rc;
+    log_zone(t, found ? &prev : NULL, &logged);
     rc = mdb_put(t->mdb, t->env->dbi[DB_ZONES], &k, &v, 0);
     if (rc)
         return store_fail(t, rc);
-    log_zone(t, op, &logged);
     mark(t, 1);
     return 0;
 }
@@ -511,7 +471,7 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
 {
     struct spfdb_zone z;
     MDB_val k = sval(name);
-    int rc = store_need_write(t);
+    int rc = store_need_data(t);
 
     if (rc)
         return rc;
@@ -523,7 +483,7 @@ int spfdb_zone_del(spfdb_txn *t, const char *name)
     rc = mdb_del(t->mdb, t->env->dbi[DB_ZONES], &k, NULL);
     if (rc)
         return store_fail(t, rc);
-    log_zone(t, SPFDB_LOG_ZONE_DEL, &z);
+    log_zone(t, &z, NULL);
     mark(t, 1);
     return 0;
 }

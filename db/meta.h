@@ -3,7 +3,8 @@
  * calls are in spfdb.h; these are for the other db files.
  *
  * Calls down into env.h, set.h (alloc_del --force empties the sets),
- * changelog.h and rules.h.  Errors as spfdb.h; the write calls need a
+ * changelog.h, xfrdb.h (zones never nest with the transfer zone), zonerec.h
+ * and rules.h.  Errors as spfdb.h; the write calls need a
  * write transaction and leave a storage failure sticky in it.
  */
 #ifndef SPFDB_META_H
@@ -14,8 +15,10 @@
 #include "spfdb.h"
 
 /* Format 2 keeps each allocation's prefixes as sorted fixed-size duplicates
- * (set.c); upgrade.c converts format 1 on the first open. */
-#define SPFDB_FORMAT 2
+ * (set.c); format 3 adds the transfer settings (the xfr database), change
+ * log records with serials (changelog.c) and the meta fields for them.
+ * upgrade.c converts older formats on the first open. */
+#define SPFDB_FORMAT 3
 
 /* The single "spfdb" record in the meta database. */
 struct meta {
@@ -24,6 +27,8 @@ struct meta {
     uint64_t gen;
     int64_t changed;
     uint32_t next_id;
+    uint64_t ixfr_floor; /* format 3: the first seq spfdb_log_find_serial may find */
+    uint64_t xfr_gen;    /* format 3: bumped by every quiet commit */
 };
 
 /* A write transaction's entry counts of one allocation, stored to allocs
@@ -37,12 +42,16 @@ struct counts {
 
 int meta_load(spfdb_txn *t, struct meta *m);
 int meta_save(spfdb_txn *t, const struct meta *m);
+/* The meta record as T sees it: a write transaction's, changes and all
+ * (stored at its commit), else the snapshot's. */
+int meta_current(spfdb_txn *t, struct meta *m);
 /* The stored format version (>0), or SPFDB_EFORMAT (none, 0 or newer). */
 int meta_version(spfdb_txn *t);
 /* A new database: its meta record and the allocation "default". */
 int meta_init(spfdb_txn *t);
 /* SPEC §2's serial for a commit at NOW: NOW, or one more than the last
- * when that is not less; GEN_CHANGED bumps the generation. */
+ * when that is not less; GEN_CHANGED bumps the generation.  (A follower's
+ * commit then takes its primary's serial instead: write.c.) */
 void meta_stamp(struct meta *m, int64_t now, int gen_changed);
 
 /* Load ALLOC_ID's counts into t->cnt (SPFDB_ENOTFOUND: no such allocation)

@@ -401,3 +401,77 @@ int spfdb_prefix_cmp(const struct spfdb_prefix *a, const struct spfdb_prefix *b)
         return x < y ? -1 : 1;
     return (int)a->len - (int)b->len;
 }
+
+/* The port after "ADDR:" at S, N octets: 1..65535, decimal, no leading zero. */
+static int parse_port(const char *s, size_t n, uint16_t *out)
+{
+    unsigned v = 0;
+
+    if (n == 0 || n > 5 || s[0] == '0')
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    if (v > 65535)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+int spfdb_addrport_parse(const char *s, struct spfdb_addrport *out, char *msg, size_t msgcap)
+{
+    struct spfdb_addrport a;
+    size_t n = strlen(s), alen;
+    const char *addr = s, *port = NULL, *colon = strchr(s, ':');
+
+    memset(&a, 0, sizeof a);
+    a.port = SPFDB_ADDRPORT_DEFAULT;
+    if (n == 0)
+        return spfdb_text_fail(msg, msgcap, "empty address");
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close)
+            return spfdb_text_fail(msg, msgcap, "'[' without ']'");
+        addr = s + 1;
+        alen = (size_t)(close - addr);
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            return spfdb_text_fail(msg, msgcap, "expected ':PORT' after ']'");
+        a.family = 6;
+    } else if (colon && strchr(colon + 1, ':')) {
+        alen = n; /* a bare IPv6 address */
+        a.family = 6;
+    } else {
+        alen = colon ? (size_t)(colon - s) : n;
+        port = colon ? colon + 1 : NULL;
+        a.family = 4;
+    }
+    if (a.family == 6 ? alen == 0 || alen >= 64 || parse_v6(addr, alen, a.addr) != 0
+                      : scan_v4(addr, addr + alen, a.addr) != addr + alen)
+        return spfdb_text_fail(msg, msgcap, a.family == 6 ? "not an IPv6 address"
+                               : "not an IPv4 address (four decimal octets 0-255, "
+                                 "no leading zeros; IPv6 in [ ])");
+    if (port && parse_port(port, strlen(port), &a.port) != 0)
+        return spfdb_text_fail(msg, msgcap, "bad port (1-65535, decimal, no leading zeros)");
+    if (out)
+        *out = a;
+    return 0;
+}
+
+void spfdb_addrport_format(const struct spfdb_addrport *a, char *buf, size_t cap)
+{
+    char t[48];
+
+    if (cap == 0)
+        return;
+    if (a->family == 4) {
+        snprintf(buf, cap, "%u.%u.%u.%u:%u", a->addr[0], a->addr[1], a->addr[2], a->addr[3],
+                 a->port);
+        return;
+    }
+    format_v6(a->addr, t, sizeof t);
+    snprintf(buf, cap, "[%s]:%u", t, a->port);
+}

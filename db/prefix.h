@@ -59,4 +59,23 @@ int spfdb_prefix_contains(const struct spfdb_prefix *p, const struct spfdb_prefi
 /* Order: family, address, length.  <0, 0, >0. */
 int spfdb_prefix_cmp(const struct spfdb_prefix *a, const struct spfdb_prefix *b);
 
+/* A transfer peer's address and port (SPEC §5: replicas, primaries). */
+struct spfdb_addrport {
+    uint8_t family;   /* 4 or 6 */
+    uint16_t port;    /* 1..65535 */
+    uint8_t addr[16]; /* network order; IPv4 in addr[0..3], the rest zero */
+};
+#define SPFDB_ADDRPORT_DEFAULT 53
+/* "[ffff:...:ffff]:65535" and its NUL fit */
+#define SPFDB_ADDRPORT_STRLEN 48
+
+/* Parse S: "192.0.2.1", "192.0.2.1:5300", "2001:db8::1", "[2001:db8::1]"
+ * or "[2001:db8::1]:5300" (no port: 53); addresses as spfdb_prefix_parse
+ * reads them, the port decimal without leading zeros.  0 and *OUT, or
+ * SPFDB_EINVAL with a one-line reason in MSG (may be NULL). */
+int spfdb_addrport_parse(const char *s, struct spfdb_addrport *out, char *msg, size_t msgcap);
+/* The canonical text, "192.0.2.1:53" or "[2001:db8::1]:53" (RFC 5952),
+ * into BUF of at least SPFDB_ADDRPORT_STRLEN bytes. */
+void spfdb_addrport_format(const struct spfdb_addrport *a, char *buf, size_t cap);
+
 #endif

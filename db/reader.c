@@ -1,11 +1,15 @@
 /* reader.c: read handles, their snapshots and the read index kept with
- * them (spfdb.h "Rules").
+ * them (spfdb.h "Rules"); the reads that join two modules.
  *
  * The top of the read side: a snapshot starts, renews and ends in the
  * bottom layer (env.h); the read index (index.h) is adopted or dropped
- * here, around it, so the bottom never calls up. */
+ * here, around it, so the bottom never calls up.  Finding a serial in
+ * the change log needs the floor from the meta record (meta.h) and the
+ * search of the log (changelog.h). */
+#include "changelog.h"
 #include "env.h"
 #include "index.h"
+#include "meta.h"
 #include "store.h"
 
 #include <stdlib.h>
@@ -76,4 +80,12 @@ void spfdb_txn_close(spfdb_txn *t)
 uint64_t spfdb_txn_id(const spfdb_txn *t)
 {
     return t->live || t->write ? (uint64_t)mdb_txn_id(t->mdb) : 0;
+}
+
+int spfdb_log_find_serial(spfdb_txn *t, uint32_t serial, uint64_t *seq)
+{
+    struct meta m;
+    int rc = meta_current(t, &m);
+
+    return rc ? rc : log_find_serial(t, m.ixfr_floor, serial, seq);
 }

@@ -215,3 +215,67 @@ int spfdb_zone_conflict(const struct spfdb_zone *z, const struct spfdb_zone *s, 
             return named(why, SPFDB_RULE_SERVED_NS, SPFDB_ERULE, k, s->ns[k], s->name);
     return 0;
 }
+
+int spfdb_xfr_zone_rules(const char *zone, const char *ns, struct spfdb_why *why)
+{
+    char *msg = why ? why->msg : NULL;
+    size_t cap = why ? sizeof why->msg : 0, len;
+
+    why_clear(why);
+    if (stored_name(zone, SPFDB_NAME_MAX + 1, msg, cap) != 0)
+        return broke(why, SPFDB_RULE_ZONE_NAME, SPFDB_EINVAL);
+    if (ns && stored_name(ns, SPFDB_NAME_MAX + 1, msg, cap) != 0)
+        return named(why, SPFDB_RULE_NS_NAME, SPFDB_EINVAL, 0, ns, "");
+    len = strlen(zone);
+    if (len > SPFDB_XFR_ZONE_MAX)
+        return measured(why, SPFDB_RULE_ZONE_LONG, SPFDB_ERULE, len, SPFDB_XFR_ZONE_MAX);
+    return 0;
+}
+
+int spfdb_xfr_zone_nest(const char *name, const char *other, struct spfdb_why *why)
+{
+    int how = strcmp(name, other) == 0      ? SPFDB_NEST_SAME
+              : at_or_below(name, other) ? SPFDB_NEST_BELOW
+              : at_or_below(other, name) ? SPFDB_NEST_ABOVE
+                                         : -1;
+
+    why_clear(why);
+    if (how < 0)
+        return 0;
+    if (why)
+        why->value = (uint32_t)how;
+    return named(why, SPFDB_RULE_XFR_NEST, SPFDB_ERULE, 0, "", other);
+}
+
+int spfdb_key_name_check(const char *name, struct spfdb_why *why)
+{
+    char norm[SPFDB_KEY_NAME_MAX + 1], *msg = why ? why->msg : NULL;
+    size_t cap = why ? sizeof why->msg : 0;
+
+    why_clear(why);
+    if (strnlen(name, SPFDB_KEY_NAME_MAX + 1) > SPFDB_KEY_NAME_MAX) {
+        spfdb_text_fail(msg, cap, "key name longer than %d characters", SPFDB_KEY_NAME_MAX);
+        return broke(why, SPFDB_RULE_KEY_NAME, SPFDB_EINVAL);
+    }
+    if (spfdb_dns_name_norm(name, SPFDB_KEY_NAME_MAX, norm, sizeof norm, msg, cap) != 0)
+        return broke(why, SPFDB_RULE_KEY_NAME, SPFDB_EINVAL);
+    if (strcmp(norm, name) != 0) {
+        spfdb_text_fail(msg, cap, "not lowercase without a trailing dot");
+        return broke(why, SPFDB_RULE_KEY_NAME, SPFDB_EINVAL);
+    }
+    return 0;
+}
+
+int spfdb_key_check(const struct spfdb_key *k, struct spfdb_why *why)
+{
+    int rc = spfdb_key_name_check(k->name, why);
+
+    if (rc)
+        return rc;
+    if (k->alg != SPFDB_KEY_HMAC_SHA256)
+        return measured(why, SPFDB_RULE_KEY_ALG, SPFDB_EINVAL, (size_t)k->alg,
+                        SPFDB_KEY_HMAC_SHA256);
+    if (k->secret_len < SPFDB_SECRET_MIN || k->secret_len > SPFDB_SECRET_MAX)
+        return measured(why, SPFDB_RULE_SECRET, SPFDB_EINVAL, k->secret_len, SPFDB_SECRET_MAX);
+    return 0;
+}

@@ -34,6 +34,10 @@
 #define SPFDB_NS_ANSWER_MAX 512     /* the apex NS answer, counted as rules.c says */
 #define SPFDB_TTL_MAX 604800        /* answer TTL, 1 s .. 7 days */
 #define SPFDB_NEG_TTL_MAX 86400     /* negative TTL, 1 s .. 1 day */
+#define SPFDB_XFR_ZONE_MAX 62       /* the transfer zone: its longest owner fits 255 */
+#define SPFDB_KEY_NAME_MAX 100      /* a TSIG key's name */
+#define SPFDB_SECRET_MIN 16         /* a TSIG secret's octets (RFC 8945 §6: half a */
+#define SPFDB_SECRET_MAX 64         /* SHA-256 output at least; a block at most) */
 
 struct spfdb_zone {
     char name[SPFDB_NAME_MAX + 1];       /* lowercase, no trailing dot */
@@ -44,6 +48,16 @@ struct spfdb_zone {
     char hostmaster[SPFDB_NAME_MAX + 1]; /* local@domain, or "" for the default (names.h) */
     unsigned n_ns;
     char ns[SPFDB_NS_MAX][SPFDB_NAME_MAX + 1]; /* lowercase, no trailing dot */
+};
+
+/* A TSIG key (SPEC §5): its secret never enters the change log. */
+enum { SPFDB_KEY_HMAC_SHA256 = 1 };
+struct spfdb_key {
+    char name[SPFDB_KEY_NAME_MAX + 1]; /* a DNS name, lowercase, no trailing dot */
+    int alg;                           /* SPFDB_KEY_HMAC_SHA256 */
+    unsigned secret_len;               /* SPFDB_SECRET_MIN .. SPFDB_SECRET_MAX */
+    uint8_t secret[SPFDB_SECRET_MAX];
+    int64_t created;                   /* seconds since 1970 */
 };
 
 /* The rule a value broke.  Below, "Z" is the zone checked, "S" a served
@@ -61,6 +75,12 @@ enum {
     SPFDB_RULE_NEG_TTL,     /* value, limit: Z's negative TTL is not 1..limit */
     SPFDB_RULE_PREFIX,      /* not a prefix: family, length, or host bits set */
     SPFDB_RULE_MAPPED,      /* an IPv6 prefix in ::ffff:0:0/96: its IPv4 prefix is the entry */
+    SPFDB_RULE_KEY_NAME,    /* msg: a key's name is not a DNS name of 1..100, lowercase */
+    SPFDB_RULE_KEY_ALG,     /* value: a key's algorithm is not SPFDB_KEY_HMAC_SHA256 */
+    SPFDB_RULE_SECRET,      /* value, limit: a secret's length is not 16..limit octets */
+    SPFDB_RULE_ADDR,        /* index, host (the text), msg: not ADDR[:PORT] (prefix.h) */
+    SPFDB_RULE_ADDR_COUNT,  /* value, limit: primary addresses not 1..limit */
+    SPFDB_RULE_ADDR_TWICE,  /* index, host: an address repeats an earlier one */
     /* ERULE */
     SPFDB_RULE_ZONE_LONG,   /* value: Z's name length; limit: the most for its kind */
     SPFDB_RULE_NS_IN_ZONE,  /* index, host: Z.ns[index] lies at or below Z */
@@ -72,6 +92,8 @@ enum {
     SPFDB_RULE_NS_IN_SERVED, /* index, host, other: Z.ns[index] lies at or below S */
     SPFDB_RULE_SERVED_NS,   /* index, host, other: S.ns[index] would lie at or below Z */
     SPFDB_RULE_WIDE,        /* value: the prefix length; limit: 8 (IPv4) or 16 (IPv6) */
+    SPFDB_RULE_XFR_NEST,    /* other, value: Z, a served zone or the transfer zone, is
+                               (SPFDB_NEST_SAME), lies below or above the other kind */
     /* EEXIST */
     SPFDB_RULE_ZONE_SERVED  /* other: SPFDB_ZONE_NEW, and Z is served already */
 };
@@ -87,6 +109,9 @@ struct spfdb_why {
     char mailbox[SPFDB_NAME_MAX + 1];  /* the hostmaster mailbox concerned */
     char msg[200];                     /* syntax rules: the reason, as names.h words it */
 };
+
+/* SPFDB_RULE_XFR_NEST's value: how Z lies to the zone named in other. */
+enum { SPFDB_NEST_SAME, SPFDB_NEST_BELOW, SPFDB_NEST_ABOVE };
 
 /* Flags of spfdb_zone_check and spfdb_zone_put_flags. */
 #define SPFDB_ZONE_NEW 1u   /* a new zone: one of that name served is SPFDB_EEXIST */
@@ -113,5 +138,24 @@ int spfdb_zone_rules(const struct spfdb_zone *z, struct spfdb_why *why);
  * host of Z at or below S, an NS host of S at or below Z (ERULE). */
 int spfdb_zone_conflict(const struct spfdb_zone *z, const struct spfdb_zone *s, unsigned flags,
                         struct spfdb_why *why);
+
+/* The transfer zone's own rules (SPEC §5; "Z" above is the transfer zone):
+ * its name a zone name as stored (SPFDB_RULE_ZONE_NAME), NS (unless NULL)
+ * a host name as stored (SPFDB_RULE_NS_NAME, index 0) (EINVAL); then its
+ * name at most SPFDB_XFR_ZONE_MAX long (SPFDB_RULE_ZONE_LONG, ERULE).  A
+ * primary's zone, the transfer zone it serves, obeys the same rules. */
+int spfdb_xfr_zone_rules(const char *zone, const char *ns, struct spfdb_why *why);
+
+/* The transfer zone and the served zones never nest (SPEC §5): NAME, the
+ * zone being stored, against OTHER, one of the other kind (a served zone
+ * when NAME is the transfer zone, and the reverse).  0, or SPFDB_ERULE
+ * with SPFDB_RULE_XFR_NEST, WHY's other OTHER and value SPFDB_NEST_*. */
+int spfdb_xfr_zone_nest(const char *name, const char *other, struct spfdb_why *why);
+
+/* K may be stored: its name (SPFDB_RULE_KEY_NAME), its algorithm
+ * (SPFDB_RULE_KEY_ALG), its secret's length (SPFDB_RULE_SECRET), all EINVAL. */
+int spfdb_key_check(const struct spfdb_key *k, struct spfdb_why *why);
+/* NAME is a key's name as stored (spfdb_key_check's first rule). */
+int spfdb_key_name_check(const char *name, struct spfdb_why *why);
 
 #endif

@@ -124,12 +124,20 @@ int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
 
 /* ---- change log --------------------------------------------------------
  *
- * Every commit of spfdb_write() that changed something also stores, in the
- * same transaction, one change log record: its time, who (USER and, when
- * the real uid is 0, the SUDO_USER of the environment), the command, and each change made through
- * this API (entries added and removed, alloc_del --force's entries,
- * allocations and zones added, changed and deleted), in order.  Records are
- * numbered 1, 2, ... and never changed or removed.  */
+ * Every commit of spfdb_write() that changed data also stores, in the same
+ * transaction, one change log record: its time, the database serial before
+ * and after the commit (SPEC §2), who (USER and, when the real uid is 0,
+ * the SUDO_USER of the environment), the command, and each change made
+ * through this API (entries added and removed, alloc_del --force's
+ * entries, allocations and zones added, changed and deleted), in order.
+ * Records are numbered 1, 2, ... and never changed.  Writes to the
+ * transfer settings (below) are quiet: they store no record.
+ *
+ * Records written before format 3 (version 1) have no serials and carry
+ * zones as text only; from seq ixfr_floor (spfdb_info) on, every record is
+ * version 2 and its serial_before is the previous record's serial_after,
+ * so the records from a serial on are exactly the changes since it (an
+ * IXFR, RFC 1995). */
 
 /* Set the origin of this env's later writes: USER NULL means the login name
  * of the real uid (the default when never called); COMMAND (NULL: "") is
@@ -143,7 +151,9 @@ enum {
     SPFDB_LOG_ALLOC_DEL,   /* allocation alloc deleted (its entries: DELs before) */
     SPFDB_LOG_ZONE_ADD,    /* zone served; alloc: its bound allocation or "" */
     SPFDB_LOG_ZONE_SET,    /* zone changed; detail: its new settings */
-    SPFDB_LOG_ZONE_DEL
+    SPFDB_LOG_ZONE_DEL,
+    SPFDB_LOG_MEMBER_ADD,  /* member made a member of alloc */
+    SPFDB_LOG_MEMBER_DEL   /* member no longer a member of alloc */
 };
 
 /* One record.  The strings point into the read transaction's snapshot:
@@ -152,6 +162,9 @@ enum {
 struct spfdb_log_rec {
     uint64_t seq;
     int64_t time;          /* seconds since 1970 */
+    unsigned version;      /* 1 (before format 3) or 2 */
+    uint32_t serial_before, serial_after; /* the database serial; 0 in version 1 */
+    uint32_t n_changes;    /* changes in the record; 0 in version 1 */
     const char *user;
     const char *sudo_user; /* "" when not run through sudo */
     const char *command;
@@ -159,12 +172,22 @@ struct spfdb_log_rec {
     const char *ctx;       /* the allocation of the next entry changes */
 };
 
+#define SPFDB_LOG_TEXT_MAX 4480
+enum { SPFDB_LOG_OLD = 0, SPFDB_LOG_NEW = 1 };
+
 struct spfdb_log_change {
     int op;                 /* SPFDB_LOG_* */
-    const char *alloc;      /* the allocation ("" for a provider zone) */
+    const char *alloc;      /* the allocation ("" for a provider zone); zone set: the new one */
     const char *zone;       /* zone ops, else "" */
     const char *detail;     /* zone add and set: the settings, else "" */
+    const char *member;     /* member ops: the member, else "" */
     struct spfdb_prefix p;  /* entry ops */
+    /* Version 2 zone ops: the zone as stored before (SPFDB_LOG_OLD: set,
+     * del) and after (SPFDB_LOG_NEW: add, set), for spfdb_log_zone(). */
+    const uint8_t *zrec[2];
+    uint16_t zlen[2];
+    const char *zalloc[2];
+    char text[SPFDB_LOG_TEXT_MAX]; /* detail, made from zrec[SPFDB_LOG_NEW] */
 };
 
 /* Calls FN for each record of seq >= FROM and time >= SINCE, oldest (lowest
@@ -177,6 +200,17 @@ int spfdb_log_foreach(spfdb_txn *txn, uint64_t from, int64_t since, spfdb_log_fn
                       void *arg);
 /* The next change of R: 1 and *OUT, 0 after the last, or SPFDB_EFORMAT. */
 int spfdb_log_next(struct spfdb_log_rec *r, struct spfdb_log_change *out);
+/* A zone change's zone before (SIDE SPFDB_LOG_OLD) or after (SPFDB_LOG_NEW)
+ * it, with its allocation's name: 0 and *OUT; SPFDB_ENOTFOUND when CH has
+ * no such side (an add's old, a delete's new, a version 1 record, not a
+ * zone change); SPFDB_EFORMAT when damaged.  Valid while CH's snapshot is. */
+int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zone *out);
+/* The record whose serial_before is SERIAL, of seq >= ixfr_floor: 0 and
+ * *SEQ, from which spfdb_log_foreach walks the changes since SERIAL; or
+ * SPFDB_ENOTFOUND (never a serial of this database, pruned, before the
+ * floor, or the current serial, which no record starts from yet).  Serials
+ * compare as integers; a binary search over the log. */
+int spfdb_log_find_serial(spfdb_txn *txn, uint32_t serial, uint64_t *seq);
 
 /* ---- metadata ----------------------------------------------------------- */
 
@@ -184,6 +218,8 @@ struct spfdb_info {
     uint32_t serial;       /* SOA serial of every zone (SPEC §2) */
     uint64_t meta_gen;     /* changes whenever zones or allocations change */
     int64_t changed;       /* time of the last committed change, or 0 */
+    uint64_t xfr_gen;      /* changes whenever the transfer settings change */
+    uint64_t ixfr_floor;   /* the first seq from which spfdb_log_find_serial finds */
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
 
@@ -215,8 +251,9 @@ int spfdb_zone_get(spfdb_txn *txn, const char *name, struct spfdb_zone *out);
  * SPFDB_RULE_NONE), then each served
  * zone S in name order (spfdb_zone_conflict: SPFDB_ERULE, or SPFDB_EEXIST
  * with SPFDB_ZONE_NEW when Z is served; without it a served Z is the zone
- * being replaced).  0, or the first code with WHY (when not NULL) saying
- * which rule and what it concerns (rules.h).  Any transaction. */
+ * being replaced), then the transfer zone (spfdb_xfr_zone_nest: SPFDB_ERULE).
+ * 0, or the first code with WHY (when not NULL) saying which rule and what
+ * it concerns (rules.h).  Any transaction. */
 int spfdb_zone_check(spfdb_txn *txn, const struct spfdb_zone *z, unsigned flags,
                      struct spfdb_why *why);
 /* Add or replace Z after spfdb_zone_check(txn, Z, FLAGS, WHY), refusing
@@ -228,6 +265,103 @@ int spfdb_zone_put(spfdb_txn *txn, const struct spfdb_zone *z);
 int spfdb_zone_del(spfdb_txn *txn, const char *name);
 typedef int (*spfdb_zone_fn)(const struct spfdb_zone *z, void *arg);
 int spfdb_zone_foreach(spfdb_txn *txn, spfdb_zone_fn fn, void *arg);
+
+/* ---- transfers (SPEC §5) ------------------------------------------------
+ *
+ * The transfer settings live in the database beside the data: TSIG keys,
+ * the transfer zone this database is served as, its replicas (NOTIFY
+ * targets), and, on a replica, its primary and the follower's state.
+ * Writing them (in spfdb_write, as any change) is a quiet commit: durable,
+ * but the serial stays, no change log record is stored (secrets never
+ * enter the log) and meta_gen stays; spfdb_info's xfr_gen changes instead.
+ * Storing a setting unchanged commits nothing.  The get calls return
+ * SPFDB_ENOTFOUND when the setting is absent.
+ *
+ * A database with a primary is a replica: a change of its data (entries,
+ * allocations, zones) by any writer but its follower is SPFDB_EREPLICA;
+ * its transfer settings and log may still change. */
+
+/* This env's writes are the follower's: they may change a replica's data,
+ * and spfdb_txn_set_serial is theirs.  Before its first write. */
+void spfdb_env_set_follower(spfdb_env *env);
+/* Commit serial SERIAL (the primary's) instead of the time-based one, even
+ * when nothing else changes; a serial not above the current one moves
+ * ixfr_floor past this commit's record (the log stays searchable).  A
+ * follower's write transaction only (else SPFDB_EINVAL). */
+int spfdb_txn_set_serial(spfdb_txn *txn, uint32_t serial);
+/* The id of the last commit of the database (by any process), with no
+ * transaction: a poller compares it to see commits (one read of LMDB's
+ * meta page, no lock shared with other processes).  0 and *OUT, or
+ * SPFDB_EBUSY while this process remaps (poll again later). */
+int spfdb_env_last_txnid(spfdb_env *env, uint64_t *out);
+
+/* TSIG keys (struct spfdb_key: rules.h).  Add K after spfdb_key_check
+ * (SPFDB_EINVAL with WHY); SPFDB_EEXIST when a key of that name exists. */
+int spfdb_key_add(spfdb_txn *txn, const struct spfdb_key *k, struct spfdb_why *why);
+int spfdb_key_get(spfdb_txn *txn, const char *name, struct spfdb_key *out);
+/* SPFDB_EBUSY while a replica or the primary uses it (see their walks). */
+int spfdb_key_del(spfdb_txn *txn, const char *name);
+/* FN for each key in name order (with its secret: say so before printing);
+ * a nonzero return stops the walk and is returned. */
+typedef int (*spfdb_key_fn)(const struct spfdb_key *k, void *arg);
+int spfdb_key_foreach(spfdb_txn *txn, spfdb_key_fn fn, void *arg);
+
+/* The transfer zone: the whole database served as one zone. */
+#define SPFDB_XFR_NS_DEFAULT "primary.invalid"
+struct spfdb_xfr_zone {
+    char name[SPFDB_XFR_ZONE_MAX + 1]; /* lowercase, no trailing dot */
+    char ns[SPFDB_HOST_MAX + 1];       /* its NS host; "" on set: SPFDB_XFR_NS_DEFAULT */
+};
+/* Set or replace it after spfdb_xfr_zone_rules and, against each served
+ * zone, spfdb_xfr_zone_nest (rules.h; WHY says which). */
+int spfdb_xfr_zone_set(spfdb_txn *txn, const struct spfdb_xfr_zone *z, struct spfdb_why *why);
+int spfdb_xfr_zone_get(spfdb_txn *txn, struct spfdb_xfr_zone *out);
+int spfdb_xfr_zone_del(spfdb_txn *txn);
+
+/* Replicas: who is sent NOTIFY, signed with their key. */
+struct spfdb_replica {
+    char addr[SPFDB_ADDRPORT_STRLEN]; /* canonical ADDR:PORT (prefix.h) */
+    struct spfdb_addrport ap;         /* the same, parsed */
+    char key[SPFDB_KEY_NAME_MAX + 1];
+};
+/* ADDR in any form spfdb_addrport_parse takes (else SPFDB_EINVAL, WHY's
+ * rule SPFDB_RULE_ADDR), signed with KEY: SPFDB_ENOTFOUND when no key is
+ * so named, SPFDB_EEXIST when the replica is there already. */
+int spfdb_replica_add(spfdb_txn *txn, const char *addr, const char *key, struct spfdb_why *why);
+/* ADDR as for add: SPFDB_EINVAL, SPFDB_ENOTFOUND, or 0. */
+int spfdb_replica_del(spfdb_txn *txn, const char *addr);
+/* FN for each replica in the order of their canonical text. */
+typedef int (*spfdb_replica_fn)(const struct spfdb_replica *r, void *arg);
+int spfdb_replica_foreach(spfdb_txn *txn, spfdb_replica_fn fn, void *arg);
+
+/* The primary a replica follows: its transfer zone, from these addresses
+ * in order, with this key. */
+#define SPFDB_PRIMARY_MAX 8
+struct spfdb_primary {
+    char zone[SPFDB_XFR_ZONE_MAX + 1];
+    char key[SPFDB_KEY_NAME_MAX + 1];
+    unsigned n_addr;
+    char addr[SPFDB_PRIMARY_MAX][SPFDB_ADDRPORT_STRLEN]; /* set: any form; get: canonical */
+};
+/* Set or replace P: its zone by spfdb_xfr_zone_rules, 1..SPFDB_PRIMARY_MAX
+ * addresses, each valid and none twice (SPFDB_EINVAL with WHY), an existing
+ * key (else SPFDB_ENOTFOUND).  A new zone clears the follow state.  From
+ * then on the database is a replica (SPFDB_EREPLICA above), whatever it
+ * holds: the caller decides whether data may be replaced. */
+int spfdb_primary_set(spfdb_txn *txn, const struct spfdb_primary *p, struct spfdb_why *why);
+int spfdb_primary_get(spfdb_txn *txn, struct spfdb_primary *out);
+/* Stop following (promote): changes are accepted again. */
+int spfdb_primary_del(spfdb_txn *txn);
+
+/* The follower's state.  A database that never followed reads as zeros. */
+struct spfdb_follow {
+    int synced;              /* a transfer has been applied */
+    uint32_t primary_serial; /* the primary's serial last seen */
+    int64_t last_contact;    /* the last answer from a primary, or 0 */
+    int64_t last_success;    /* the last transfer applied, or 0 */
+};
+int spfdb_follow_get(spfdb_txn *txn, struct spfdb_follow *out);
+int spfdb_follow_put(spfdb_txn *txn, const struct spfdb_follow *f);
 
 /* ---- the IP set ------------------------------------------------------- */
 

@@ -29,6 +29,7 @@ struct spfdb_env {
     pthread_rwlock_t remap;
     uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
+    int follower;         /* spfdb_env_set_follower: may write a replica's data */
     /* The read indexes built by this process's handles, one per snapshot,
      * allocation and family, shared by every handle on that snapshot; the
      * lock is taken to build or drop one, and only tried by a lookup that
@@ -46,6 +47,10 @@ struct spfdb_txn {
     int mapfull;         /* ... and it was MDB_MAP_FULL: grow and rerun */
     int changed;         /* a write changed data */
     int meta_changed;    /* ... zones or allocations */
+    int quiet;           /* a write changed the transfer settings (xfrdb.c) */
+    int replica;         /* write txn: data changes refused (SPFDB_EREPLICA) */
+    int serial_set;      /* write txn: spfdb_txn_set_serial was called ... */
+    uint32_t serial;     /* ... with this serial, committed instead of the clock's */
     struct meta meta;    /* write txn: loaded at begin, stored at commit (write.c) */
     MDB_cursor *cur[DB_COUNT]; /* lazily opened, renewed with the txn */
     unsigned cur_stale;  /* read txn: bit per cursor to renew */

@@ -1,4 +1,5 @@
-/* upgrade.c: format 1 to format 2 (upgrade.h). */
+/* upgrade.c: format 1 to 2, and 2 to 3 (upgrade.h). */
+#include "changelog.h"
 #include "env.h"
 #include "meta.h"
 #include "set.h"
@@ -49,24 +50,48 @@ static int upgrade_db(spfdb_txn *t, const char *old, int maximal, int len_in_key
     return rc > 0 ? store_fail(t, rc) : rc;
 }
 
-int upgrade_run(spfdb_txn *t, uint32_t from_version)
+/* Format 1 to 2: the sets, member by member, into their new databases. */
+static int upgrade_sets(spfdb_txn *t)
 {
-    struct meta m;
-    int rc;
+    int rc = upgrade_db(t, "entries", 0, 1);
 
-    if (from_version != 1)
-        return SPFDB_EFORMAT;
-    rc = upgrade_db(t, "entries", 0, 1);
     if (rc == 0)
         rc = upgrade_db(t, "tops", 1, 0);
     if (rc == 0)
         rc = set_flush(t);
     set_free(t);
+    return rc;
+}
+
+/* Format 2 to 3: the xfr database (open.c made it) starts empty, and the
+ * log's records from the next on have serials: IXFR reaches back to it. */
+static int upgrade_floor(spfdb_txn *t, struct meta *m)
+{
+    uint64_t last;
+    int rc = log_last_seq(t, &last);
+
+    if (rc == 0) {
+        m->ixfr_floor = last + 1;
+        m->xfr_gen = 1;
+    }
+    return rc;
+}
+
+int upgrade_run(spfdb_txn *t, uint32_t from_version)
+{
+    struct meta m;
+    int rc = 0;
+
+    if (from_version < 1 || from_version >= SPFDB_FORMAT)
+        return SPFDB_EFORMAT;
+    if (from_version == 1)
+        rc = upgrade_sets(t);
     if (rc == 0)
         rc = meta_load(t, &m);
+    if (rc == 0)
+        rc = upgrade_floor(t, &m);
     if (rc)
         return rc;
     m.version = SPFDB_FORMAT;
     return meta_save(t, &m);
 }
-

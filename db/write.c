@@ -1,32 +1,62 @@
 /* write.c: spfdb_write, the top of the write side (spfdb.h "Rules").
  *
  * One LMDB write transaction a call: begin (env.h), load the meta record,
- * run the caller's changes (they go through meta.c and entry.c), then, if
- * anything changed, stamp the serial, store the pending set members and
- * entry counts, the change log record and the meta record, and commit.  A
- * full map aborts it all; the map grows and the callback runs again. */
+ * note whether the database is a replica this writer may not change
+ * (xfrdb.h), run the caller's changes (they go through meta.c, entry.c and
+ * xfrdb.c), then, if the data changed, stamp the serial, store the pending
+ * set members and entry counts and the change log record; if the transfer
+ * settings changed (a quiet commit), bump xfr_gen; store the meta record
+ * and commit.  A full map aborts it all; the map grows and the callback
+ * runs again. */
 #include "changelog.h"
 #include "env.h"
 #include "meta.h"
 #include "set.h"
 #include "store.h"
+#include "xfrdb.h"
 
 #include <time.h>
 
 /* Store what the modules hold back until the commit.  0 or <0. */
 static int flush_all(spfdb_txn *t)
 {
-    int rc;
+    uint32_t before = t->meta.serial;
+    uint64_t seq = 0;
+    int rc = 0;
 
-    meta_stamp(&t->meta, (int64_t)time(NULL), t->meta_changed);
-    rc = set_flush(t);
-    if (rc == 0)
-        rc = counts_flush(t);
-    if (rc == 0)
-        rc = log_commit(t);
+    if (t->changed) {
+        meta_stamp(&t->meta, (int64_t)time(NULL), t->meta_changed);
+        if (t->serial_set)
+            t->meta.serial = t->serial;
+        rc = set_flush(t);
+        if (rc == 0)
+            rc = counts_flush(t);
+        if (rc == 0)
+            rc = log_commit(t, before, &seq);
+        /* serial_before increases strictly from the floor on (changelog.h):
+         * a primary's serial that did not grow starts the search anew */
+        if (rc == 0 && t->serial_set && t->serial <= before)
+            t->meta.ixfr_floor = seq + 1;
+    }
+    if (t->quiet)
+        t->meta.xfr_gen++;
     if (rc == 0)
         rc = meta_save(t, &t->meta);
     return rc ? rc : t->err;
+}
+
+int spfdb_txn_set_serial(spfdb_txn *t, uint32_t serial)
+{
+    int rc = store_need_write(t);
+
+    if (rc)
+        return rc;
+    if (!t->env->follower)
+        return SPFDB_EINVAL;
+    t->serial_set = 1;
+    t->serial = serial;
+    t->changed = 1;
+    return 0;
 }
 
 /* Runs FN once; returns its result, or the commit's.  *RETRY is set when
@@ -41,9 +71,14 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
     if (rc)
         return rc;
     ret = meta_load(&t, &t.meta);
+    if (ret == 0 && !env->follower) {
+        ret = xfr_primary_present(&t);
+        t.replica = ret > 0;
+        ret = ret > 0 ? 0 : ret;
+    }
     if (ret == 0)
         ret = fn(&t, arg);
-    if (ret == 0 && !t.err && t.changed && (ret = flush_all(&t)) == 0) {
+    if (ret == 0 && !t.err && (t.changed || t.quiet) && (ret = flush_all(&t)) == 0) {
         log_free(&t);
         set_free(&t);
         rc = store_txn_end(&t, 1);

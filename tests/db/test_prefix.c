@@ -501,6 +501,55 @@ static void test_oracle_random(void **state)
     }
 }
 
+/* Transfer peers: ADDR[:PORT] in its forms, to one canonical text. */
+static void test_addrport(void **state)
+{
+    static const char *const good[][2] = {
+        {"192.0.2.1", "192.0.2.1:53"},
+        {"192.0.2.1:53", "192.0.2.1:53"},
+        {"192.0.2.1:5300", "192.0.2.1:5300"},
+        {"0.0.0.0:65535", "0.0.0.0:65535"},
+        {"2001:DB8:0:0::1", "[2001:db8::1]:53"},
+        {"[2001:db8::1]", "[2001:db8::1]:53"},
+        {"[2001:db8::1]:1", "[2001:db8::1]:1"},
+        {"::1", "[::1]:53"},
+        {"[::ffff:192.0.2.1]:53", "[::ffff:c000:201]:53"},
+    };
+    static const char *const bad[] = {
+        "", "192.0.2.1:", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:053", "192.0.2.1:5x",
+        "192.0.2.256", "192.0.2.01", "192.0.2", "192.0.2.1.5", "host.example",
+        "host.example:53", "[2001:db8::1", "[2001:db8::1]53", "[2001:db8::1]:",
+        "[192.0.2.1]:53", "2001:db8::1::2", "[]:53", " 192.0.2.1", "192.0.2.1 ",
+    };
+    struct spfdb_addrport a, b;
+    char buf[SPFDB_ADDRPORT_STRLEN], msg[128];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (spfdb_addrport_parse(good[i][0], &a, msg, sizeof msg) != 0)
+            fail_msg("rejected \"%s\": %s", good[i][0], msg);
+        spfdb_addrport_format(&a, buf, sizeof buf);
+        assert_string_equal(buf, good[i][1]);
+        assert_int_equal(spfdb_addrport_parse(buf, &b, NULL, 0), 0);
+        assert_memory_equal(&a, &b, sizeof a);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg[0] = '\0';
+        if (spfdb_addrport_parse(bad[i], &a, msg, sizeof msg) != SPFDB_EINVAL)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_true(msg[0] != '\0');
+    }
+    assert_int_equal(spfdb_addrport_parse("192.0.2.7:853", &a, NULL, 0), 0);
+    assert_int_equal(a.family, 4);
+    assert_int_equal(a.port, 853);
+    assert_int_equal(a.addr[3], 7);
+    /* the longest text fits */
+    assert_int_equal(spfdb_addrport_parse("[1111:2222:3333:4444:5555:6666:7777:8888]:65535", &a,
+                                          NULL, 0), 0);
+    spfdb_addrport_format(&a, buf, sizeof buf);
+    assert_string_equal(buf, "[1111:2222:3333:4444:5555:6666:7777:8888]:65535");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_mapped),       cmocka_unit_test(test_special),
         cmocka_unit_test(test_contains_cmp), cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_oracle_edges), cmocka_unit_test(test_oracle_random),
+        cmocka_unit_test(test_addrport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
