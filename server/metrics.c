@@ -27,6 +27,8 @@
  *       --tcp-max, no idle connection to close
  *   spfdb_tcp_connections_evicted_total          idle connections closed at
  *       --tcp-max to admit a new one
+ *   spfdb_tcp_connections_evicted_busy_total     at --tcp-max with none
+ *       idle: the connection that had held its slot longest, closed
  *   spfdb_tcp_connections_timed_out_total        closed: idle for
  *       --tcp-idle-timeout, or a message not complete within 2 s
  *   spfdb_tcp_connections_overflowed_total       closed: the client stopped
@@ -155,6 +157,10 @@ static void io_counters(struct out *o, const struct stats *st)
         st->tcp_refused);
     one(o, "spfdb_tcp_connections_evicted_total", "counter",
         "Idle TCP connections closed at --tcp-max to admit a new one.", st->tcp_evicted);
+    one(o, "spfdb_tcp_connections_evicted_busy_total", "counter",
+        "TCP connections with a message in flight or replies pending closed at --tcp-max "
+        "to admit a new one (none was idle; the longest-held goes).",
+        st->tcp_evicted_busy);
     one(o, "spfdb_tcp_connections_timed_out_total", "counter",
         "TCP connections closed when idle too long or a message came too slowly.",
         st->tcp_timeouts);

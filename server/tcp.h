@@ -1,8 +1,9 @@
 /* tcp.h: the TCP thread (SPEC §4 "Transport", RFC 7766).
  *
  * One thread accepts and serves every TCP connection on its own libevent
- * loop, so the --tcp-max cap and its "close the longest-idle connection"
- * rule are exact without locks or cross-thread messages; TCP is the
+ * loop, so the --tcp-max cap and its rule (close the longest-idle
+ * connection, or when none is idle the one open longest) are exact without
+ * locks or cross-thread messages; TCP is the
  * fallback path here (every answer fits 512 octets), and one thread serves
  * far more of it than resolvers send.  It listens on sockets it borrows
  * (sockets.h; main.c owns them), and has its own read view (view.h) and
