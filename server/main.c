@@ -280,18 +280,28 @@ static int drop_privileges(const struct options *o)
     return 0;
 }
 
-/* Every TCP connection is a descriptor: make room for --tcp-max of them. */
+/* Every TCP and metrics connection is a descriptor: make room for
+ * --tcp-max of them, the metrics endpoint's cap and its listener, beside
+ * the sockets of each listen address and 64 for the rest (event loops,
+ * timers, the database, the standard descriptors). */
+static rlim_t nofile_need(const struct options *o)
+{
+    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) +
+           (o->with_metrics ? METRICS_CONN_MAX + 1 : 0) + 64;
+}
+
 static void raise_nofile(const struct options *o)
 {
-    rlim_t need = (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) + 64;
+    rlim_t need = nofile_need(o);
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
         return;
     rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
-        log_warn("open file limit %llu is below the %llu that --tcp-max %u needs",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->tcp_max);
+        log_warn("open file limit %llu is below the %llu that --tcp-max %u%s needs",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->tcp_max,
+                 o->with_metrics ? " and --metrics" : "");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

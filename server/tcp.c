@@ -21,6 +21,7 @@
 #include "answer.h"
 #include "bytes.h"
 #include "log.h"
+#include "sockets.h"
 #include "view.h"
 
 enum {
@@ -30,8 +31,7 @@ enum {
     TCP_FLUSH = 16384,         /* write out mid-batch once this much is owed */
     TCP_UNSENT = 16384,        /* TCP_NOTSENT_LOWAT: the kernel's unsent share */
     TCP_PARTIAL_S = 2,         /* a started message must be complete within this */
-    TCP_ACCEPTS = 32,          /* accept()s per wake-up */
-    TCP_PAUSE_MS = 100         /* accepting stops this long when out of descriptors */
+    TCP_ACCEPTS = 32           /* accept()s per wake-up */
 };
 
 struct listener {
@@ -73,6 +73,8 @@ struct tcp_thread {
     unsigned tcp_max;                      /* the count is st.tcp_open */
     const struct timeval *idle_tv, *partial_tv; /* libevent common timeouts */
     struct event accept_pause;
+    struct sock_backoff backoff;           /* accept failures (sockets.h) */
+    char what[32];                         /* "worker N" in the back-off's log line */
     pthread_t thread;
     uint8_t rbuf[TCP_READ];
     uint8_t reply[2 + TCP_MSGMAX];
@@ -391,22 +393,19 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 
 static void accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-    static const struct timeval pause = { 0, TCP_PAUSE_MS * 1000 };
     struct listener *l = arg;
     struct tcp_thread *t = l->t;
     struct stats *st = &t->st;
+    struct timeval pause;
 
     (void)what;
     for (unsigned k = 0; k < TCP_ACCEPTS; k++) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int cfd = sock_accept(fd, &t->backoff, t->what, &pause);
+        if (cfd == SOCK_ACCEPT_EMPTY)
+            return;
         if (cfd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            /* Out of descriptors or memory: the listener would stay
-             * readable and spin the loop, so stop accepting a moment. */
-            stats_add(&st->tcp_err, 1);
+            /* The connection waits in the listen queue meanwhile. */
+            stats_add(cfd == SOCK_ACCEPT_SHORT ? &st->tcp_refused : &st->tcp_err, 1);
             listeners_on(t, 0);
             if (evtimer_add(&t->accept_pause, &pause) != 0)
                 listeners_on(t, 1);
@@ -453,6 +452,7 @@ int tcp_new(struct tcp_thread **out, unsigned id, unsigned nlisten, unsigned tcp
     if (t == NULL)
         return SPFDB_ENOMEM;
     t->id = id;
+    snprintf(t->what, sizeof t->what, "worker %u (TCP)", id);
     t->stop_fd = t->idle_fd = -1;
     TAILQ_INIT(&t->conns);
     TAILQ_INIT(&t->by_age);
