@@ -16,7 +16,7 @@
  * within HTTP_REPLY_S; so any slot is free again within HTTP_REQUEST_S +
  * HTTP_REPLY_S + HTTP_LINGER_S seconds, and within HTTP_REQUEST_S of
  * being taken by a client that sends nothing.  When accept() fails (out of
- * descriptors), accepting pauses (sock_backoff, sockets.h).  Connections
+ * descriptors), accepting pauses (sock_accept, sockets.h).  Connections
  * live in a fixed array: nothing is allocated per connection but its
  * reply.  Runs on the loop of the thread that calls http_new, and only
  * there.

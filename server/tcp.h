@@ -14,7 +14,7 @@
  * for 2 s, or that leaves 64 KiB with us, is closed.  The snapshot is
  * given up VIEW_HOLD_MS to twice that after the last batch, by a timer.
  * When accept() fails (out of descriptors), accepting pauses on every
- * listener (sock_backoff, sockets.h).
+ * listener (sock_accept, sockets.h).
  *
  * Only the thread touches its event loop (libevent runs without its locks:
  * spfdbd never calls evthread_use_pthreads).  tcp_new, tcp_listen,
