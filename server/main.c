@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -95,7 +96,8 @@ static void usage(FILE *f)
             "                          (default: online CPUs, here %u); one more thread\n"
             "                          serves all TCP\n"
             "  --tcp-max N             TCP connections open at once, in total (default\n"
-            "                          1000); at the cap the longest-idle one is closed\n"
+            "                          1000); at the cap the longest-idle one is closed,\n"
+            "                          or the longest-open one when none is idle\n"
             "  --tcp-idle-timeout S    close a TCP connection idle for S seconds (default 10)\n"
             "  --metrics ADDR:PORT     serve Prometheus metrics on http://ADDR:PORT/metrics\n"
             "  --user NAME             when started as root: switch to user NAME (and its\n"
@@ -278,18 +280,28 @@ static int drop_privileges(const struct options *o)
     return 0;
 }
 
-/* Every TCP connection is a descriptor: make room for --tcp-max of them. */
+/* Every TCP and metrics connection is a descriptor: make room for
+ * --tcp-max of them, the metrics endpoint's cap and its listener, beside
+ * the sockets of each listen address and 64 for the rest (event loops,
+ * timers, the database, the standard descriptors). */
+static rlim_t nofile_need(const struct options *o)
+{
+    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) +
+           (o->with_metrics ? METRICS_CONN_MAX + 1 : 0) + 64;
+}
+
 static void raise_nofile(const struct options *o)
 {
-    rlim_t need = (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) + 64;
+    rlim_t need = nofile_need(o);
     struct rlimit rl;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
         return;
     rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
-        log_warn("open file limit %llu is below the %llu that --tcp-max %u needs",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->tcp_max);
+        log_warn("open file limit %llu is below the %llu that --tcp-max %u%s needs",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, o->tcp_max,
+                 o->with_metrics ? " and --metrics" : "");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -573,6 +585,29 @@ static void server_free(struct server *srv)
     event_base_free(srv->base);
 }
 
+/* Put /dev/null on each of fds 0-2 that is closed (SPEC §3), before
+ * anything else is opened: otherwise a socket, libevent's signal pipe or
+ * a database file takes the number, and the log (fd 2) lands in it.
+ * The same as tools/spfdb-ctl.c's, until it moves to spfdb_text (db/),
+ * the one library both programs link without LMDB. */
+static int open_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* the lowest free number: FD, as those below it are open */
+        int n = open("/dev/null", O_RDWR);
+        if (n == fd)
+            continue;
+        if (n >= 0) {
+            (void)close(n);
+            errno = EBADF;
+        }
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
@@ -581,6 +616,11 @@ int main(int argc, char **argv)
     char err[256];
     int rc;
 
+    if (open_std_fds() != 0) {
+        /* to a stderr that may be closed: nothing else is open to take it */
+        log_err("cannot open /dev/null on a closed standard descriptor: %s", strerror(errno));
+        return EXIT_START;
+    }
     rc = parse_args(argc, argv, &o);
     if (rc < 0)
         rc = check_user(&o);

@@ -23,10 +23,12 @@
  *   spfdb_udp_send_errors_total                  sendmmsg failures
  *   spfdb_tcp_connections_accepted_total         TCP connections admitted
  *   spfdb_tcp_connections_open                   gauge: TCP connections open
- *   spfdb_tcp_connections_refused_total          closed on arrival at
- *       --tcp-max, no idle connection to close
+ *   spfdb_tcp_connections_refused_total          accept() failed, out of
+ *       descriptors or memory (accepting pauses; the client waits)
  *   spfdb_tcp_connections_evicted_total          idle connections closed at
  *       --tcp-max to admit a new one
+ *   spfdb_tcp_connections_evicted_busy_total     at --tcp-max with none
+ *       idle: the connection that had held its slot longest, closed
  *   spfdb_tcp_connections_timed_out_total        closed: idle for
  *       --tcp-idle-timeout, or a message not complete within 2 s
  *   spfdb_tcp_connections_overflowed_total       closed: the client stopped
@@ -43,6 +45,8 @@
  *       Unix time
  *   spfdb_database_age_seconds                   gauge: seconds since then
  *   spfdb_zones                                  gauge: zones in the database
+ *   spfdb_metrics_connections_refused_total      metrics connections closed
+ *       on arrival (16 open) or not accepted (out of descriptors)
  *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
@@ -52,7 +56,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,13 +63,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "sockets.h"
 #include "stats.h"
 
-enum { HTTP_TIMEOUT_S = 10, HTTP_HEADERS_MAX = 8192, HTTP_BODY_MAX = 4096 };
+_Static_assert((int)METRICS_CONN_MAX == (int)HTTP_CONN_MAX, "metrics.h states the cap");
 
 struct metrics {
-    struct evhttp *http;
+    struct http *http;
     spfdb_txn *txn;            /* the scrapes' read handle, reset between them */
     const struct stats *const *each; /* every answering thread's counters */
     unsigned n;
@@ -151,10 +155,14 @@ static void io_counters(struct out *o, const struct stats *st)
         st->tcp_conns);
     one(o, "spfdb_tcp_connections_open", "gauge", "TCP connections open.", st->tcp_open);
     one(o, "spfdb_tcp_connections_refused_total", "counter",
-        "TCP connections closed on arrival at --tcp-max (no idle connection to close).",
+        "TCP accept failures for want of descriptors or memory (accepting pauses).",
         st->tcp_refused);
     one(o, "spfdb_tcp_connections_evicted_total", "counter",
         "Idle TCP connections closed at --tcp-max to admit a new one.", st->tcp_evicted);
+    one(o, "spfdb_tcp_connections_evicted_busy_total", "counter",
+        "TCP connections with a message in flight or replies pending closed at --tcp-max "
+        "to admit a new one (none was idle; the longest-held goes).",
+        st->tcp_evicted_busy);
     one(o, "spfdb_tcp_connections_timed_out_total", "counter",
         "TCP connections closed when idle too long or a message came too slowly.",
         st->tcp_timeouts);
@@ -204,18 +212,15 @@ static void database(struct metrics *m, struct out *o, time_t now)
     one(o, "spfdb_zones", "gauge", "Zones in the database.", zones);
 }
 
-static void scrape(struct evhttp_request *req, void *arg)
+/* The text of a scrape (http.h's body function). */
+static int scrape(struct evbuffer *b, void *arg)
 {
     struct metrics *m = arg;
     const char *lmdb = spfdb_lmdb_version();
-    struct out o = { evbuffer_new(), 0 };
+    struct out o = { b, 0 };
     struct stats st;
     time_t now = time(NULL);
 
-    if (o.b == NULL) {
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-        return;
-    }
     stats_sum(m->each, m->n, &st);
     head(&o, "spfdb_build_info", "gauge", "Versions spfdbd was built with; always 1.");
     emit(&o, "spfdb_build_info{version=\"%s\",libevent=\"%s\",lmdb=\"%.*s\"} 1\n", SPFDB_VERSION,
@@ -225,50 +230,38 @@ static void scrape(struct evhttp_request *req, void *arg)
     queries(&o, &st);
     results(&o, &st);
     io_counters(&o, &st);
+    one(&o, "spfdb_metrics_connections_refused_total", "counter",
+        "Metrics connections closed on arrival (16 were open) or not accepted (out of "
+        "descriptors).",
+        http_refused(m->http));
     database(m, &o, now);
-    if (o.failed ||
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                          "text/plain; version=0.0.4; charset=utf-8") != 0)
-        evhttp_send_error(req, HTTP_INTERNAL, NULL);
-    else
-        evhttp_send_reply(req, HTTP_OK, "OK", o.b);
-    evbuffer_free(o.b);
+    return o.failed ? -1 : 0;
 }
 
 int metrics_new(struct event_base *base, const struct sock_addr *addr, struct metrics **out,
                 char *err, size_t errcap)
 {
     struct metrics *m = calloc(1, sizeof *m);
-    int fd = -1;
+    int fd;
 
-    if (m == NULL || (m->http = evhttp_new(base)) == NULL) {
+    if (m == NULL) {
         snprintf(err, errcap, "metrics: out of memory");
-        goto fail;
-    }
-    evhttp_set_timeout(m->http, HTTP_TIMEOUT_S);
-    evhttp_set_max_headers_size(m->http, HTTP_HEADERS_MAX);
-    evhttp_set_max_body_size(m->http, HTTP_BODY_MAX);
-    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-    if (evhttp_set_cb(m->http, "/metrics", scrape, m) != 0) {
-        snprintf(err, errcap, "metrics: cannot set up the HTTP server");
-        goto fail;
+        return -1;
     }
     fd = sock_listen(addr, err, errcap);
-    if (fd < 0)
-        goto fail;
-    /* From here the listener owns FD and closes it in evhttp_free. */
-    if (evhttp_accept_socket_with_handle(m->http, fd) == NULL) {
-        snprintf(err, errcap, "cannot serve metrics on %s: libevent failed", addr->text);
-        close(fd);
-        goto fail;
+    if (fd < 0) {
+        free(m);
+        return -1;
+    }
+    /* From here the server owns FD and closes it. */
+    if (http_new(&m->http, base, fd, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
+                 scrape, m) != 0) {
+        snprintf(err, errcap, "cannot serve metrics on %s: out of memory", addr->text);
+        free(m);
+        return -1;
     }
     *out = m;
     return 0;
-fail:
-    if (m != NULL && m->http != NULL)
-        evhttp_free(m->http);
-    free(m);
-    return -1;
 }
 
 int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *each, unsigned n,
@@ -289,7 +282,7 @@ void metrics_free(struct metrics *m)
 {
     if (m == NULL)
         return;
-    evhttp_free(m->http);
+    http_free(m->http);
     if (m->txn != NULL)
         spfdb_txn_close(m->txn);
     free(m);

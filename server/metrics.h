@@ -1,13 +1,15 @@
 /* metrics.h: spfdbd's Prometheus endpoint (--metrics ADDR:PORT).
  *
  * GET /metrics answers the text exposition format (version 0.0.4) through
- * libevent's evhttp, from the event loop of the thread that calls
+ * http.h's small server, from the event loop of the thread that calls
  * metrics_new() (the main thread), never from a worker: a scrape sums the
  * counters of every thread that answers (stats_sum, stats.h) and reads the
  * database's serial and zones on its own read handle.  This file only
- * names and formats them.  Other paths get
- * 404, methods other than GET and HEAD 501 (libevent's choice).  The metric
- * names are listed at the top of metrics.c.
+ * names and formats them.  Other paths get 404, methods other than GET and
+ * HEAD 501.  At most METRICS_CONN_MAX connections are open at once (SPEC
+ * §4; http.h says what happens to more, and how long each may take); main.c
+ * counts them in the open-files budget.  The metric names are listed at
+ * the top of metrics.c.
  */
 #ifndef SPFDB_METRICS_H
 #define SPFDB_METRICS_H
@@ -16,6 +18,8 @@
 #include <time.h>
 
 #include "spfdb.h"
+
+enum { METRICS_CONN_MAX = 16 };
 
 struct event_base;
 struct sock_addr;

@@ -3,10 +3,12 @@
 #include "sockets.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -159,4 +161,55 @@ int sock_udp(const struct sock_addr *a, char *err, size_t errcap)
 int sock_tcp(const struct sock_addr *a, char *err, size_t errcap)
 {
     return sock_open(a, SOCK_STREAM, 1, err, errcap);
+}
+
+/* ERR from accept concerns that one connection, not the listener. */
+static int accept_skip(int err)
+{
+    switch (err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case EPERM: /* a firewall rule refused that connection */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int sock_accept(int lfd, struct sock_backoff *b, const char *what, struct timeval *pause)
+{
+    enum { SKIPS = 32 }; /* bounds the loop however many connections fail */
+    int fd = -1, err = 0;
+
+    for (unsigned k = 0; k < SKIPS && fd < 0; k++) {
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        err = errno;
+        if (fd < 0 && !accept_skip(err))
+            break;
+    }
+    if (fd >= 0) {
+        b->ms = 0;
+        return fd;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK || accept_skip(err))
+        return SOCK_ACCEPT_EMPTY;
+    unsigned ms = b->ms == 0 ? SOCK_PAUSE_MIN_MS : b->ms * 2;
+    b->ms = ms < SOCK_PAUSE_MAX_MS ? ms : SOCK_PAUSE_MAX_MS;
+    b->fails++;
+    if (log_limit_ok(&b->log, time(NULL), SOCK_LOG_S, b->fails))
+        log_warn("%s: cannot accept connections: %s; accepting pauses up to %u ms "
+                 "(%" PRIu64 " failure%s so far)",
+                 what, strerror(err), (unsigned)SOCK_PAUSE_MAX_MS, b->fails,
+                 b->fails == 1 ? "" : "s");
+    *pause = (struct timeval){ 0, (suseconds_t)b->ms * 1000 };
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ? SOCK_ACCEPT_SHORT
+                                                                             : SOCK_ACCEPT_FAILED;
 }

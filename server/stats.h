@@ -30,8 +30,9 @@ struct stats {
     uint64_t udp_txdrop;       /* replies dropped: socket send buffer full */
     uint64_t tcp_conns;        /* connections accepted */
     uint64_t tcp_open;         /* connections open now (the --tcp-max count) */
-    uint64_t tcp_refused;      /* closed at the cap: no idle connection to close */
+    uint64_t tcp_refused;      /* accept() failures: out of descriptors or memory */
     uint64_t tcp_evicted;      /* idle connections closed to admit a new one */
+    uint64_t tcp_evicted_busy; /* none idle: the longest-held closed instead */
     uint64_t tcp_timeouts;     /* idle, or a message not complete within 2 s */
     uint64_t tcp_overflow;     /* 64 KiB of replies unread */
     uint64_t tcp_badlen;       /* length 0 */

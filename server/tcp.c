@@ -21,6 +21,7 @@
 #include "answer.h"
 #include "bytes.h"
 #include "log.h"
+#include "sockets.h"
 #include "view.h"
 
 enum {
@@ -30,8 +31,7 @@ enum {
     TCP_FLUSH = 16384,         /* write out mid-batch once this much is owed */
     TCP_UNSENT = 16384,        /* TCP_NOTSENT_LOWAT: the kernel's unsent share */
     TCP_PARTIAL_S = 2,         /* a started message must be complete within this */
-    TCP_ACCEPTS = 32,          /* accept()s per wake-up */
-    TCP_PAUSE_MS = 100         /* accepting stops this long when out of descriptors */
+    TCP_ACCEPTS = 32           /* accept()s per wake-up */
 };
 
 struct listener {
@@ -49,7 +49,8 @@ struct tcp_conn {
     struct evbuffer *in;  /* queries not answered yet (at most one read's worth) */
     struct evbuffer *out; /* replies the socket has not taken yet */
     struct event ev_read, ev_write, ev_timer;
-    TAILQ_ENTRY(tcp_conn) lru;
+    TAILQ_ENTRY(tcp_conn) lru;  /* by last activity */
+    TAILQ_ENTRY(tcp_conn) age;  /* by arrival */
 };
 
 struct tcp_thread {
@@ -68,9 +69,12 @@ struct tcp_thread {
     struct listener *sock;
     int pause_ready;                       /* accept_pause is assigned */
     TAILQ_HEAD(conn_list, tcp_conn) conns; /* least recently active first */
+    struct conn_list by_age;               /* oldest first */
     unsigned tcp_max;                      /* the count is st.tcp_open */
     const struct timeval *idle_tv, *partial_tv; /* libevent common timeouts */
     struct event accept_pause;
+    struct sock_backoff backoff;           /* accept failures (sockets.h) */
+    char what[32];                         /* "worker N" in the back-off's log line */
     pthread_t thread;
     uint8_t rbuf[TCP_READ];
     uint8_t reply[2 + TCP_MSGMAX];
@@ -142,6 +146,7 @@ static void conn_close(struct tcp_conn *c)
     evbuffer_free(c->in);
     evbuffer_free(c->out);
     TAILQ_REMOVE(&t->conns, c, lru);
+    TAILQ_REMOVE(&t->by_age, c, age);
     stats_add(&t->st.tcp_open, -1);
     free(c);
 }
@@ -305,8 +310,11 @@ static void conn_timeout(evutil_socket_t fd, short what, void *arg)
     conn_close(c);
 }
 
-/* At the cap: close the longest-idle connection (nothing owed either way),
- * or say there is none. */
+/* At the cap (SPEC §4): close the longest-idle connection (nothing owed
+ * either way); when every one has a message in flight or replies pending,
+ * the one that has held its slot longest, so that clients which always
+ * keep a query in flight cannot lock all others out.  0, or -1 when there
+ * is no connection to close. */
 static int conn_evict(struct tcp_thread *t)
 {
     struct tcp_conn *c;
@@ -315,9 +323,14 @@ static int conn_evict(struct tcp_thread *t)
         if (!c->partial && !c->writing) {
             conn_close(c);
             stats_add(&t->st.tcp_evicted, 1);
-            return 1;
+            return 0;
         }
     }
+    c = TAILQ_FIRST(&t->by_age);
+    if (c == NULL)
+        return -1;
+    conn_close(c);
+    stats_add(&t->st.tcp_evicted_busy, 1);
     return 0;
 }
 
@@ -349,6 +362,7 @@ static int conn_open(struct tcp_thread *t, int fd)
         goto fail;
     }
     TAILQ_INSERT_TAIL(&t->conns, c, lru);
+    TAILQ_INSERT_TAIL(&t->by_age, c, age);
     stats_add(&t->st.tcp_open, 1);
     stats_add(&t->st.tcp_conns, 1);
     return 0;
@@ -379,29 +393,27 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 
 static void accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-    static const struct timeval pause = { 0, TCP_PAUSE_MS * 1000 };
     struct listener *l = arg;
     struct tcp_thread *t = l->t;
     struct stats *st = &t->st;
+    struct timeval pause;
 
     (void)what;
     for (unsigned k = 0; k < TCP_ACCEPTS; k++) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int cfd = sock_accept(fd, &t->backoff, t->what, &pause);
+        if (cfd == SOCK_ACCEPT_EMPTY)
+            return;
         if (cfd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            /* Out of descriptors or memory: the listener would stay
-             * readable and spin the loop, so stop accepting a moment. */
-            stats_add(&st->tcp_err, 1);
+            /* The connection waits in the listen queue meanwhile. */
+            stats_add(cfd == SOCK_ACCEPT_SHORT ? &st->tcp_refused : &st->tcp_err, 1);
             listeners_on(t, 0);
             if (evtimer_add(&t->accept_pause, &pause) != 0)
                 listeners_on(t, 1);
             return;
         }
-        if (st->tcp_open >= t->tcp_max && !conn_evict(t)) {
-            stats_add(&st->tcp_refused, 1);
+        /* At the cap a connection is always closed to make room (conn_evict). */
+        if (st->tcp_open >= t->tcp_max && conn_evict(t) != 0) {
+            stats_add(&st->tcp_err, 1);
         } else if (conn_open(t, cfd) == 0) {
             continue;
         } else {
@@ -440,8 +452,10 @@ int tcp_new(struct tcp_thread **out, unsigned id, unsigned nlisten, unsigned tcp
     if (t == NULL)
         return SPFDB_ENOMEM;
     t->id = id;
+    snprintf(t->what, sizeof t->what, "worker %u (TCP)", id);
     t->stop_fd = t->idle_fd = -1;
     TAILQ_INIT(&t->conns);
+    TAILQ_INIT(&t->by_age);
     t->tcp_max = tcp_max;
     t->env.tcp_idle_100ms = (uint16_t)(idle_s * 10);
     cfg = event_config_new();

@@ -1,8 +1,9 @@
 /* tcp.h: the TCP thread (SPEC §4 "Transport", RFC 7766).
  *
  * One thread accepts and serves every TCP connection on its own libevent
- * loop, so the --tcp-max cap and its "close the longest-idle connection"
- * rule are exact without locks or cross-thread messages; TCP is the
+ * loop, so the --tcp-max cap and its rule (close the longest-idle
+ * connection, or when none is idle the one open longest) are exact without
+ * locks or cross-thread messages; TCP is the
  * fallback path here (every answer fits 512 octets), and one thread serves
  * far more of it than resolvers send.  It listens on sockets it borrows
  * (sockets.h; main.c owns them), and has its own read view (view.h) and
@@ -12,6 +13,8 @@
  * kernel holding at most 16 KiB unsent); one whose replies stop moving
  * for 2 s, or that leaves 64 KiB with us, is closed.  The snapshot is
  * given up VIEW_HOLD_MS to twice that after the last batch, by a timer.
+ * When accept() fails (out of descriptors), accepting pauses on every
+ * listener (sock_accept, sockets.h).
  *
  * Only the thread touches its event loop (libevent runs without its locks:
  * spfdbd never calls evthread_use_pthreads).  tcp_new, tcp_listen,

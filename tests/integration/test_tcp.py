@@ -469,9 +469,11 @@ class TcpDefaultCap(TcpCase):
 class TcpCapBusy(TcpCase):
     server_args = ("--tcp-max", "2")
 
-    def test_new_connection_closed_when_none_idle(self):
-        """At the cap with every connection mid-message (not idle), the new
-        connection is closed and the others are kept."""
+    def test_longest_held_closed_when_none_idle(self):
+        """At the cap with every connection mid-message (not idle), the one
+        that has held its slot longest is closed and the new connection is
+        served (SPEC §4: busy clients cannot lock others out); the other
+        busy connection is kept."""
         busy = []
         try:
             for i in range(2):
@@ -481,16 +483,23 @@ class TcpCapBusy(TcpCase):
                 self.expect_listed(T.tcp_recv_msg(s), w, "connection %d" % i)
                 s.sendall(T.tcp_frame(q(qid=90 + i))[:5])  # a message in progress
                 busy.append(s)
-            time.sleep(0.2)
+                time.sleep(0.1)
+            time.sleep(0.1)
             s = self.connect()
             busy.append(s)
-            s.sendall(T.tcp_frame(q(qid=99)))
-            self.assertIsNotNone(closed_within(s, 1.5), "new connection served past the cap "
-                                 "while no connection was idle")
-            for i in range(2):  # complete the messages in progress: still answered
-                w = q(qid=90 + i)
-                busy[i].sendall(T.tcp_frame(w)[5:])
-                self.expect_listed(T.tcp_recv_msg(busy[i]), w, "busy connection %d" % i)
+            w = q(qid=99)
+            s.sendall(T.tcp_frame(w))
+            try:
+                r = T.tcp_recv_msg(s)
+            except (EOFError, OSError) as e:
+                self.fail("new connection at the cap not served while no connection was "
+                          "idle (%r); the longest-held one should have been closed" % e)
+            self.expect_listed(r, w, "connection past the cap")
+            self.assertIsNotNone(closed_within(busy[0], 1.5), "the connection that held its "
+                                 "slot longest was not closed")
+            w = q(qid=91)  # the other completes its message: still answered
+            busy[1].sendall(T.tcp_frame(w)[5:])
+            self.expect_listed(T.tcp_recv_msg(busy[1]), w, "busy connection 1")
         finally:
             for s in busy:
                 s.close()
