@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "sockets.h"
 #include "spfdb.h"
+#include "stdfds.h"
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
@@ -585,29 +586,6 @@ static void server_free(struct server *srv)
     event_base_free(srv->base);
 }
 
-/* Put /dev/null on each of fds 0-2 that is closed (SPEC §3), before
- * anything else is opened: otherwise a socket, libevent's signal pipe or
- * a database file takes the number, and the log (fd 2) lands in it.
- * The same as tools/spfdb-ctl.c's, until it moves to spfdb_text (db/),
- * the one library both programs link without LMDB. */
-static int open_std_fds(void)
-{
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-            continue;
-        /* the lowest free number: FD, as those below it are open */
-        int n = open("/dev/null", O_RDWR);
-        if (n == fd)
-            continue;
-        if (n >= 0) {
-            (void)close(n);
-            errno = EBADF;
-        }
-        return -1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
@@ -616,7 +594,7 @@ int main(int argc, char **argv)
     char err[256];
     int rc;
 
-    if (open_std_fds() != 0) {
+    if (spfdb_std_fds() != 0) {
         /* to a stderr that may be closed: nothing else is open to take it */
         log_err("cannot open /dev/null on a closed standard descriptor: %s", strerror(errno));
         return EXIT_START;

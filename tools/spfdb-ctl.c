@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "stdfds.h"
 
 #ifndef SPFDB_VERSION
 #define SPFDB_VERSION "unknown"
@@ -241,34 +242,12 @@ static ctl_status run(struct ctl *c, int argc, char **argv)
     return run_command(c, argc - (words - 1), argv + (words - 1));
 }
 
-/* Open /dev/null on each of fds 0-2 that is closed.  Run before anything
- * else is opened: else LMDB's files take those numbers, and a listing or a
- * message written to "stdout" lands on data.mdb's meta page (SPEC §3).
- * 0, or -1 with errno set. */
-static int open_std_fds(void)
-{
-    for (int fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-            continue;
-        /* the lowest free number: FD, as those below it are open */
-        int n = open("/dev/null", O_RDWR);
-        if (n == fd)
-            continue;
-        if (n >= 0) {
-            (void)close(n);
-            errno = EBADF;
-        }
-        return -1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct ctl c;
     ctl_status r;
 
-    if (open_std_fds() != 0) {
+    if (spfdb_std_fds() != 0) {
         /* to a stderr that may be closed: nothing else is open to take it */
         ctl_err("cannot open /dev/null on a closed standard descriptor: %s", strerror(errno));
         return CTL_DB;
