@@ -34,6 +34,13 @@ enum {
     XFR_C_ANY = 255
 };
 
+/* Serial number arithmetic (RFC 1982): is A newer than B?  Neither, when
+ * they are 2^31 apart. */
+static inline int xfr_serial_gt(uint32_t a, uint32_t b)
+{
+    return a != b && (uint32_t)(a - b) < 0x80000000u;
+}
+
 /* ASCII letters to lowercase, every other octet as it is. */
 static inline uint8_t xfr_fold(uint8_t c)
 {
