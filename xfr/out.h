@@ -40,7 +40,6 @@
 #include "layout.h"
 #include "tsig.h"
 
-#define XFR_MSG_MAX 65535 /* a TCP message's length field */
 #define XFR_FULL XFR_ENOSPACE /* xfr_resp_add: finish this message, begin another, add again */
 
 /* What a response echoes from its request, as the caller read it. */

@@ -18,6 +18,7 @@
 #define XFR_NAME_MAX 255 /* octets of a wire name, root included */
 #define XFR_LABEL_MAX 63
 #define XFR_HDR_LEN 12   /* the DNS header */
+#define XFR_MSG_MAX 65535 /* a message over TCP: its length field */
 
 /* RR types and classes the transfer code names. */
 enum {
