@@ -96,14 +96,11 @@ int xfr_frame_done(const struct xfr_frame *f)
 
 const char *xfr_frame_strerror(int err)
 {
-    switch (err) {
-    case XFR_FRAME_ENOTSOA:
-        return "the first record is not the zone's SOA";
-    case XFR_FRAME_ECHAIN:
-        return "an SOA out of the transfer's chain";
-    case XFR_FRAME_EAFTER:
-        return "a record after the closing SOA";
-    default:
-        return "unknown error";
-    }
+    static const char *const errors[] = {
+        [-XFR_FRAME_ENOTSOA] = "the first record is not the zone's SOA",
+        [-XFR_FRAME_ECHAIN] = "an SOA out of the transfer's chain",
+        [-XFR_FRAME_EAFTER] = "a record after the closing SOA",
+    };
+
+    return xfr_errtext(errors, sizeof errors / sizeof errors[0], err);
 }

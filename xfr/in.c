@@ -6,31 +6,30 @@
 
 #include "bytes.h"
 
+/* Indexed by -code, from XFR_IN_MORE (0) to XFR_IN_EINVAL. */
 static const char *const errors[] = {
-    [0] = "ok",
-    [-XFR_IN_ETRUNCATED] = "the transfer ended before its closing SOA",
-    [-XFR_IN_ETSIG] = "TSIG error",
-    [-XFR_IN_ERCODE] = "the server answered with an error",
-    [-XFR_IN_EID] = "a message with another ID",
-    [-XFR_IN_EHEADER] = "not a response to a query",
-    [-XFR_IN_ETC] = "truncated reply",
-    [-XFR_IN_EQUESTION] = "a reply to another question",
-    [-XFR_IN_EWIRE] = "malformed message",
-    [-XFR_IN_ERECORD] = "malformed record",
-    [-XFR_IN_ECHAIN] = "records out of a transfer's order",
-    [-XFR_IN_EZONE] = "not a whole transfer zone",
-    [-XFR_IN_ECALLBACK] = "stopped by the caller",
-    [-XFR_IN_ENOMEM] = "out of memory",
-    [-XFR_IN_EINVAL] = "invalid argument",
+    "ok",
+    "the transfer ended before its closing SOA",
+    "TSIG error",
+    "the server answered with an error",
+    "a message with another ID",
+    "not a response to a query",
+    "truncated reply",
+    "a reply to another question",
+    "malformed message",
+    "malformed record",
+    "records out of a transfer's order",
+    "not a whole transfer zone",
+    "stopped by the caller",
+    "out of memory",
+    "invalid argument",
 };
+_Static_assert(sizeof errors / sizeof errors[0] == 1 - XFR_IN_EINVAL, "one text per code");
 
 const char *xfr_in_strerror(int code)
 {
-    if (code == XFR_IN_DONE)
-        return "complete";
-    if (code > 0 || -code >= (int)(sizeof errors / sizeof errors[0]))
-        return "unknown error";
-    return errors[-code];
+    return code == XFR_IN_DONE ? "complete"
+                               : xfr_errtext(errors, sizeof errors / sizeof errors[0], code);
 }
 
 static int fail(struct xfr_in *in, int code, int detail)

@@ -40,9 +40,7 @@ static const char *const errors[] = {
 
 const char *xfr_strerror(int err)
 {
-    if (err > 0 || -err >= (int)(sizeof errors / sizeof errors[0]))
-        return "unknown error";
-    return errors[-err];
+    return xfr_errtext(errors, sizeof errors / sizeof errors[0], err);
 }
 
 int xfr_origin_set(struct xfr_origin *o, const char *text)

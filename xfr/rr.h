@@ -35,6 +35,13 @@ enum {
     XFR_C_ANY = 255
 };
 
+/* The text of error ERR (0 or negative) from TABLE, indexed by -ERR, of
+ * N entries: each module's strerror. */
+static inline const char *xfr_errtext(const char *const *table, size_t n, int err)
+{
+    return err <= 0 && (size_t)-err < n && table[-err] ? table[-err] : "unknown error";
+}
+
 /* Serial number arithmetic (RFC 1982): is A newer than B?  Neither, when
  * they are 2^31 apart. */
 static inline int xfr_serial_gt(uint32_t a, uint32_t b)
