@@ -34,13 +34,13 @@ static const char *const errors[] = {
     [-XFR_EAPL_HOSTBITS] = "APL prefix with host bits set",
     [-XFR_EAPL_MAPPED] = "APL prefix is IPv4-mapped IPv6",
     [-XFR_EAPL_OWNER] = "owner does not match the APL prefix",
+    [-XFR_EORDER] = "record out of the transfer's order",
+    [-XFR_ETOOBIG] = "record larger than an empty message",
 };
 
 const char *xfr_strerror(int err)
 {
-    if (err > 0 || -err >= (int)(sizeof errors / sizeof errors[0]))
-        return "unknown error";
-    return errors[-err];
+    return xfr_errtext(errors, sizeof errors / sizeof errors[0], err);
 }
 
 int xfr_origin_set(struct xfr_origin *o, const char *text)
@@ -352,6 +352,27 @@ int xfr_put_entry(struct xfr_out *out, const char *alloc, const struct spfdb_pre
     put(&r, head, 4);
     put(&r, p->addr, afd);
     return finish(&r, rd, &start);
+}
+
+int xfr_put_obj(struct xfr_out *out, const char *ns, const struct xfr_obj *o)
+{
+    switch (o->kind) {
+    case XFR_SOA:
+        return xfr_put_soa(out, ns, o->soa.serial);
+    case XFR_IGNORE:
+        return xfr_put_ns(out, ns);
+    case XFR_LAYOUT:
+        return xfr_put_layout(out);
+    case XFR_ZONE:
+        return xfr_put_zone(out, &o->zone);
+    case XFR_ALLOC:
+        return xfr_put_alloc(out, o->alloc.alloc);
+    case XFR_MEMBER:
+        return xfr_put_member(out, o->member.alloc, o->member.member);
+    case XFR_ENTRY:
+        return xfr_put_entry(out, o->entry.alloc, &o->entry.prefix);
+    }
+    return XFR_EINVAL;
 }
 
 /* ---- parsing --------------------------------------------------------- */

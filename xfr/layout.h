@@ -73,7 +73,9 @@ enum {
     XFR_EAPL_LENGTH = -21, /* prefix length or AFDLENGTH out of range */
     XFR_EAPL_HOSTBITS = -22, /* address bits set past the prefix length */
     XFR_EAPL_MAPPED = -23, /* an IPv4-mapped IPv6 prefix (stored as IPv4) */
-    XFR_EAPL_OWNER = -24   /* the owner's first label is not the APL's prefix */
+    XFR_EAPL_OWNER = -24,  /* the owner's first label is not the APL's prefix */
+    XFR_EORDER = -25,      /* out.h: a record out of its transfer's order */
+    XFR_ETOOBIG = -26      /* out.h: a record larger than an empty message */
 };
 const char *xfr_strerror(int err);
 
@@ -157,6 +159,10 @@ struct xfr_obj {
         } entry;                /* XFR_ENTRY */
     };
 };
+
+/* Any object as its record, XFR_IGNORE standing for the apex NS; NS is
+ * the name the SOA and NS records carry.  As the xfr_put_* above. */
+int xfr_put_obj(struct xfr_out *out, const char *ns, const struct xfr_obj *o);
 
 /* Parse RR (from xfr_rr_read: names in its RDATA may point into
  * rr->msg) as a record of ORIGIN's layout-1 zone.  0 with OUT->kind set,

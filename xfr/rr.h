@@ -18,6 +18,7 @@
 #define XFR_NAME_MAX 255 /* octets of a wire name, root included */
 #define XFR_LABEL_MAX 63
 #define XFR_HDR_LEN 12   /* the DNS header */
+#define XFR_MSG_MAX 65535 /* a message over TCP: its length field */
 
 /* RR types and classes the transfer code names. */
 enum {
@@ -33,6 +34,20 @@ enum {
     XFR_C_IN = 1,
     XFR_C_ANY = 255
 };
+
+/* The text of error ERR (0 or negative) from TABLE, indexed by -ERR, of
+ * N entries: each module's strerror. */
+static inline const char *xfr_errtext(const char *const *table, size_t n, int err)
+{
+    return err <= 0 && (size_t)-err < n && table[-err] ? table[-err] : "unknown error";
+}
+
+/* Serial number arithmetic (RFC 1982): is A newer than B?  Neither, when
+ * they are 2^31 apart. */
+static inline int xfr_serial_gt(uint32_t a, uint32_t b)
+{
+    return a != b && (uint32_t)(a - b) < 0x80000000u;
+}
 
 /* ASCII letters to lowercase, every other octet as it is. */
 static inline uint8_t xfr_fold(uint8_t c)

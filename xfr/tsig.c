@@ -330,6 +330,13 @@ int tsig_sign_reply(struct tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t cap,
     return TSIG_OK;
 }
 
+size_t tsig_reply_space(const struct tsig_ctx *ctx)
+{
+    /* owner, type class TTL RDLENGTH, algorithm, times, MAC size, MAC,
+     * Original ID, Error, Other Len: as put_tsig writes it */
+    return ctx->key ? ctx->key->name_len + 10u + ALG_LEN + 10u + TSIG_MAC_LEN + 6u : 0;
+}
+
 int tsig_absorb_unsigned(struct tsig_ctx *ctx, const uint8_t *msg, size_t len)
 {
     if (!ctx->key || ctx->status != TSIG_OK)

@@ -136,6 +136,10 @@ int tsig_verify_request(struct tsig_ctx *ctx, const struct tsig_key *keys, size_
  * and all TSIG variables, later ones as a stream.  Original ID = the
  * header's ID. */
 int tsig_sign_reply(struct tsig_ctx *ctx, uint8_t *msg, size_t *len, size_t cap, uint64_t now);
+/* Octets the next signed reply's TSIG record takes (the key name, the
+ * algorithm, a full MAC, no Other Data): what a producer keeps free in
+ * each message.  0 without a key. */
+size_t tsig_reply_space(const struct tsig_ctx *ctx);
 /* A reply sent without TSIG inside a stream (not the first; up to 99 in
  * a row): fold it into the next signature. */
 int tsig_absorb_unsigned(struct tsig_ctx *ctx, const uint8_t *msg, size_t len);

@@ -14,37 +14,10 @@
 
 static void print_obj(const struct xfr_obj *o)
 {
-    char p[SPFDB_PREFIX_STRLEN];
+    char line[8192];
 
-    switch (o->kind) {
-    case XFR_IGNORE:
-        printf("ignore\n");
-        break;
-    case XFR_SOA:
-        printf("soa %u %u %u %u %u\n", o->soa.serial, o->soa.refresh, o->soa.retry,
-               o->soa.expire, o->soa.minimum);
-        break;
-    case XFR_LAYOUT:
-        printf("layout %u\n", o->layout);
-        break;
-    case XFR_ZONE:
-        printf("zone %s alloc=%s ttl=%u neg=%u hostmaster=%s ns=", o->zone.name, o->zone.alloc,
-               o->zone.ttl, o->zone.neg_ttl, o->zone.hostmaster);
-        for (unsigned i = 0; i < o->zone.n_ns; i++)
-            printf("%s%s", i ? "," : "", o->zone.ns[i]);
-        printf("\n");
-        break;
-    case XFR_ALLOC:
-        printf("alloc %s\n", o->alloc.alloc);
-        break;
-    case XFR_MEMBER:
-        printf("member %s %s\n", o->member.alloc, o->member.member);
-        break;
-    case XFR_ENTRY:
-        spfdb_prefix_format(&o->entry.prefix, p, sizeof p);
-        printf("entry %s %s\n", o->entry.alloc, p);
-        break;
-    }
+    sample_obj_text(o, line, sizeof line);
+    printf("%s\n", line);
 }
 
 static int parse(const char *origin_text)

@@ -1,6 +1,7 @@
 /* sample.c: the sample transfer zone (sample.h). */
 #include "sample.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -98,33 +99,46 @@ size_t sample_message(uint8_t *buf, size_t cap, int compress)
     put_be16(buf + sizeof head + origin.len, XFR_T_AXFR);
     put_be16(buf + sizeof head + origin.len + 2, XFR_C_IN);
     xfr_out_init(&out, &origin, buf, cap, sizeof head + origin.len + 4, compress ? 12 : 0);
-    for (size_t i = 0; i < n && r == 0; i++) {
-        switch (o[i].kind) {
-        case XFR_SOA:
-            r = xfr_put_soa(&out, XFR_NS_DEFAULT, o[i].soa.serial);
-            break;
-        case XFR_IGNORE:
-            r = xfr_put_ns(&out, XFR_NS_DEFAULT);
-            break;
-        case XFR_LAYOUT:
-            r = xfr_put_layout(&out);
-            break;
-        case XFR_ZONE:
-            r = xfr_put_zone(&out, &o[i].zone);
-            break;
-        case XFR_ALLOC:
-            r = xfr_put_alloc(&out, o[i].alloc.alloc);
-            break;
-        case XFR_MEMBER:
-            r = xfr_put_member(&out, o[i].member.alloc, o[i].member.member);
-            break;
-        case XFR_ENTRY:
-            r = xfr_put_entry(&out, o[i].entry.alloc, &o[i].entry.prefix);
-            break;
-        }
-    }
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = xfr_put_obj(&out, XFR_NS_DEFAULT, &o[i]);
     if (r != 0)
         return 0;
     put_be16(buf + 6, (uint16_t)n);
     return out.len;
+}
+
+void sample_obj_text(const struct xfr_obj *o, char *buf, size_t cap)
+{
+    char p[SPFDB_PREFIX_STRLEN];
+    size_t n;
+
+    switch (o->kind) {
+    case XFR_SOA:
+        snprintf(buf, cap, "soa %u %u %u %u %u", o->soa.serial, o->soa.refresh, o->soa.retry,
+                 o->soa.expire, o->soa.minimum);
+        return;
+    case XFR_LAYOUT:
+        snprintf(buf, cap, "layout %u", o->layout);
+        return;
+    case XFR_ZONE:
+        n = (size_t)snprintf(buf, cap, "zone %s alloc=%s ttl=%u neg=%u hostmaster=%s ns=",
+                             o->zone.name, o->zone.alloc, o->zone.ttl, o->zone.neg_ttl,
+                             o->zone.hostmaster);
+        for (unsigned i = 0; i < o->zone.n_ns && n < cap; i++)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? "," : "", o->zone.ns[i]);
+        return;
+    case XFR_ALLOC:
+        snprintf(buf, cap, "alloc %s", o->alloc.alloc);
+        return;
+    case XFR_MEMBER:
+        snprintf(buf, cap, "member %s %s", o->member.alloc, o->member.member);
+        return;
+    case XFR_ENTRY:
+        spfdb_prefix_format(&o->entry.prefix, p, sizeof p);
+        snprintf(buf, cap, "entry %s %s", o->entry.alloc, p);
+        return;
+    case XFR_IGNORE:
+        break;
+    }
+    snprintf(buf, cap, "ignore");
 }

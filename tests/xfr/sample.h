@@ -16,4 +16,8 @@ size_t sample_message(uint8_t *buf, size_t cap, int compress);
 /* The sample as objects, in the same order: what parsing must return. */
 size_t sample_objects(const struct xfr_obj **out);
 
+/* O as one line of text ("entry acme 198.51.100.0/24", "ignore", ...),
+ * every field shown: equal texts, equal records. */
+void sample_obj_text(const struct xfr_obj *o, char *buf, size_t cap);
+
 #endif
