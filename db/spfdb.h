@@ -121,6 +121,11 @@ uint64_t spfdb_txn_id(const spfdb_txn *txn);
  * run again after the map grows (see the rules above). */
 typedef int (*spfdb_write_fn)(spfdb_txn *txn, void *arg);
 int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
+/* spfdb_write, and *COMMITTED (when not NULL) says whether it committed a
+ * change (of data or of the transfer settings, below): 1 then, 0 when FN
+ * aborted, changed nothing or the commit failed.  A caller that reports a
+ * change it made needs to know there was one (spfdb-ctl's exit status 4). */
+int spfdb_write_ex(spfdb_env *env, spfdb_write_fn fn, void *arg, int *committed);
 
 /* ---- change log --------------------------------------------------------
  *

@@ -165,8 +165,7 @@ ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg)
     ctl_status s = ctl_open(c);
 
     if (s == CTL_OK) {
-        int r = spfdb_write(c->env, fn, arg);
-        c->committed = r == 0;
+        int r = spfdb_write_ex(c->env, fn, arg, &c->committed);
         s = ctl_txn_status(c, r);
     }
     if (s == CTL_OK)

@@ -150,7 +150,7 @@ struct ctl {
     struct ctl_args args;
     spfdb_env *env;            /* opened by ctl_open */
     struct buf out, err;       /* output held back until the commit */
-    int committed;             /* a write transaction committed (ctl_exit) */
+    int committed;             /* a write transaction committed a change (ctl_exit) */
 };
 
 /* Command handlers (cmd_entry.c, cmd_alloc.c, cmd_zone.c, cmd_ops.c). */
@@ -242,8 +242,9 @@ ctl_status ctl_txn_status(struct ctl *c, int r);
 /* Called first in every write callback: forget a previous run's output. */
 void ctl_txn_start(struct ctl *c);
 /* Run FN in one write transaction; print c->out and c->err after a commit,
- * or only c->err after a refusal.  Returns the exit status; a commit sets
- * c->committed. */
+ * or only c->err after a refusal.  Returns the exit status; a commit that
+ * changed something sets c->committed (a run that changed nothing has no
+ * change to report lost: ctl_exit gives 3, not 4). */
 ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
 /* The exit status of a run that ended with S, stdout flushed: once a change
  * is committed, a failure can only be its report's (stdout full or closed,
