@@ -132,8 +132,12 @@ static ctl_status secret_parse(char *text, size_t n, struct spfdb_key *k)
             return CTL_USAGE;
         }
         if ((size_t)(c1 - s) != strlen(ALG) || strncasecmp(s, ALG, strlen(ALG)) != 0) {
+            /* named only when it cannot be a secret (24 characters at least) */
+            size_t alen = (size_t)(c1 - s);
+            int named = alen <= 16 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == alen;
             ctl_err("key algorithm %s on standard input: spfdb signs with " ALG " only",
-                    ctl_quote(s, (size_t)(c1 - s), q));
+                    named ? ctl_quote(s, alen, q) : "(not shown)");
             return CTL_USAGE;
         }
         /* the name, as a key name is given on the command line */

@@ -188,6 +188,8 @@ class Keys(unittest.TestCase):
             (["key", "add", "k2", "--secret", "-"], "x" * 2000, "more than a key"),
             (["key", "add", "k2", "--secret", "-"], "hmac-md5:k2:" + secret,
              "key algorithm 'hmac-md5'"),
+            (["key", "add", "k2", "--secret", "-"], secret + ":k2:" + secret,
+             "key algorithm (not shown)"),
             (["key", "add", "k2", "--secret", "-"], "hmac-sha256:k3:" + secret,
              "named 'k3', not k2"),
             (["key", "add", "k2", "--secret", "-"], "k2:" + secret, "not base64, or hmac-sha256"),
