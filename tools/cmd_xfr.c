@@ -56,6 +56,31 @@ static int count_key(const struct spfdb_key *k, void *arg)
     return 0;
 }
 
+/* Delete a one-of-a-kind setting (the transfer zone, the primary) with DEL;
+ * none set is bad input, said as NONE. */
+struct del_job {
+    struct ctl *c;
+    int (*del)(spfdb_txn *txn);
+    const char *none;
+};
+
+static int del_txn(spfdb_txn *txn, void *arg)
+{
+    struct del_job *j = arg;
+    int r;
+
+    ctl_txn_start(j->c);
+    r = j->del(txn);
+    return r == SPFDB_ENOTFOUND ? ctl_refuse(j->c, "%s", j->none) : r;
+}
+
+static ctl_status setting_del(struct ctl *c, int (*del)(spfdb_txn *txn), const char *none)
+{
+    struct del_job j = {c, del, none};
+
+    return ctl_write(c, del_txn, &j);
+}
+
 /* A show command's "field value" line, or its JSON member (l->n counts
  * the members printed). */
 static void field_str(struct ctl_list *l, const char *field, const char *v)
@@ -143,22 +168,10 @@ ctl_status cmd_transfer_set(struct ctl *c, const struct ctl_args *a)
     return ctl_write(c, transfer_set_txn, &j);
 }
 
-static int transfer_del_txn(spfdb_txn *txn, void *arg)
-{
-    struct ctl *c = arg;
-    int r;
-
-    ctl_txn_start(c);
-    r = spfdb_xfr_zone_del(txn);
-    if (r == SPFDB_ENOTFOUND)
-        return ctl_refuse(c, "no transfer zone is set");
-    return r;
-}
-
 ctl_status cmd_transfer_del(struct ctl *c, const struct ctl_args *a)
 {
     (void)a;
-    return ctl_write(c, transfer_del_txn, c);
+    return setting_del(c, spfdb_xfr_zone_del, "no transfer zone is set");
 }
 
 static int first_serial(struct spfdb_log_rec *r, void *arg)
@@ -396,22 +409,10 @@ ctl_status cmd_primary_set(struct ctl *c, const struct ctl_args *a)
     return ctl_write(c, primary_set_txn, &j);
 }
 
-static int primary_del_txn(spfdb_txn *txn, void *arg)
-{
-    struct ctl *c = arg;
-    int r;
-
-    ctl_txn_start(c);
-    r = spfdb_primary_del(txn);
-    if (r == SPFDB_ENOTFOUND)
-        return ctl_refuse(c, "this database follows no primary");
-    return r;
-}
-
 ctl_status cmd_primary_del(struct ctl *c, const struct ctl_args *a)
 {
     (void)a;
-    return ctl_write(c, primary_del_txn, c);
+    return setting_del(c, spfdb_primary_del, "this database follows no primary");
 }
 
 static int walk_primary(spfdb_txn *txn, struct ctl_list *l, struct ctl *c)

@@ -222,8 +222,9 @@ ctl_status ctl_exit(struct ctl *c, ctl_status s)
         s = ctl_flush();
     if (s == CTL_OK || !c->committed)
         return s;
+    /* the settings' quiet commits are not in the log */
     ctl_err("the change was committed, but its report could not be written: "
-            "do not retry it (see 'spfdb-ctl log')");
+            "do not retry it%s", c->cmd->writes == CTL_SETTINGS ? "" : " (see 'spfdb-ctl log')");
     return CTL_UNREPORTED;
 }
 

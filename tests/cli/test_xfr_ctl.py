@@ -579,7 +579,8 @@ class Committed(unittest.TestCase):
         self.assertEqual(code, 4, err)
         self.assertIn(b"key 'k1' was stored but could not be shown: delete it "
                       b"(spfdb-ctl key del k1) and add it again", err)
-        self.assertIn(b"the change was committed", err)
+        self.assertIn(b"the change was committed, but its report could not be written: "
+                      b"do not retry it\n", err)
         self.assertEqual(db.ok("key", "list").stdout.split()[0], "k1")
         # refused: nothing committed, nothing to report
         code, err = self.run_full(db, "key", "add", "k1")
