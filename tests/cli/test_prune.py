@@ -4,6 +4,7 @@ Usage: test_prune.py CTL [--sanitize] [unittest args]
 """
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -12,6 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_ctl  # noqa: E402  (Db, v4_lines)
 from test_ctl import Db, v4_lines  # noqa: E402
 
+COMPLETION = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib",
+                          "spfdb-ctl.bash-completion")
 USAGE = "expected 2026-11-23, 2026-11-23T10:00:00Z or a time ago such as 1h or 7d"
 
 
@@ -157,6 +160,28 @@ class Long(unittest.TestCase):
         print("\n# %d entry changes in %d commits (written in %.1f s, data.mdb %d bytes): "
               "pruned in %.3f s" % (self.COMMITS * self.ADDS, self.COMMITS, written, size, took))
         self.assertLess(took, 30.0)
+
+
+class Completion(unittest.TestCase):
+    """Bash completion offers prune after log, and --before after log prune."""
+
+    def complete(self, *words):
+        script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
+                  '_spfdb_ctl; printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run(["bash", "--norc", "-c", script, "bash", COMPLETION, test_ctl.CTL,
+                            "--db", "/nonexistent"] + list(words),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return sorted(w for w in r.stdout.split("\n") if w)
+
+    def test_words(self):
+        self.assertEqual(self.complete("log", ""), ["prune"])
+        self.assertEqual(self.complete("log", "p"), ["prune"])
+        self.assertEqual(self.complete("log", "prune", "--"), ["--before", "--db", "--help"])
+        self.assertEqual(self.complete("log", "prune", "--before", ""), [])
+        self.assertEqual(self.complete("log", "--since", "1d", ""), [])
+        self.assertEqual(self.complete("log", "--"),
+                         ["--allocation", "--db", "--help", "--json", "--since"])
 
 
 def main():
