@@ -21,7 +21,9 @@
  *   ZONE_ADD/SET/DEL    (version 1 only) zone name, bound allocation or "",
  *                       settings text
  * so a bulk add of IPv4 prefixes costs 6 octets an entry, and a commit 12
- * more than version 1.
+ * more than version 1.  Retention (spfdb_log_prune) deletes records from
+ * the first on, in a quiet commit that moves meta's ixfr_floor past them;
+ * later records are numbered above every deleted one.
  */
 #include "bytes.h"
 #include "changelog.h"
@@ -267,6 +269,9 @@ int log_commit(spfdb_txn *t, uint32_t serial_before, uint64_t *seq_out)
     size = HEAD_V2 + str_size(nu) + str_size(ns) + str_size(nc) + t->log.len;
     if ((rc = store_cursor(t, DB_LOG, &c)) != 0 || (rc = last_seq(t, c, &seq)) != 0)
         return rc;
+    /* records below the floor may all have been pruned: never reuse a seq */
+    if (t->meta.ixfr_floor > seq + 1)
+        seq = t->meta.ixfr_floor - 1;
     put_be64(key, ++seq);
     v.mv_size = size;
     rc = mdb_cursor_put(c, &k, &v, MDB_APPEND | MDB_RESERVE);
@@ -535,4 +540,46 @@ int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq
             hi = mid - 1;
     }
     return SPFDB_ENOTFOUND;
+}
+
+/* From the first record, delete while stamped before BEFORE: MDB_NEXT after
+ * mdb_cursor_del reads the record that took the deleted one's place (LMDB
+ * marks the cursor C_DEL), so each record costs one step, not a descent. */
+int spfdb_log_prune(spfdb_txn *t, int64_t before, struct spfdb_log_pruned *out)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint64_t last;
+    int rc = store_need_write(t);
+
+    memset(out, 0, sizeof *out);
+    if (rc || (rc = store_cursor(t, DB_LOG, &c)) != 0 || (rc = last_seq(t, c, &last)) != 0)
+        return rc;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct spfdb_log_rec r;
+
+        if (rec_head(&k, &v, &r))
+            return SPFDB_EFORMAT;
+        if (r.time >= before) {
+            out->kept_seq = r.seq;
+            out->kept_time = r.time;
+            break;
+        }
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            return store_fail(t, rc);
+        out->dropped++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return store_fail(t, rc);
+    if (out->dropped) {
+        /* an empty log's next record is last + 1 (log_commit keeps above
+         * the floor), so the floor is where the kept run starts */
+        uint64_t floor = out->kept_seq ? out->kept_seq : last + 1;
+
+        if (t->meta.ixfr_floor < floor)
+            t->meta.ixfr_floor = floor;
+        t->quiet = 1;
+    }
+    return 0;
 }

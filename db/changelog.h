@@ -33,7 +33,9 @@ void log_member(spfdb_txn *t, int op, const char *alloc, const char *member);
  * stored, with its allocation's name in ->alloc ("" for a provider zone). */
 void log_zone(spfdb_txn *t, const struct spfdb_zone *old, const struct spfdb_zone *new);
 /* Store the record, stamped t->meta.changed, from SERIAL_BEFORE to
- * t->meta.serial, in the write transaction; its seq into *SEQ (may be NULL). */
+ * t->meta.serial, in the write transaction; its seq into *SEQ (may be NULL):
+ * one above the last record's, and never below t->meta.ixfr_floor (a
+ * pruned log may be empty, spfdb_log_prune). */
 int log_commit(spfdb_txn *t, uint32_t serial_before, uint64_t *seq);
 void log_free(spfdb_txn *t);
 

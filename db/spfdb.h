@@ -135,8 +135,9 @@ int spfdb_write_ex(spfdb_env *env, spfdb_write_fn fn, void *arg, int *committed)
  * the SUDO_USER of the environment), the command, and each change made
  * through this API (entries added and removed, alloc_del --force's
  * entries, allocations and zones added, changed and deleted), in order.
- * Records are numbered 1, 2, ... and never changed.  Writes to the
- * transfer settings (below) are quiet: they store no record.
+ * Records are numbered 1, 2, ... and never changed; retention drops the
+ * oldest (spfdb_log_prune), and numbers are never reused.  Writes to the
+ * transfer settings (below) and prunes are quiet: they store no record.
  *
  * Records written before format 3 (version 1) have no serials and carry
  * zones as text only; from seq ixfr_floor (spfdb_info) on, every record is
@@ -217,13 +218,35 @@ int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zon
  * compare as integers; a binary search over the log. */
 int spfdb_log_find_serial(spfdb_txn *txn, uint32_t serial, uint64_t *seq);
 
+/* Retention (spfdb-ctl log prune): in write transaction TXN, drop the
+ * oldest records, from the first up to the first one stamped BEFORE or
+ * later, which is kept with every record after it.  The log stays one run
+ * of consecutive records, so an IXFR from a kept record's serial_before
+ * still has every change since; a record stamped before BEFORE that
+ * follows a kept one (the clock was stepped back) is kept too.  Dropped
+ * records are deleted one by one from the first; their pages go back to
+ * LMDB's free list (the file does not shrink).  A quiet commit (above):
+ * the serial, meta_gen and the change log stay (no data changed, SPEC §2);
+ * ixfr_floor moves past the dropped records, so spfdb_log_find_serial no
+ * longer finds their serials, and xfr_gen changes.  Allowed on a replica.
+ * Later records still get seqs above every dropped one.  0 and *OUT, even
+ * when nothing was dropped (then nothing changes); SPFDB_EINVAL for a read
+ * transaction; SPFDB_EFORMAT for a damaged record. */
+struct spfdb_log_pruned {
+    uint64_t dropped;   /* records dropped */
+    uint64_t kept_seq;  /* the oldest record kept, or 0 when none is */
+    int64_t kept_time;  /* ... its stamp */
+};
+int spfdb_log_prune(spfdb_txn *txn, int64_t before, struct spfdb_log_pruned *out);
+
 /* ---- metadata ----------------------------------------------------------- */
 
 struct spfdb_info {
     uint32_t serial;       /* SOA serial of every zone (SPEC §2) */
     uint64_t meta_gen;     /* changes whenever zones or allocations change */
     int64_t changed;       /* time of the last committed change, or 0 */
-    uint64_t xfr_gen;      /* changes whenever the transfer settings change */
+    uint64_t xfr_gen;      /* changes whenever the transfer settings or ixfr_floor
+                              change (a quiet commit) */
     uint64_t ixfr_floor;   /* the first seq from which spfdb_log_find_serial finds */
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);

@@ -1,5 +1,5 @@
-/* Operations commands: log, spf-record, backup (the formats are in their
- * --help, commands.c). */
+/* Operations commands: log, log prune, spf-record, backup (the formats are
+ * in their --help, commands.c). */
 #define _GNU_SOURCE /* strptime */
 #include <dirent.h>
 #include <errno.h>
@@ -185,16 +185,27 @@ static int64_t parse_since(const char *s)
     return (int64_t)timegm(&tm);
 }
 
-ctl_status opt_since(void *field, const char *arg)
+/* --since and --before (OPT): ARG into FIELD, or CTL_USAGE naming it. */
+static ctl_status opt_time(const char *opt, void *field, const char *arg)
 {
     char q[CTL_QUOTE_MAX];
 
     if ((*(int64_t *)field = parse_since(arg)) < 0) {
-        ctl_err("--since %s: expected 2026-11-23, 2026-11-23T10:00:00Z or a time "
-                "ago such as 1h or 7d", ctl_quote(arg, strlen(arg), q));
+        ctl_err("--%s %s: expected 2026-11-23, 2026-11-23T10:00:00Z or a time "
+                "ago such as 1h or 7d", opt, ctl_quote(arg, strlen(arg), q));
         return CTL_USAGE;
     }
     return CTL_OK;
+}
+
+ctl_status opt_since(void *field, const char *arg)
+{
+    return opt_time("since", field, arg);
+}
+
+ctl_status opt_before(void *field, const char *arg)
+{
+    return opt_time("before", field, arg);
 }
 
 ctl_status cmd_log(struct ctl *c, const struct ctl_args *a)
@@ -236,6 +247,40 @@ ctl_status cmd_log(struct ctl *c, const struct ctl_args *a)
     if (s == CTL_OK && j.json)
         fputs("\n]\n", stdout);
     return s == CTL_OK ? ctl_flush() : s;
+}
+
+/* ---- log prune ---------------------------------------------------------- */
+
+struct prune_job {
+    struct ctl *c;
+    int64_t before;
+};
+
+static int prune_fn(spfdb_txn *txn, void *arg)
+{
+    struct prune_job *j = arg;
+    struct spfdb_log_pruned p;
+    char when[CTL_UTC_MAX];
+    int r;
+
+    ctl_txn_start(j->c);
+    if ((r = spfdb_log_prune(txn, j->before, &p)) != 0)
+        return r;
+    buf_printf(&j->c->out, "dropped %llu record%s stamped before %s\n",
+               (unsigned long long)p.dropped, p.dropped == 1 ? "" : "s", ctl_utc(j->before, when));
+    if (p.kept_seq)
+        buf_printf(&j->c->out, "oldest kept: seq=%llu %s\n", (unsigned long long)p.kept_seq,
+                   ctl_utc(p.kept_time, when));
+    else
+        buf_printf(&j->c->out, "oldest kept: none\n");
+    return 0;
+}
+
+ctl_status cmd_log_prune(struct ctl *c, const struct ctl_args *a)
+{
+    struct prune_job j = {c, a->before};
+
+    return ctl_write(c, prune_fn, &j);
 }
 
 /* ---- spf-record --------------------------------------------------------- */

@@ -45,6 +45,7 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     [OPT_TTL] = {"ttl", 0, "S", F(ttl), opt_ttl},
     [OPT_NEG_TTL] = {"negative-ttl", 0, "S", F(neg_ttl), opt_neg_ttl},
     [OPT_SINCE] = {"since", 0, "TIME", F(since), opt_since},
+    [OPT_BEFORE] = {"before", 0, "TIME", F(before), opt_before},
     [OPT_ZONE] = {"zone", 0, "ZONE", F(zone), opt_zone},
     [OPT_JSON] = {"json", 0, NULL, F(json), NULL},
     [OPT_KEY] = {"key", 0, "NAME", F(key), opt_key},
@@ -147,6 +148,21 @@ const struct ctl_cmd ctl_commands[] = {
      "JSON: [{\"zone\": ZONE, \"type\": \"provider\"|\"delegated\",\n"
      "  \"allocation\": ALLOC|null, \"ttl\": S, \"negative_ttl\": S,\n"
      "  \"hostmaster\": MAILBOX, \"ns\": [HOST, ...]}, ...]\n"},
+    /* before "log": spfdb-ctl.c takes the first row that matches */
+    {"log prune", cmd_log_prune, "drop the change log's oldest records",
+     OPTS(OPT_BEFORE | OPT_REQUIRED), {0, 0}, WRITES,
+     "usage: spfdb-ctl log prune --before TIME\n"
+     "Drop the change log's records stamped before TIME, in one transaction: from\n"
+     "the oldest up to the first record stamped TIME or later, which is kept with\n"
+     "every record after it (one stamped earlier after it, from a clock stepped\n"
+     "back, is kept too).  A retention job runs it (spfdb-log-prune.timer).\n"
+     "  --before TIME  2026-11-23, 2026-11-23T10:00, 2026-11-23T10:00:00Z (UTC), or\n"
+     "                 a time ago: 90s, 30m, 1h, 400d, 2w\n"
+     "A prune changes no served data: the serial stays and no record of it is\n"
+     "written.  An IXFR from the serial of a dropped record gets the whole zone\n"
+     "(AXFR form).  Allowed on a replica.  Dropping nothing commits nothing.\n"
+     "Output: 'dropped N records stamped before TIME', then 'oldest kept: seq=N\n"
+     "TIME' or 'oldest kept: none' (TIME in UTC).\n"},
     {"log", cmd_log, "show the change log", OPTS(OPT_ALLOC, OPT_SINCE, OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl log [--allocation NAME] [--since TIME] [--json]\n"
      "Every committed change is recorded in the transaction that makes it.  The\n"

@@ -78,6 +78,7 @@ enum ctl_optid {
     OPT_TTL,
     OPT_NEG_TTL,
     OPT_SINCE,
+    OPT_BEFORE,
     OPT_ZONE,
     OPT_JSON,
     OPT_KEY,
@@ -103,6 +104,7 @@ struct ctl_args {
     char hostmaster[SPFDB_NAME_MAX + 1]; /* --hostmaster, normalised; "": the default */
     uint32_t ttl, neg_ttl;               /* --ttl, --negative-ttl */
     int64_t since;                       /* --since, seconds since 1970 */
+    int64_t before;                      /* --before (log prune), the same */
     char zone[SPFDB_NAME_MAX + 1];       /* --zone, normalised */
     char key[SPFDB_KEY_NAME_MAX + 1];    /* --key, normalised */
     int secret_stdin;                    /* --secret - */
@@ -179,6 +181,7 @@ ctl_status cmd_zone_set(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_zone_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_zone_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_log(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_log_prune(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_backup(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_key_add(struct ctl *c, const struct ctl_args *a);
@@ -201,6 +204,7 @@ ctl_status opt_hostmaster(void *field, const char *arg);
 ctl_status opt_ttl(void *field, const char *arg);
 ctl_status opt_neg_ttl(void *field, const char *arg);
 ctl_status opt_since(void *field, const char *arg);
+ctl_status opt_before(void *field, const char *arg);
 ctl_status opt_zone(void *field, const char *arg);
 ctl_status opt_key(void *field, const char *arg);
 ctl_status opt_secret(void *field, const char *arg);

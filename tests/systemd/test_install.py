@@ -23,12 +23,15 @@ def main():
         at(mandir, "man8/spfdbd.8"): 0o644,
         at(mandir, "man8/spfdb-ctl.8"): 0o644,
         at(unitdir, "spfdbd.service"): 0o644,
+        at(unitdir, "spfdb-log-prune.service"): 0o644,
+        at(unitdir, "spfdb-log-prune.timer"): 0o644,
         at("lib/sysusers.d", "spfdb.conf"): 0o644,
         at("lib/tmpfiles.d", "spfdb.conf"): 0o644,
         at(datadir, "bash-completion/completions/spfdb-ctl"): 0o644,
         at(docdir, "README.md"): 0o644,
         at(docdir, "operations.md"): 0o644,
         at(docdir, "examples/spfdbd.default"): 0o644,
+        at(docdir, "examples/spfdb-log-prune.default"): 0o644,
     }
     with tempfile.TemporaryDirectory() as dest:
         env = dict(os.environ, DESTDIR=dest)
@@ -51,6 +54,11 @@ def main():
             unit = f.read()
         want_exec = f"ExecStart={sbin}/spfdbd --db /var/lib/spfdb $SPFDBD_OPTS"
         assert want_exec in unit.splitlines(), f"unit lacks {want_exec!r}"
+        with open(os.path.join(dest, at(unitdir, "spfdb-log-prune.service"))) as f:
+            unit = f.read()
+        want_exec = (f"ExecStart={sbin}/spfdb-ctl --db /var/lib/spfdb log prune "
+                     "--before ${SPFDB_LOG_KEEP}")
+        assert want_exec in unit.splitlines(), f"prune unit lacks {want_exec!r}"
         for path in (at(sbindir, "spfdbd"), at(sbindir, "spfdb-ctl")):
             p = subprocess.run([os.path.join(dest, path), "--version"], capture_output=True,
                                text=True, timeout=10)
