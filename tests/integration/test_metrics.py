@@ -97,20 +97,24 @@ class Metrics(T.ServerCase):
         return body, parse(body)[0]
 
     def settled(self):
-        """A scrape once the counters stop moving: the start-up probe's TCP
-        connection may still be open, and a worker counts a reply it has
-        sent after the client already holds it."""
+        """A scrape once the counters and the log stop moving: the start-up
+        probe's TCP connection may still be open, a worker counts a reply it
+        has sent after the client already holds it, and the start-up lines
+        may still be on their way."""
         def traffic(m):
             return {k: v for k, v in m.items()
                     if not k[0].startswith(("spfdb_database_", "process_"))}
         deadline = time.time() + 5
         _, last = self.scrape()
+        lines = len(self.server.stderr().splitlines())
         while time.time() < deadline:
             time.sleep(0.1)
             _, now = self.scrape()
-            if traffic(now) == traffic(last) and now[("spfdb_tcp_connections_open", ())] == 0:
+            now_lines = len(self.server.stderr().splitlines())
+            if traffic(now) == traffic(last) and now_lines == lines and \
+                    now[("spfdb_tcp_connections_open", ())] == 0:
                 break
-            last = now
+            last, lines = now, now_lines
         return now
 
     def udp(self, wire, rcode=None):
@@ -149,8 +153,8 @@ class Metrics(T.ServerCase):
                ("tcp", "SOA", "zone", 0, q(D["zone"], "SOA"))]
         assert len([c for c in cases if c[2] == "listed"]) == 8
 
-        errlines = len(self.server.stderr().splitlines())
         before = self.settled()
+        errlines = len(self.server.stderr().splitlines())
         for _, _, _, rcode, wire in cases:
             self.udp(wire, rcode)
         s = socket.create_connection(self.server.addr(), timeout=5)
