@@ -6,7 +6,7 @@ set -eu
 # for tests/systemd: the unit, the snippets and the man pages; nettle-dev for
 # TSIG's HMAC-SHA256 (xfr/).
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
-      nettle-dev clang knot-dnsutils dnsutils unbound python3 python3-dnspython
+      nettle-dev clang knot-dnsutils dnsutils unbound python3 python3-dnspython bind9 faketime
       python3-spf python3-prometheus-client iproute2 procps systemd man-db groff-base"
 missing=""
 for p in $pkgs; do

@@ -12,8 +12,12 @@ import shutil
 import subprocess
 import sys
 import time
+import unittest
 
+import dns.exception
+import dns.flags
 import dns.message
+import dns.opcode
 import dns.tsig
 import dns.query
 import dns.rdatatype
@@ -218,6 +222,105 @@ class Xfr(T.ServerCase):
         recs = kdig_records(p.stdout)
         self.assertEqual(recs[1][1], "NS", p.stdout)
         self.assertEqual(set(r for r in recs if r[1] not in ("SOA", "TSIG")), got)
+
+
+NAMED = shutil.which("named") or ("/usr/sbin/named" if os.access("/usr/sbin/named", os.X_OK)
+                                  else None)
+NAMED_CONF = """options {{ directory "{dir}"; pid-file "{dir}/named.pid";
+          session-keyfile "{dir}/session.key"; managed-keys-directory "{dir}";
+          listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+          recursion no; notify no; dnssec-validation no;
+          allow-query {{ 127.0.0.1; }}; allow-transfer {{ key "bind1"; }}; }};
+controls {{ }};
+key "bind1" {{ algorithm hmac-sha256; secret "{secret}"; }};
+zone "{zone}" {{ type secondary; primaries port {primary} {{ 127.0.0.1 key "bind1"; }};
+                  allow-notify {{ key "bind1"; }}; file "{zone}.db"; }};
+"""
+
+
+@unittest.skipUnless(NAMED, "named (bind9) is not installed")
+class XfrBind(T.ServerCase):
+    """BIND as a secondary of spfdbd holds exactly the primary's records,
+    after its first AXFR and after an IXFR of three commits."""
+
+    @classmethod
+    def setup_db(cls, db):
+        Xfr.setup_db(db)
+        subprocess.run([XFR_SETUP, db.dir, ZONE, "bind1", SECRET], check=True)
+
+    def setUp(self):
+        self.ndir = os.path.join(self.db.top, "named")
+        os.makedirs(self.ndir, exist_ok=True)
+        self.nport = T.free_port()
+        with open(os.path.join(self.ndir, "named.conf"), "w") as f:
+            f.write(NAMED_CONF.format(dir=self.ndir, port=self.nport, secret=SECRET, zone=ZONE,
+                                      primary=self.server.port))
+        self.log = open(os.path.join(self.ndir, "log"), "w+")
+        self.named = subprocess.Popen([NAMED, "-g", "-c", os.path.join(self.ndir, "named.conf")],
+                                      stdout=self.log, stderr=self.log,
+                                      preexec_fn=T.die_with_parent)
+
+    def tearDown(self):
+        if self.named.poll() is None:
+            self.named.terminate()
+            try:
+                self.named.wait(10)
+            except subprocess.TimeoutExpired:
+                self.named.kill()
+                self.named.wait(5)
+        self.log.close()
+
+    def named_log(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def axfr(self, port):
+        p = subprocess.run([KDIG, "@127.0.0.1", "-p", str(port), "-y",
+                            "hmac-sha256:bind1:" + SECRET, "axfr", ZONE, "+timeout=5"],
+                           capture_output=True, text=True, timeout=60)
+        return set(r for r in kdig_records(p.stdout) if r[1] != "TSIG")
+
+    def wait_serial(self, serial):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            q = dns.message.make_query(ZONE, "SOA")
+            try:
+                r = dns.query.udp(q, "127.0.0.1", port=self.nport, timeout=0.5)
+                if r.answer and r.answer[0][0].serial == serial:
+                    return
+            except (dns.exception.Timeout, OSError):
+                pass
+            time.sleep(0.1)
+        self.fail("named did not reach serial %d\n%s" % (serial, self.named_log()))
+
+    def notify(self):
+        m = dns.message.make_query(ZONE, "SOA")
+        m.flags = dns.flags.AA
+        m.set_opcode(dns.opcode.NOTIFY)
+        m.use_tsig(dns.tsigkeyring.from_text({"bind1": SECRET}), keyname="bind1",
+                   algorithm="hmac-sha256")
+        r = dns.query.udp(m, "127.0.0.1", port=self.nport, timeout=3)
+        self.assertEqual(r.rcode(), 0)
+
+    def primary_serial(self):
+        recs = self.axfr(self.server.port)
+        return int([r for r in recs if r[1] == "SOA"][0][2].split()[2]), recs
+
+    def test_bind_secondary(self):
+        serial, primary = self.primary_serial()
+        self.wait_serial(serial)
+        self.assertEqual(self.axfr(self.nport), primary)
+        time.sleep(1.1)
+        self.db.ctl("add", "--allocation", "eu", "198.18.0.0/15")
+        self.db.ctl("del", "--allocation", "acme", "192.0.2.7/32")
+        self.db.ctl("zone", "set", "iphmx.example", "--ttl", "900")
+        serial2, primary = self.primary_serial()
+        self.assertNotEqual(serial2, serial)
+        self.notify()
+        self.wait_serial(serial2)
+        self.assertEqual(self.axfr(self.nport), primary)
+        # it came as an IXFR: 1 + 3 x 2 SOA records and 4 changes (the zone: out, in)
+        self.assertRegex(self.named_log(), r"Transfer completed: 1 messages, 12 records")
 
 
 class XfrLarge(T.ServerCase):
