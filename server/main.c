@@ -476,8 +476,11 @@ static int open_db(struct server *srv)
         rc = tcp_open(srv->tcp, srv->env);
     if (rc >= 0)
         rc = xfr_pool_new(&srv->xfr, srv->env);
-    if (rc >= 0)
+    if (rc >= 0) {
         tcp_set_xfr(srv->tcp, srv->xfr);
+        if (srv->metrics != NULL)
+            metrics_set_xfr(srv->metrics, srv->xfr);
+    }
     if (rc >= 0 && srv->metrics != NULL)
         rc = metrics_start(srv->metrics, srv->env, srv->stats, srv->nudp + 1, time(NULL));
     if (rc < 0) {

@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include "xfrserve.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -48,6 +50,7 @@ struct xfr_conn {
     struct view *view;
     struct stats st;          /* the view's failure counts; not in the metrics */
     struct answer_env env;
+    char peer[64];            /* ADDR#PORT, for the log */
     size_t inlen;
     uint8_t in[XFR_INCAP];
     uint8_t out[2 + 65535];   /* one reply, or one transfer message, with its length */
@@ -438,6 +441,7 @@ static int transfer(struct xfr_conn *c, const struct query *q, struct tsig_ctx *
     struct ixfr *x = NULL;
     uint32_t client, serial = c->env.serial;
     uint64_t seq = 0;
+    int64_t t0 = mono_ms();
     int rc = -1;
 
     if (txn == NULL)
@@ -461,6 +465,13 @@ static int transfer(struct xfr_conn *c, const struct query *q, struct tsig_ctx *
         rc = xfr_resp_done(&s.r) ? snd_flush(&s) : -1;
 out:
     count(&c->p->n.bytes, s.bytes);
+    if (rc != 0 || form != XFR_FORM_SOA)
+        log_info("transfer: %s of serial %u%s to %s: %u messages, %llu octets, %lld ms%s",
+                 q->qtype == DNS_T_AXFR ? "AXFR" : "IXFR", serial,
+                 form == XFR_FORM_IXFR ? " from the log"
+                 : q->qtype == DNS_T_IXFR && form == XFR_FORM_AXFR ? " in AXFR form" : "",
+                 c->peer, s.r.messages, (unsigned long long)s.bytes,
+                 (long long)(mono_ms() - t0), rc != 0 ? ", aborted" : "");
     if (rc != 0) {
         count(&c->p->n.aborted, 1);
     } else {
@@ -505,6 +516,27 @@ static int handle(struct xfr_conn *c, const uint8_t *msg, size_t len)
     return rc;
 }
 
+static void peer_name(struct xfr_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s#%u", host, port);
+}
+
 static void *run(void *arg)
 {
     struct xfr_conn *c = arg;
@@ -512,6 +544,7 @@ static void *run(void *arg)
     size_t len;
     int rc = view_open(&c->view, p->env, 100 + c->slot, &c->st);
 
+    peer_name(c);
     if (rc != 0)
         log_err("transfer: cannot read the database: %s", spfdb_strerror(rc));
     while (rc == 0 && read_msg(c, &len) == 1) {
@@ -634,4 +667,5 @@ void xfr_pool_counts(struct xfr_pool *p, struct xfr_counts *out)
 
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
         to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+    out->active = __atomic_load_n(&p->active, __ATOMIC_RELAXED);
 }

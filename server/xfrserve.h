@@ -58,6 +58,7 @@ struct xfr_counts {
     uint64_t axfr, ixfr, ixfr_as_axfr, soa; /* responses by form */
     uint64_t aborted;                       /* connections cut mid-response */
     uint64_t bytes;                         /* transfer messages sent */
+    uint64_t active;                        /* connections open now */
 };
 void xfr_pool_counts(struct xfr_pool *p, struct xfr_counts *out);
 

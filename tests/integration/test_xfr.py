@@ -333,7 +333,7 @@ class XfrLarge(T.ServerCase):
         path = os.path.join(db.top, "entries")
         with open(path, "w") as f:
             for i in range(cls.N):
-                f.write("10.%d.%d.%d/32\n" % (i >> 16, (i >> 8) & 255, i & 255))
+                f.write("11.%d.%d.%d/32\n" % (i >> 16, (i >> 8) & 255, i & 255))
         db.ctl("replace", "--allocation", "default", path)
         subprocess.run([XFR_SETUP, db.dir, ZONE, "k1", SECRET], check=True)
 
