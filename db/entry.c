@@ -50,7 +50,7 @@ int spfdb_entry_add_flags(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_pr
 
 int spfdb_entry_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
 {
-    return spfdb_entry_add_flags(t, alloc_id, p, SPFDB_ENTRY_WIDE, NULL);
+    return spfdb_entry_add_flags(t, alloc_id, p, 0, NULL);
 }
 
 /* Any stored entry may go, canonical or not. */

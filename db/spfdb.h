@@ -121,6 +121,11 @@ uint64_t spfdb_txn_id(const spfdb_txn *txn);
  * run again after the map grows (see the rules above). */
 typedef int (*spfdb_write_fn)(spfdb_txn *txn, void *arg);
 int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg);
+/* spfdb_write, and *COMMITTED (when not NULL) says whether it committed a
+ * change (of data or of the transfer settings, below): 1 then, 0 when FN
+ * aborted, changed nothing or the commit failed.  A caller that reports a
+ * change it made needs to know there was one (spfdb-ctl's exit status 4). */
+int spfdb_write_ex(spfdb_env *env, spfdb_write_fn fn, void *arg, int *committed);
 
 /* ---- change log --------------------------------------------------------
  *
@@ -373,8 +378,9 @@ int spfdb_follow_put(spfdb_txn *txn, const struct spfdb_follow *f);
  * exactly that entry is present, SPFDB_ENOTFOUND for no such allocation. */
 int spfdb_entry_add_flags(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
                           unsigned flags, struct spfdb_why *why);
-/* = spfdb_entry_add_flags(txn, alloc_id, p, SPFDB_ENTRY_WIDE, NULL): the
- * wide-prefix rule is the caller's, as it always was; the rest is checked. */
+/* = spfdb_entry_add_flags(txn, alloc_id, p, 0, NULL): every rule, the
+ * wide-prefix one too (SPFDB_ERULE); a writer that means a wide entry asks
+ * for it with SPFDB_ENTRY_WIDE. */
 int spfdb_entry_add(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
 /* Remove exactly that entry: 0, or SPFDB_ENOTFOUND. */
 int spfdb_entry_del(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);

@@ -60,13 +60,14 @@ int spfdb_txn_set_serial(spfdb_txn *t, uint32_t serial)
 }
 
 /* Runs FN once; returns its result, or the commit's.  *RETRY is set when
- * the map filled up and the whole transaction must run again. */
-static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
+ * the map filled up and the whole transaction must run again; *COMMITTED
+ * when a change was committed. */
+static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry, int *committed)
 {
     spfdb_txn t = {.env = env, .write = 1};
     int rc, ret;
 
-    *retry = 0;
+    *retry = *committed = 0;
     rc = store_txn_start(&t, 0);
     if (rc)
         return rc;
@@ -83,6 +84,7 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
         set_free(&t);
         rc = store_txn_end(&t, 1);
         *retry = rc == MDB_MAP_FULL;
+        *committed = rc == 0;
         return store_err(rc);
     }
     log_free(&t);
@@ -94,16 +96,24 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry)
     return ret;
 }
 
-int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg)
+int spfdb_write_ex(spfdb_env *env, spfdb_write_fn fn, void *arg, int *committed)
 {
-    int retry, rc;
+    int retry, rc, done;
 
     for (;;) {
-        rc = write_once(env, fn, arg, &retry);
+        rc = write_once(env, fn, arg, &retry, &done);
         if (!retry)
-            return rc;
+            break;
         rc = store_grow(env);
         if (rc)
-            return rc;
+            break;
     }
+    if (committed)
+        *committed = done && rc == 0;
+    return rc;
+}
+
+int spfdb_write(spfdb_env *env, spfdb_write_fn fn, void *arg)
+{
+    return spfdb_write_ex(env, fn, arg, NULL);
 }

@@ -109,9 +109,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
     struct log_job *j = arg;
     struct spfdb_log_rec walk = *r;
     struct spfdb_log_change ch;
-    char when[32], head[HEAD_MAX];
-    struct tm tm;
-    time_t t = (time_t)r->time;
+    char when[CTL_UTC_MAX], head[HEAD_MAX];
     FILE *f = j->f;
     int rc = 1, n = 0;
 
@@ -121,8 +119,7 @@ static int print_record(struct spfdb_log_rec *r, void *arg)
         ;
     if (j->alloc && rc != 1)
         return rc;
-    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        strcpy(when, "?");
+    ctl_utc(r->time, when);
     if (j->json) {
         fprintf(f, "%s{\"seq\": %llu, \"time\": \"%s\", \"unix\": %lld, \"user\": ",
                 j->n++ ? ",\n" : "\n", (unsigned long long)r->seq, when, (long long)r->time);

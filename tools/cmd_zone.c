@@ -166,6 +166,10 @@ static int zone_refused(struct zone_job *j, int r, const struct spfdb_why *w)
     case SPFDB_RULE_NS_IN_SERVED:
         return ctl_refuse(c, "NS host %s lies in served zone %s: spfdbd serves no address "
                           "records, so it could never be resolved", w->host, w->other);
+    case SPFDB_RULE_XFR_NEST:
+        return ctl_refuse(c, "zone %s %s the transfer zone %s: served zones and the transfer zone "
+                          "never nest (see 'spfdb-ctl transfer show')", z->name,
+                          ctl_nest_words(w->value), w->other);
     case SPFDB_RULE_SERVED_NS:
         return ctl_refuse(c, "served zone %s has NS host %s, which would lie in zone %s and "
                           "could never be resolved", w->other, w->host, z->name);

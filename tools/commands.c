@@ -47,6 +47,8 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     [OPT_SINCE] = {"since", 0, "TIME", F(since), opt_since},
     [OPT_ZONE] = {"zone", 0, "ZONE", F(zone), opt_zone},
     [OPT_JSON] = {"json", 0, NULL, F(json), NULL},
+    [OPT_KEY] = {"key", 0, "NAME", F(key), opt_key},
+    [OPT_SECRET] = {"secret", 0, "-", F(secret_stdin), opt_secret},
 };
 
 /* ---- commands ----------------------------------------------------------- */
@@ -54,8 +56,9 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
 #define OPTS(...) ((const unsigned[]){__VA_ARGS__, OPT_END})
 #define NO_OPTS ((const unsigned[]){OPT_END})
 #define ANY (-1)
-#define WRITES 1
-#define READS 0
+#define WRITES CTL_WRITES
+#define READS CTL_READS
+#define SETTINGS CTL_SETTINGS
 
 #define ALLOC_OPT "  --allocation NAME  act on allocation NAME (default: default)\n"
 #define JSON_OPT "  --json             one JSON document on standard output, shape below\n"
@@ -192,5 +195,103 @@ const struct ctl_cmd ctl_commands[] = {
      "spfdb:spfdb data.mdb; chmod 0660 data.mdb), then start spfdbd.  Changes made\n"
      "after the backup are gone, from the change log too; the SOA serial is the\n"
      "backup's until the next change sets it from the clock again.\n"},
+    {"key add", cmd_key_add, "create a TSIG key for zone transfers", OPTS(OPT_SECRET), {1, 1},
+     SETTINGS,
+     "usage: spfdb-ctl key add NAME [--secret -]\n"
+     "Create a TSIG key (hmac-sha256) of 32 random octets and print it once: its\n"
+     "secret is never shown again.  NAME is a domain name of at most 100 characters,\n"
+     "stored lowercase; a key of that name must not exist.\n"
+     "  --secret -  store a key made elsewhere, read from standard input, one line:\n"
+     "              base64, or hmac-sha256:NAME:SECRET (the first line this command\n"
+     "              prints); never from the command line, which ps shows\n"
+     "Output, once (keep it secret; give it to the replica or secondary):\n"
+     "  # hmac-sha256:NAME:SECRET     the form kdig -y takes\n"
+     "  key \"NAME\" {                  a BIND key statement; Knot's key: section\n"
+     "  \talgorithm hmac-sha256;       takes the same id, algorithm and secret\n"
+     "  \tsecret \"SECRET\";\n"
+     "  };\n"
+     "Keys never enter the change log or the transfer zone.\n"},
+    {"key del", cmd_key_del, "delete a key", NO_OPTS, {1, 1}, SETTINGS,
+     "usage: spfdb-ctl key del NAME\n"
+     "Refuses a key that a replica or the primary setting uses, naming them.\n"},
+    {"key list", cmd_key_list, "list keys, without their secrets", OPTS(OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl key list [--json]\n" JSON_OPT
+     "Output: one line per key in name order, fields separated by one space, never\n"
+     "its secret:\n"
+     "  NAME hmac-sha256 CREATED USERS\n"
+     "(CREATED in UTC; USERS: replica=ADDR:PORT and primary=ZONE joined by ',', or\n"
+     "'-'.)  Any key may transfer the transfer zone.\n"
+     "JSON: [{\"name\": NAME, \"algorithm\": \"hmac-sha256\", \"created\": TIME,\n"
+     "  \"unix\": SECONDS, \"replicas\": [ADDR:PORT, ...], \"primary\": ZONE|null}, ...]\n"},
+    {"transfer set", cmd_transfer_set, "serve the database as a transfer zone", OPTS(OPT_NS),
+     {1, 1}, SETTINGS,
+     "usage: spfdb-ctl transfer set ZONE [--ns HOST]\n"
+     "Serve the whole database (zones, allocations, members, entries) as the\n"
+     "transfer zone ZONE, over AXFR and IXFR to clients signing with any key of\n"
+     "'key list'.  ZONE: at most 62 characters; it never nests with a served zone.\n"
+     "  --ns HOST  its NS host and SOA MNAME (default: the one set before, else\n"
+     "             primary.invalid)\n"},
+    {"transfer del", cmd_transfer_del, "stop serving the transfer zone", NO_OPTS, {0, 0},
+     SETTINGS,
+     "usage: spfdb-ctl transfer del\n"
+     "Stop serving the transfer zone: transfers are refused.  Keys and replicas\n"
+     "stay.\n"},
+    {"transfer show", cmd_transfer_show, "show the transfer zone and its replicas",
+     OPTS(OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl transfer show [--json]\n" JSON_OPT
+     "Output: one 'FIELD VALUE' line each:\n"
+     "  zone ZONE\n"
+     "  ns HOST\n"
+     "  serial SERIAL              the database serial: the zone's SOA serial\n"
+     "  oldest-ixfr-serial SERIAL  the oldest serial IXFR starts from (the change\n"
+     "                             log's reach); a client behind it gets AXFR\n"
+     "  replica ADDR:PORT KEY      one line per replica\n"
+     "JSON: {\"zone\": ZONE, \"ns\": HOST, \"serial\": N, \"oldest_ixfr_serial\": N,\n"
+     "  \"replicas\": [{\"address\": ADDR:PORT, \"key\": KEY}, ...]}\n"
+     "Exit 2 when no transfer zone is set.\n"},
+    {"replica add", cmd_replica_add, "send NOTIFY to a replica or secondary",
+     OPTS(OPT_KEY | OPT_REQUIRED), {1, 1}, SETTINGS,
+     "usage: spfdb-ctl replica add ADDR[:PORT] --key NAME\n"
+     "On every commit, send NOTIFY to ADDR:PORT (port 53 by default; IPv6 as\n"
+     "[ADDR]:PORT), signed with key NAME.\n"
+     "  --key NAME  an existing key (see 'spfdb-ctl key list'; required)\n"},
+    {"replica del", cmd_replica_del, "stop notifying a replica", NO_OPTS, {1, 1}, SETTINGS,
+     "usage: spfdb-ctl replica del ADDR[:PORT]\n"},
+    {"replica list", cmd_replica_list, "list replicas", OPTS(OPT_JSON), {0, 0}, READS,
+     "usage: spfdb-ctl replica list [--json]\n" JSON_OPT
+     "Output: one line per replica, in address order: 'ADDR:PORT KEY'.\n"
+     "JSON: [{\"address\": ADDR:PORT, \"key\": KEY}, ...]\n"},
+    {"primary set", cmd_primary_set, "make this database a replica of a primary",
+     OPTS(OPT_KEY | OPT_REQUIRED, OPT_ZONE | OPT_REQUIRED, OPT_FORCE), {1, ANY}, SETTINGS,
+     "usage: spfdb-ctl primary set ADDR[:PORT]... --key NAME --zone ZONE [--force]\n"
+     "Make this database a replica: spfdb-follow transfers ZONE from these primaries\n"
+     "(tried in order; at most 8; port 53 by default), signed with key NAME, and\n"
+     "its data becomes the primary's.  From then on add, del, replace, allocation\n"
+     "add|del and zone add|set|del exit 2, naming the primary.\n"
+     "  --key NAME   the key the primary knows (required; store it first with\n"
+     "               'spfdb-ctl key add NAME --secret -')\n"
+     "  --zone ZONE  the primary's transfer zone (required)\n"
+     "  --force      also when the database serves zones or holds entries, which\n"
+     "               the first transfer replaces (without it, exit 2)\n"},
+    {"primary del", cmd_primary_del, "stop following the primary", NO_OPTS, {0, 0}, SETTINGS,
+     "usage: spfdb-ctl primary del\n"
+     "Promote this replica: changes are accepted again; the data stays as last\n"
+     "transferred.\n"},
+    {"primary show", cmd_primary_show, "show what this replica follows", OPTS(OPT_JSON), {0, 0},
+     READS,
+     "usage: spfdb-ctl primary show [--json]\n" JSON_OPT
+     "Output: one 'FIELD VALUE' line each ('-': not yet):\n"
+     "  zone ZONE                  the primary's transfer zone\n"
+     "  key NAME\n"
+     "  primary ADDR:PORT          one line per primary, in order\n"
+     "  synced yes|no              a transfer has been applied\n"
+     "  serial SERIAL              this database's serial\n"
+     "  primary-serial SERIAL      the primary's serial last seen\n"
+     "  last-contact TIME          the last answer from a primary (UTC)\n"
+     "  last-success TIME          the last transfer applied (UTC)\n"
+     "JSON: {\"zone\": ZONE, \"key\": NAME, \"primaries\": [ADDR:PORT, ...],\n"
+     "  \"synced\": true|false, \"serial\": N, \"primary_serial\": N|null,\n"
+     "  \"last_contact\": TIME|null, \"last_success\": TIME|null}\n"
+     "Exit 2 when this database follows no primary.\n"},
 };
 const size_t ctl_n_commands = sizeof ctl_commands / sizeof ctl_commands[0];

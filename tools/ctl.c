@@ -123,7 +123,7 @@ ctl_status ctl_open(struct ctl *c)
         return CTL_DB;
     }
     err = spfdb_env_open(c->args.dir, &c->env);
-    if (err == 0 && c->cmd->writes)
+    if (err == 0 && c->cmd->writes == CTL_WRITES)
         err = set_origin(c);
     if (err != 0)
         return db_failed(c, err);
@@ -145,6 +145,10 @@ ctl_status ctl_read(struct ctl *c, spfdb_txn **txn)
 
 ctl_status ctl_txn_status(struct ctl *c, int r)
 {
+    /* A data change on a replica that ctl_write did not see coming: as
+     * bad input, with the library's words */
+    if (r == SPFDB_EREPLICA)
+        r = ctl_refuse(c, "%s", spfdb_strerror(r));
     if (r < 0)
         return db_failed(c, r);
     if (c->out.oom || c->err.oom)
@@ -160,13 +164,51 @@ void ctl_txn_start(struct ctl *c)
     c->out.oom = c->err.oom = 0;
 }
 
+/* A data command's transaction on a database that follows a primary:
+ * refused, naming it (SPEC §5), whatever the command would have found. */
+static int replica_refused(struct ctl *c, spfdb_txn *txn)
+{
+    struct spfdb_primary p;
+    struct buf addrs = {0};
+    int r = spfdb_primary_get(txn, &p);
+
+    if (r == SPFDB_ENOTFOUND)
+        return 0;
+    if (r != 0)
+        return r;
+    for (unsigned i = 0; i < p.n_addr; i++)
+        buf_printf(&addrs, "%s%s", i ? ", " : "", p.addr[i]);
+    ctl_txn_start(c);
+    r = addrs.oom ? SPFDB_ENOMEM
+                  : ctl_refuse(c, "this database is a replica of %s (transfer zone %s); make "
+                               "changes on the primary", addrs.p, p.zone);
+    free(addrs.p);
+    return r;
+}
+
+struct guarded {
+    struct ctl *c;
+    spfdb_write_fn fn;
+    void *arg;
+};
+
+static int guarded_txn(spfdb_txn *txn, void *arg)
+{
+    struct guarded *g = arg;
+    int r = replica_refused(g->c, txn);
+
+    return r ? r : g->fn(txn, g->arg);
+}
+
 ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg)
 {
+    struct guarded g = {c, fn, arg};
     ctl_status s = ctl_open(c);
 
     if (s == CTL_OK) {
-        int r = spfdb_write(c->env, fn, arg);
-        c->committed = r == 0;
+        int r = c->cmd->writes == CTL_WRITES
+                    ? spfdb_write_ex(c->env, guarded_txn, &g, &c->committed)
+                    : spfdb_write_ex(c->env, fn, arg, &c->committed);
         s = ctl_txn_status(c, r);
     }
     if (s == CTL_OK)
@@ -180,8 +222,9 @@ ctl_status ctl_exit(struct ctl *c, ctl_status s)
         s = ctl_flush();
     if (s == CTL_OK || !c->committed)
         return s;
+    /* the settings' quiet commits are not in the log */
     ctl_err("the change was committed, but its report could not be written: "
-            "do not retry it (see 'spfdb-ctl log')");
+            "do not retry it%s", c->cmd->writes == CTL_SETTINGS ? "" : " (see 'spfdb-ctl log')");
     return CTL_UNREPORTED;
 }
 
@@ -221,6 +264,11 @@ int ctl_zone_found(struct ctl *c, int r, const char *name)
     if (r == SPFDB_ENOTFOUND)
         return ctl_refuse(c, "zone %s is not served (see 'spfdb-ctl zone list')", name);
     return r;
+}
+
+const char *ctl_nest_words(uint32_t how)
+{
+    return how == SPFDB_NEST_SAME ? "is" : how == SPFDB_NEST_BELOW ? "lies below" : "lies above";
 }
 
 ctl_status ctl_list_begin(struct ctl *c, struct ctl_list *l, int json)

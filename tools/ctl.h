@@ -3,7 +3,8 @@
  * Files, top down; each calls only files below it:
  *   spfdb-ctl.c  main: finds the command's row, parses its options, runs it
  *   commands.c   the tables: every option (the field it sets), every command
- *   cmd_*.c      the commands: entries, allocations, zones, operations
+ *   cmd_*.c      the commands: entries, allocations, zones, operations,
+ *                keys (cmd_key.c), the transfer settings (cmd_xfr.c)
  *   ctl.c        the run's database session: open, transactions, the one
  *                conversion of library results into exit statuses, help
  *   out.c        output: messages, quoting, JSON strings, stdout
@@ -79,6 +80,8 @@ enum ctl_optid {
     OPT_SINCE,
     OPT_ZONE,
     OPT_JSON,
+    OPT_KEY,
+    OPT_SECRET,
     OPT_COUNT,
     OPT_REQUIRED = 0x100 /* or-ed to an id in a command's row */
 };
@@ -101,6 +104,8 @@ struct ctl_args {
     uint32_t ttl, neg_ttl;               /* --ttl, --negative-ttl */
     int64_t since;                       /* --since, seconds since 1970 */
     char zone[SPFDB_NAME_MAX + 1];       /* --zone, normalised */
+    char key[SPFDB_KEY_NAME_MAX + 1];    /* --key, normalised */
+    int secret_stdin;                    /* --secret - */
     int argc;                            /* the operands, after the options */
     char **argv;
 };
@@ -125,6 +130,13 @@ struct ctl_opt {
 };
 extern const struct ctl_opt ctl_options[OPT_COUNT];
 
+/* What a command changes.  CTL_WRITES: the data (entries, allocations,
+ * zones); the change log gets its command line, and a replica refuses it
+ * (naming its primary) before anything else is looked at.  CTL_SETTINGS:
+ * the transfer settings (keys, transfer zone, replicas, primary), quiet
+ * commits that no log record shows, allowed on a replica. */
+enum { CTL_READS = 0, CTL_WRITES = 1, CTL_SETTINGS = 2 };
+
 struct ctl;
 /* A command: its options are parsed and its operand count checked. */
 typedef ctl_status (*ctl_fn)(struct ctl *c, const struct ctl_args *a);
@@ -137,7 +149,7 @@ struct ctl_cmd {
     const unsigned *opts; /* its own options (ids, OPT_REQUIRED marks one it cannot
                              run without), OPT_END last; --db and --help follow */
     int operands[2];      /* at least, at most (-1: any number) */
-    int writes;           /* changes the database: the change log gets its command line */
+    int writes;           /* CTL_READS, CTL_WRITES or CTL_SETTINGS (below) */
     const char *help;     /* usage line, then options and output format */
 };
 extern const struct ctl_cmd ctl_commands[];
@@ -150,7 +162,7 @@ struct ctl {
     struct ctl_args args;
     spfdb_env *env;            /* opened by ctl_open */
     struct buf out, err;       /* output held back until the commit */
-    int committed;             /* a write transaction committed (ctl_exit) */
+    int committed;             /* a write transaction committed a change (ctl_exit) */
 };
 
 /* Command handlers (cmd_entry.c, cmd_alloc.c, cmd_zone.c, cmd_ops.c). */
@@ -169,15 +181,32 @@ ctl_status cmd_zone_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_log(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_backup(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_key_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_key_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_key_list(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_transfer_set(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_transfer_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_transfer_show(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_replica_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_replica_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_replica_list(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_primary_set(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_primary_del(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_primary_show(struct ctl *c, const struct ctl_args *a);
 
-/* Option setters of a command's values (cmd_zone.c, cmd_ops.c); the rules
- * they apply are the library's. */
+/* Option setters of a command's values (cmd_zone.c, cmd_ops.c,
+ * cmd_key.c); the rules they apply are the library's. */
 ctl_status opt_ns(void *field, const char *arg);
 ctl_status opt_hostmaster(void *field, const char *arg);
 ctl_status opt_ttl(void *field, const char *arg);
 ctl_status opt_neg_ttl(void *field, const char *arg);
 ctl_status opt_since(void *field, const char *arg);
 ctl_status opt_zone(void *field, const char *arg);
+ctl_status opt_key(void *field, const char *arg);
+ctl_status opt_secret(void *field, const char *arg);
+/* A key's name as typed, normalised into OUT (SPFDB_KEY_NAME_MAX + 1
+ * bytes): CTL_OK, or CTL_USAGE naming it (cmd_key.c). */
+ctl_status ctl_key_arg(const char *s, char *out);
 
 /* ---- out.c -------------------------------------------------------------- */
 
@@ -194,6 +223,9 @@ const char *ctl_quote(const char *s, size_t len, char *buf);
  * hold it all), returning its length; or into F. */
 size_t ctl_escape(char *dst, size_t cap, const char *s);
 void ctl_put_escaped(FILE *f, const char *s);
+/* T (seconds since 1970) as "2026-11-23T10:00:00Z" into BUF, or "?". */
+#define CTL_UTC_MAX 32
+const char *ctl_utc(int64_t t, char *buf);
 /* S as a JSON string: quoted, escaped; invalid UTF-8 becomes U+FFFD. */
 void ctl_json_str(FILE *f, const char *s);
 /* The same, but null for "". */
@@ -242,8 +274,9 @@ ctl_status ctl_txn_status(struct ctl *c, int r);
 /* Called first in every write callback: forget a previous run's output. */
 void ctl_txn_start(struct ctl *c);
 /* Run FN in one write transaction; print c->out and c->err after a commit,
- * or only c->err after a refusal.  Returns the exit status; a commit sets
- * c->committed. */
+ * or only c->err after a refusal.  Returns the exit status; a commit that
+ * changed something sets c->committed (a run that changed nothing has no
+ * change to report lost: ctl_exit gives 3, not 4). */
 ctl_status ctl_write(struct ctl *c, spfdb_write_fn fn, void *arg);
 /* The exit status of a run that ended with S, stdout flushed: once a change
  * is committed, a failure can only be its report's (stdout full or closed,
@@ -261,6 +294,9 @@ int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spf
 /* R, the result of a library call on zone NAME, with SPFDB_ENOTFOUND
  * turned into CTL_REFUSED ("not served"). */
 int ctl_zone_found(struct ctl *c, int r, const char *name);
+/* How a zone lies to another (SPFDB_RULE_XFR_NEST's value, rules.h), in
+ * words: "is", "lies below", "lies above". */
+const char *ctl_nest_words(uint32_t how);
 /* A listing being made (ctl_mem above): into F, inside read transaction
  * TXN, which ends before the listing is written.  N is -1 for text, else
  * the count of JSON array items printed so far. */

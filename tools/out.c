@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -138,6 +139,16 @@ ctl_status ctl_out(const char *p, size_t n)
         n -= (size_t)w;
     }
     return r;
+}
+
+const char *ctl_utc(int64_t t, char *buf)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!gmtime_r(&tt, &tm) || !strftime(buf, CTL_UTC_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        strcpy(buf, "?");
+    return buf;
 }
 
 /* Length of the valid UTF-8 sequence at S (not NUL), or 0. */

@@ -506,7 +506,7 @@ class Completion(unittest.TestCase):
     def test_words(self):
         self.assertEqual(self.complete("", db=False),
                          sorted("add del replace list check allocation zone log spf-record "
-                                "backup help".split()))
+                                "backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),

@@ -256,7 +256,8 @@ static void burst(struct ctx *c, spfdb_txn *t)
 
         if (at < 0 && o->n == MAXE)
             break;
-        assert_int_equal(spfdb_entry_add(t, c->ids[k], &run[i]), at >= 0 ? SPFDB_EEXIST : 0);
+        assert_int_equal(spfdb_entry_add_flags(t, c->ids[k], &run[i], SPFDB_ENTRY_WIDE, NULL),
+                         at >= 0 ? SPFDB_EEXIST : 0);
         if (at < 0)
             o->e[o->n++] = run[i];
     }
@@ -278,7 +279,7 @@ static int batch_fn(spfdb_txn *t, void *arg)
         if (op < 6 && o->n < MAXE) {
             rand_prefix(c, &p);
             at = o_find(o, &p);
-            rc = spfdb_entry_add(t, c->ids[k], &p);
+            rc = spfdb_entry_add_flags(t, c->ids[k], &p, SPFDB_ENTRY_WIDE, NULL);
             assert_int_equal(rc, at >= 0 ? SPFDB_EEXIST : 0);
             if (at < 0)
                 o->e[o->n++] = p;
@@ -381,7 +382,7 @@ static int ops_fn(spfdb_txn *t, void *arg)
 
     for (size_t i = 0; o->add && o->add[i]; i++) {
         struct spfdb_prefix p = pfx(o->add[i]);
-        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+        assert_int_equal(spfdb_entry_add_flags(t, 1, &p, SPFDB_ENTRY_WIDE, NULL), 0);
     }
     for (size_t i = 0; o->del && o->del[i]; i++) {
         struct spfdb_prefix p = pfx(o->del[i]);
@@ -428,7 +429,7 @@ static int invalid_fn(spfdb_txn *t, void *arg)
         p.len = (uint8_t)(n * 8 + 1);
         assert_int_equal(spfdb_entry_add(t, 1, &p), SPFDB_EINVAL);
         p = pfx(ok[i]);
-        assert_int_equal(spfdb_entry_add(t, 1, &p), 0);
+        assert_int_equal(spfdb_entry_add_flags(t, 1, &p, SPFDB_ENTRY_WIDE, NULL), 0);
     }
     return 0;
 }

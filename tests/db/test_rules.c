@@ -409,12 +409,17 @@ static int entries_fn(spfdb_txn *t, void *arg)
     struct spfdb_why why;
     (void)arg;
 
-    /* spfdb_entry_add leaves the width to the caller; the _flags call not */
+    /* a wide prefix only with SPFDB_ENTRY_WIDE, asked for explicitly: the
+     * plain call is strict, so no writer skips the rule by default */
     assert_int_equal(spfdb_entry_add_flags(t, 1, &p, 0, &why), SPFDB_ERULE);
     assert_int_equal(why.rule, SPFDB_RULE_WIDE);
+    assert_int_equal(spfdb_entry_add(t, 1, &p), SPFDB_ERULE);
+    assert_int_equal(spfdb_entry_add(t, 1, &(struct spfdb_prefix){.family = 6, .len = 8}),
+                     SPFDB_ERULE);
     assert_int_equal(spfdb_entry_has(t, 1, &p), 0);
     assert_int_equal(spfdb_entry_add_flags(t, 1, &p, SPFDB_ENTRY_WIDE, &why), 0);
-    assert_int_equal(spfdb_entry_add(t, 1, &(struct spfdb_prefix){.family = 6, .len = 8}), 0);
+    assert_int_equal(spfdb_entry_add_flags(t, 1, &(struct spfdb_prefix){.family = 6, .len = 8},
+                                           SPFDB_ENTRY_WIDE, NULL), 0);
     q = p;
     q.addr[3] = 1;
     q.len = 24; /* host bits */

@@ -352,11 +352,16 @@ static int change_fn(spfdb_txn *t, void *arg)
     return c->ret;
 }
 
+/* spfdb_write_ex says whether it committed: exactly when the last
+ * commit's id moved (a change), never for an abort or no change. */
 static void change(spfdb_env *env, const char *add, int ttl, int ret)
 {
     struct change c = {add, ttl, ret};
+    uint64_t id = txn_id(env);
+    int committed = -1;
 
-    assert_int_equal(spfdb_write(env, change_fn, &c), ret);
+    assert_int_equal(spfdb_write_ex(env, change_fn, &c, &committed), ret);
+    assert_int_equal(committed, txn_id(env) != id);
 }
 
 static void test_serial(void **state)

@@ -154,9 +154,15 @@ static int op_fn(spfdb_txn *t, void *arg)
     return -100;
 }
 
+/* Also checks spfdb_write_ex's word: committed exactly when the last
+ * commit's id moved (quiet commits too). */
 static int run(spfdb_env *env, struct op *o)
 {
-    return spfdb_write(env, op_fn, o);
+    uint64_t id = txn_id(env);
+    int committed = -1, rc = spfdb_write_ex(env, op_fn, o, &committed);
+
+    assert_int_equal(committed, txn_id(env) != id);
+    return rc;
 }
 
 static int run1(spfdb_env *env, int kind, const char *a, const char *b)
