@@ -29,19 +29,13 @@ import spfdbtest as T
 
 KDIG = shutil.which("kdig")
 FAKETIME = shutil.which("faketime")
-XFR_SETUP = ""
 ZONE = "xfr.test"
 SECRET = base64.b64encode(bytes(range(32))).decode()
 WRONG = base64.b64encode(bytes(range(1, 33))).decode()
 
 
-def take_setup_arg():
-    global XFR_SETUP
-    argv = sys.argv
-    if "--xfr-setup" in argv:
-        i = argv.index("--xfr-setup")
-        XFR_SETUP = argv[i + 1]
-        del argv[i:i + 2]
+def add_key(db, name, secret):
+    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
 
 
 def kdig_records(out):
@@ -77,7 +71,9 @@ class Xfr(T.ServerCase):
                "192.0.2.7/32")
         db.ctl("add", "--allocation", "eu", "203.0.113.0/24")
         db.ctl("add", "10.0.0.0/8", "2001:db8::1/128")
-        subprocess.run([XFR_SETUP, db.dir, ZONE, "k1", SECRET, "k2", WRONG], check=True)
+        db.ctl("transfer", "set", ZONE)
+        add_key(db, "k1", SECRET)
+        add_key(db, "k2", WRONG)
 
     def kdig(self, *args, key=SECRET, keyname="k1", pre=()):
         cmd = list(pre) + [KDIG, "@%s" % self.server.host, "-p", str(self.server.port),
@@ -174,6 +170,20 @@ class Xfr(T.ServerCase):
         self.assertEqual(data[-10:-6], b"\x00\x12\x00\x06")
         self.assertLess(abs(int.from_bytes(data[-6:], "big") - time.time()), 5)
 
+    def test_key_added_while_running(self):
+        """Keys change in quiet commits (no serial, no meta_gen): seen at once."""
+        new = base64.b64encode(bytes(range(2, 34))).decode()
+        p, status = self.kdig("soa", ZONE, key=new, keyname="late")
+        self.assertEqual(status, "BADKEY", p.stdout)
+        serial = self.axfr_set()[1]
+        add_key(self.db, "late", new)
+        p, status = self.kdig("soa", ZONE, key=new, keyname="late")
+        self.assertEqual(status, "NOERROR", p.stdout)
+        self.assertEqual(self.axfr_set()[1], serial)
+        self.db.ctl("key", "del", "late")
+        p, status = self.kdig("soa", ZONE, key=new, keyname="late")
+        self.assertEqual(status, "BADKEY", p.stdout)
+
     def test_customer_zone_axfr_refused(self):
         for zone in ("iphmx.example", "spf.customer.example"):
             for key in (None, SECRET):
@@ -246,7 +256,7 @@ class XfrBind(T.ServerCase):
     @classmethod
     def setup_db(cls, db):
         Xfr.setup_db(db)
-        subprocess.run([XFR_SETUP, db.dir, ZONE, "bind1", SECRET], check=True)
+        add_key(db, "bind1", SECRET)
 
     def setUp(self):
         self.ndir = os.path.join(self.db.top, "named")
@@ -335,7 +345,8 @@ class XfrLarge(T.ServerCase):
             for i in range(cls.N):
                 f.write("11.%d.%d.%d/32\n" % (i >> 16, (i >> 8) & 255, i & 255))
         db.ctl("replace", "--allocation", "default", path)
-        subprocess.run([XFR_SETUP, db.dir, ZONE, "k1", SECRET], check=True)
+        db.ctl("transfer", "set", ZONE)
+        add_key(db, "k1", SECRET)
 
     def test_axfr_100k(self):
         t0 = time.time()
@@ -350,5 +361,4 @@ class XfrLarge(T.ServerCase):
 
 
 if __name__ == "__main__":
-    take_setup_arg()
     T.main()
