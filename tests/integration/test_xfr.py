@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.opcode
+import dns.rcode
 import dns.tsig
 import dns.query
 import dns.rdatatype
@@ -331,6 +333,55 @@ class XfrBind(T.ServerCase):
         self.assertEqual(self.axfr(self.nport), primary)
         # it came as an IXFR: 1 + 3 x 2 SOA records and 4 changes (the zone: out, in)
         self.assertRegex(self.named_log(), r"Transfer completed: 1 messages, 12 records")
+
+
+class XfrPool(T.ServerCase):
+    """16 transfer connections at most, outside --tcp-max (2 here): a 17th
+    AXFR gets a signed REFUSED, and the slots come back when clients go."""
+    server_args = ("--tcp-max", "2")
+
+    @classmethod
+    def setup_db(cls, db):
+        Xfr.setup_db(db)
+
+    def signed_axfr(self):
+        q = dns.message.make_query(ZONE, "AXFR")
+        q.use_tsig(dns.tsigkeyring.from_text({"k1": SECRET}), keyname="k1",
+                   algorithm="hmac-sha256")
+        return q
+
+    def test_pool_limit(self):
+        held = []
+        try:
+            for _ in range(16):
+                s = socket.create_connection(self.server.addr(), timeout=5)
+                s.sendall(T.tcp_frame(self.signed_axfr().to_wire()))
+                T.tcp_recv_msg(s)  # its transfer thread answers (and then waits 10 s)
+                held.append(s)
+            q = self.signed_axfr()
+            with socket.create_connection(self.server.addr(), timeout=5) as s:
+                s.sendall(T.tcp_frame(q.to_wire()))
+                wire = T.tcp_recv_msg(s)
+            r = dns.message.from_wire(wire, keyring=q.keyring, request_mac=q.mac)
+            self.assertEqual(r.rcode(), dns.rcode.REFUSED)  # signed: from_wire verified it
+            self.assertTrue(r.had_tsig)
+            # ordinary queries and signed SOA still work
+            p = subprocess.run([KDIG, "@127.0.0.1", "-p", str(self.server.port), "-y",
+                                "hmac-sha256:k1:" + SECRET, "soa", ZONE, "+tcp"],
+                               capture_output=True, text=True, timeout=20)
+            self.assertIn("status: NOERROR", p.stdout)
+        finally:
+            for s in held:
+                s.close()
+        deadline = time.time() + 10
+        while True:
+            p = subprocess.run([KDIG, "@127.0.0.1", "-p", str(self.server.port), "-y",
+                                "hmac-sha256:k1:" + SECRET, "axfr", ZONE],
+                               capture_output=True, text=True, timeout=20)
+            if "REFUSED" not in p.stdout + p.stderr or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertIn("_spfdb.%s." % ZONE, p.stdout, p.stderr)
 
 
 class XfrLarge(T.ServerCase):
