@@ -62,6 +62,13 @@ static int build_alloc(const struct spfdb_alloc *a, void *arg)
     return rc;
 }
 
+static int count_key(const struct spfdb_key *k, void *arg)
+{
+    (void)k;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
 static int load_key(const struct spfdb_key *k, void *arg)
 {
     if (k->alg != SPFDB_KEY_HMAC_SHA256)
@@ -82,7 +89,11 @@ int view_load_xfr(spfdb_txn *txn, struct xfrzone **out)
         return 0;
     if (rc != 0)
         return rc;
-    rc = xfrzone_new(&x, z.name, z.ns);
+    size_t n = 0;
+    rc = spfdb_key_foreach(txn, count_key, &n); /* the table is sized once */
+    if (rc != 0)
+        return rc;
+    rc = xfrzone_new(&x, z.name, z.ns, n);
     if (rc == 0)
         rc = spfdb_key_foreach(txn, load_key, x);
     if (rc != 0) {

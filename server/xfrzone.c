@@ -9,14 +9,17 @@
 
 enum { DNS_R_NOTAUTH = 9 };
 
-int xfrzone_new(struct xfrzone **out, const char *name, const char *ns)
+int xfrzone_new(struct xfrzone **out, const char *name, const char *ns, size_t nkeys)
 {
     struct xfrzone *x = calloc(1, sizeof *x);
 
-    if (x == NULL)
-        return SPFDB_ENOMEM;
-    if (xfr_origin_set(&x->origin, name) != XFR_OK || strlen(ns) >= sizeof x->ns) {
+    if (x == NULL || (nkeys && (x->keys = calloc(nkeys, sizeof *x->keys)) == NULL)) {
         free(x);
+        return SPFDB_ENOMEM;
+    }
+    x->cap = nkeys;
+    if (xfr_origin_set(&x->origin, name) != XFR_OK || strlen(ns) >= sizeof x->ns) {
+        xfrzone_free(x);
         return SPFDB_EINVAL;
     }
     strcpy(x->ns, ns[0] ? ns : XFR_NS_DEFAULT);
@@ -27,14 +30,8 @@ int xfrzone_new(struct xfrzone **out, const char *name, const char *ns)
 
 int xfrzone_add_key(struct xfrzone *x, const char *name, const uint8_t *secret, size_t len)
 {
-    if (x->nkeys == x->cap) {
-        size_t cap = x->cap ? 2 * x->cap : 4;
-        struct tsig_key *k = realloc(x->keys, cap * sizeof *k);
-        if (k == NULL)
-            return SPFDB_ENOMEM;
-        x->keys = k;
-        x->cap = cap;
-    }
+    if (x->nkeys == x->cap)
+        return SPFDB_EINVAL;
     if (tsig_key_set(&x->keys[x->nkeys], name, secret, len) != TSIG_OK)
         return SPFDB_EINVAL;
     x->nkeys++;

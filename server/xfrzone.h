@@ -44,14 +44,14 @@ struct xfrzone {
     char name[XFR_ORIGIN_MAX + 1]; /* as stored: lowercase, no trailing dot */
     struct xfr_origin origin;     /* the same, a wire name */
     char ns[SPFDB_HOST_MAX + 1];  /* the SOA's MNAME and the apex NS */
-    size_t nkeys, cap;
+    size_t nkeys, cap;            /* keys held, and room */
     struct tsig_key *keys;
 };
 
 /* A zone named NAME (text, no trailing dot) with NS host NS ("" for the
- * default): 0 and *OUT, or an error. */
-int xfrzone_new(struct xfrzone **out, const char *name, const char *ns);
-/* Add a hmac-sha256 key.  0 or an error. */
+ * default), with room for NKEYS keys: 0 and *OUT, or an error. */
+int xfrzone_new(struct xfrzone **out, const char *name, const char *ns, size_t nkeys);
+/* Add a hmac-sha256 key (SPFDB_EINVAL past the room, or a bad key). */
 int xfrzone_add_key(struct xfrzone *x, const char *name, const uint8_t *secret, size_t len);
 void xfrzone_free(struct xfrzone *x);
 

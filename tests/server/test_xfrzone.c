@@ -37,7 +37,7 @@ static int setup(void **state)
     static struct fx f;
 
     memset(&f, 0, sizeof f);
-    assert_int_equal(xfrzone_new(&f.x, "xfr.test", ""), 0);
+    assert_int_equal(xfrzone_new(&f.x, "xfr.test", "", 1), 0);
     assert_int_equal(xfrzone_add_key(f.x, "k1", SECRET, sizeof SECRET), 0);
     assert_int_equal(tsig_key_set(&f.key, "k1", SECRET, sizeof SECRET), 0);
     assert_int_equal(tsig_key_set(&f.wrong, "k1", OTHER, sizeof OTHER), 0);
