@@ -282,6 +282,7 @@ struct ixfr {
     struct sender *s;
     uint32_t client, serial;   /* from, to */
     uint32_t at;               /* check: the serial reached so far */
+    uint64_t changes;          /* check: the changes from the client's serial on */
     int broken;
     struct xfr_net_slot *slots;
     size_t nslots;
@@ -301,6 +302,13 @@ static int ix_check(struct spfdb_log_rec *r, void *arg)
         return 1;
     }
     x->at = r->serial_after;
+    x->changes += r->n_changes;
+    return 0;
+}
+
+static int count_objects(const struct spfdb_alloc *a, void *arg)
+{
+    *(uint64_t *)arg += 1 + a->n4 + a->n6;
     return 0;
 }
 
@@ -427,7 +435,13 @@ static enum xfr_form plan(spfdb_txn *txn, uint16_t qtype, uint32_t client, uint3
         return XFR_FORM_AXFR;
     x->at = client;
     x->broken = 0;
+    x->changes = 0;
     if (spfdb_log_foreach(txn, *seq, 0, ix_check, x) != 0 || x->broken || x->at != serial)
+        return XFR_FORM_AXFR;
+    /* More changes than half the zone: the whole zone is smaller, and a
+     * follower stages less (design §2). */
+    uint64_t objects = 0;
+    if (spfdb_alloc_foreach(txn, count_objects, &objects) != 0 || x->changes > objects / 2 + 16)
         return XFR_FORM_AXFR;
     return XFR_FORM_IXFR;
 }

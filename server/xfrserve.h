@@ -22,7 +22,9 @@
  * IXFR comes from the change log (design §2): the client's serial current
  * (or newer) gets the single SOA; a serial the log still holds
  * (spfdb_log_find_serial) one difference sequence per commit, netted
- * (xfr/net.h); anything else the AXFR form.
+ * (xfr/net.h), unless the commits hold more changes than half the zone's
+ * records (plus 16, so small zones still get IXFR); anything else the
+ * AXFR form.
  *
  * Thread rules: xfr_pool_new, xfr_pool_stop and xfr_pool_free on the main
  * thread; xfr_pool_room and xfr_pool_take on the TCP thread (the only

@@ -172,6 +172,16 @@ class Xfr(T.ServerCase):
         self.assertEqual(data[-10:-6], b"\x00\x12\x00\x06")
         self.assertLess(abs(int.from_bytes(data[-6:], "big") - time.time()), 5)
 
+    def test_ixfr_of_many_changes_is_axfr(self):
+        """Commits changing more than half the zone (plus 16) come as AXFR."""
+        old = self.axfr_set()[1]
+        self.db.ctl("add", *["11.0.0.%d/32" % i for i in range(60)])
+        p, status = self.kdig("ixfr=%d" % old, ZONE)
+        recs = kdig_records(p.stdout)
+        self.assertEqual(recs[1][1], "NS", p.stdout)
+        self.assertEqual(set(r for r in recs if r[1] not in ("SOA", "TSIG")), self.oracle())
+        self.db.ctl("del", *["11.0.0.%d/32" % i for i in range(60)])
+
     def test_key_added_while_running(self):
         """Keys change in quiet commits (no serial, no meta_gen): seen at once."""
         new = base64.b64encode(bytes(range(2, 34))).decode()
