@@ -76,8 +76,22 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Does a remap of this process wait for our snapshot?  Another process
+ * grew the map: every reader here must reset before the workers can renew
+ * theirs (spfdb.h), so a transfer that held on would stall them for up to
+ * 10 s and then make them answer SERVFAIL.  spfdb_env_last_txnid only
+ * tries the remap lock, which prefers a waiting remap: it is busy exactly
+ * then.  The transfer gives way; its client retries. */
+static int remap_waits(struct xfr_conn *c)
+{
+    uint64_t id;
+
+    return spfdb_env_last_txnid(c->p->env, &id) == SPFDB_EBUSY;
+}
+
 /* Write BUF[0..LEN) whole: the socket is non-blocking, so wait for it in
- * ticks, and give up after XFR_STALL_S without one octet taken.  0 or -1. */
+ * ticks, and give up after XFR_STALL_S without one octet taken, on a stop,
+ * or when a remap waits.  0 or -1. */
 static int write_all(struct xfr_conn *c, const uint8_t *buf, size_t len)
 {
     int64_t last = mono_ms();
@@ -95,7 +109,7 @@ static int write_all(struct xfr_conn *c, const uint8_t *buf, size_t len)
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
         struct pollfd pf = { c->fd, POLLOUT, 0 };
-        if (stopping(c->p) || mono_ms() - last > XFR_STALL_S * 1000)
+        if (stopping(c->p) || mono_ms() - last > XFR_STALL_S * 1000 || remap_waits(c))
             return -1;
         if (poll(&pf, 1, XFR_TICK_MS) < 0 && errno != EINTR)
             return -1;
@@ -160,7 +174,7 @@ static int snd_flush(struct sender *s)
 {
     size_t n;
 
-    if (xfr_resp_finish(&s->r, (uint64_t)time(NULL), 1, &n) != XFR_OK)
+    if (remap_waits(s->c) || xfr_resp_finish(&s->r, (uint64_t)time(NULL), 1, &n) != XFR_OK)
         return -1;
     put_be16(s->c->out, (uint16_t)n);
     if (write_all(s->c, s->c->out, n + 2) != 0)

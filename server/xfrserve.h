@@ -14,7 +14,9 @@
  * reads, and serves SOA, AXFR and IXFR from one snapshot per message.
  * Messages are produced as the socket drains (xfr/out.h, 16 KiB each,
  * every one signed): a blocking write, polled every 100 ms, and 30 s
- * without progress closes the connection.  Between messages a client has
+ * without progress closes the connection.  A transfer also ends (the
+ * client retries) as soon as a remap waits for its snapshot, which would
+ * otherwise stall the answering threads (spfdb.h).  Between messages a client has
  * 10 s idle and 2 s to complete a message it began.  Anything else than a
  * transfer-zone query gets its reply (REFUSED, FORMERR, NOTAUTH) and the
  * connection is closed.
