@@ -5,9 +5,11 @@ set -eu
 # systemd (systemd-analyze, -sysusers, -tmpfiles), man-db and groff-base are
 # for tests/systemd: the unit, the snippets and the man pages; nettle-dev for
 # TSIG's HMAC-SHA256 (xfr/) and spfdb-ctl's base64; bind9-utils for
-# named-checkconf (tests/cli: the key statement spfdb-ctl prints).
+# named-checkconf (tests/cli: the key statement spfdb-ctl prints); bind9 and
+# faketime for tests/integration/test_xfr.py (named as a secondary, clock skew).
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
-      nettle-dev clang knot-dnsutils dnsutils bind9-utils unbound python3 python3-dnspython
+      nettle-dev clang knot-dnsutils dnsutils bind9-utils bind9 faketime unbound python3
+      python3-dnspython
       python3-spf python3-prometheus-client iproute2 procps systemd man-db groff-base"
 missing=""
 for p in $pkgs; do

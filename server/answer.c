@@ -11,8 +11,11 @@
 
 #include <string.h>
 
+#include <time.h>
+
 #include "qname.h"
 #include "wire.h"
+#include "xfrzone.h"
 #include "zones.h"
 
 /* The zone's SOA, in the answer (apex) or authority section, with its
@@ -74,6 +77,12 @@ static uint8_t decide(const struct answer_env *env, struct answer_state *s)
 
     if (q->qclass == DNS_C_IN)
         z = zonetab_find(env->zones, name, q->label, q->nlabels, &m);
+    /* The transfer zone nests with no served zone (SPEC §2), so only a
+     * name under none can be in it. */
+    if (!z && env->xfr && q->qclass == DNS_C_IN && xfrzone_has(env->xfr, q)) {
+        s->xfr = 1;
+        return ANSWER_REFUSED; /* or not: xfr_reply() says */
+    }
     if (!z || q->qtype == DNS_T_AXFR || q->qtype == DNS_T_IXFR) {
         r->rcode = DNS_R_REFUSED; /* not ours; or a transfer, which we never do */
         return ANSWER_REFUSED;
@@ -154,6 +163,7 @@ static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, si
     s->r = (struct wire_reply){ .serial = env->serial };
     s->transport = (uint8_t)transport;
     s->lookup = 0;
+    s->xfr = 0;
     switch (wire_parse(msg, len, &s->q)) {
     case WIRE_DROP:
         s->cls = ANSWER_DROP;
@@ -177,6 +187,28 @@ static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, si
     return s->lookup;
 }
 
+/* A query in the transfer zone: TSIG checked, then xfrzone.h's table.
+ * Off the common path: only names under no served zone get here. */
+static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, uint8_t *out,
+                        size_t limit, struct answer_info *info)
+{
+    struct tsig_ctx ctx;
+    uint64_t now = (uint64_t)time(NULL);
+    int err;
+    enum xfrzone_act act = xfrzone_decide(env->xfr, &s->q, s->transport == ANSWER_TCP,
+                                          env->xfr_room, now, &ctx, &err);
+
+    info->rcode = xfrzone_rcode(act, err);
+    info->cls = act == XFRZ_SOA || act == XFRZ_TRANSFER ? ANSWER_ZONE
+                : act == XFRZ_FORMERR || act == XFRZ_NOTAUTH ? ANSWER_MALFORMED
+                                                             : ANSWER_REFUSED;
+    if (act == XFRZ_TRANSFER) {
+        info->transfer = 1;
+        return 0;
+    }
+    return xfrzone_write(env->xfr, &s->q, act, &ctx, err, env->serial, now, out, limit);
+}
+
 /* Write S's reply into OUT[0..CAP).  LISTED (read only when S->lookup): 1
  * listed, 0 not, <0 the database could not be read. */
 static size_t write_reply(const struct answer_env *env, struct answer_state *s, int listed,
@@ -187,6 +219,7 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
     if (s->lookup)
         s->cls = looked_up(s, listed);
     info->cls = s->cls;
+    info->transfer = 0;
     if (s->cls == ANSWER_DROP) {
         info->qtype = 0;
         info->rcode = 0;
@@ -206,6 +239,8 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
         if (cap < limit)
             limit = cap;
     }
+    if (s->xfr)
+        return xfr_reply(env, s, out, limit, info);
     return wire_reply(&s->q, &s->r, out, limit);
 }
 

@@ -24,9 +24,10 @@
 
 struct zone;
 struct zonetab;
+struct xfrzone;
 
 /* What the answers of one batch see.  The read view (view.h) fills in the
- * first four for the server; the TCP thread sets the last. */
+ * database half for the server; the TCP thread sets the rest. */
 struct answer_env {
     const struct zonetab *zones; /* NULL or empty: REFUSED to everything */
     uint32_t serial;             /* the SOA serial of every zone */
@@ -37,7 +38,9 @@ struct answer_env {
      * query needs a lookup. */
     void (*covers_many)(void *ctx, struct spfdb_query *q, unsigned n);
     void *covers_ctx;
+    const struct xfrzone *xfr;   /* the transfer zone (SPEC §5), or NULL: none */
     uint16_t tcp_idle_100ms;     /* edns-tcp-keepalive TIMEOUT sent over TCP */
+    uint8_t xfr_room;            /* TCP: a transfer may start (xfrserve.h) */
 };
 
 /* What the reply was, for the metrics (issue 4) and logs. */
@@ -56,6 +59,8 @@ struct answer_info {
     uint16_t qtype;   /* 0 when the question did not parse */
     uint8_t rcode;    /* extended: 16 for BADVERS */
     uint8_t cls;      /* enum answer_class */
+    uint8_t transfer; /* TCP: no reply written; the query is a verified AXFR or
+                       * IXFR, for a transfer thread to answer (xfrserve.h) */
 };
 
 enum { ANSWER_UDP = 0, ANSWER_TCP = 1 };
@@ -72,6 +77,7 @@ struct answer_state {
     uint8_t addr[16];
     uint32_t alloc;            /* ... is listed in allocation ALLOC */
     uint8_t unlisted_tail;
+    uint8_t xfr;               /* the name is in the transfer zone (xfrzone.h) */
     uint16_t apex;
     const struct zone *zone;
 };

@@ -37,6 +37,7 @@
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
+#include "xfrserve.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
 /* Every worker thread holds one of the database's 1,024 reader slots;
@@ -66,6 +67,7 @@ struct server {
     int *tcp_fd;               /* [naddrs]: the TCP listeners, -1 none */
     struct udp_worker **udp;   /* [nudp]: worker i serves udp_fd[i] */
     struct tcp_thread *tcp;    /* worker nudp */
+    struct xfr_pool *xfr;      /* transfer threads, fed by the TCP thread */
     const struct stats **stats; /* [nudp + 1]: the UDP workers' counters, then TCP's */
     unsigned udp_started;      /* UDP workers running */
     int tcp_started;
@@ -472,6 +474,13 @@ static int open_db(struct server *srv)
         rc = udp_open(srv->udp[i], srv->env);
     if (rc >= 0)
         rc = tcp_open(srv->tcp, srv->env);
+    if (rc >= 0)
+        rc = xfr_pool_new(&srv->xfr, srv->env);
+    if (rc >= 0) {
+        tcp_set_xfr(srv->tcp, srv->xfr);
+        if (srv->metrics != NULL)
+            metrics_set_xfr(srv->metrics, srv->xfr);
+    }
     if (rc >= 0 && srv->metrics != NULL)
         rc = metrics_start(srv->metrics, srv->env, srv->stats, srv->nudp + 1, time(NULL));
     if (rc < 0) {
@@ -555,6 +564,8 @@ static int serve(struct server *srv, const sigset_t *sigs)
         udp_join(srv->udp[i]);
     if (srv->tcp_started)
         tcp_join(srv->tcp);
+    if (srv->xfr != NULL)
+        xfr_pool_stop(srv->xfr); /* after the TCP thread: nothing is handed over any more */
     if (rc == 0)
         log_stop(srv->sig, srv->stats, srv->nudp + 1);
     return rc;
@@ -571,6 +582,7 @@ static void server_free(struct server *srv)
     for (unsigned i = 0; i < srv->nudp; i++)
         udp_free(srv->udp[i]);
     tcp_free(srv->tcp);
+    xfr_pool_free(srv->xfr);
     for (unsigned i = 0; i < srv->nudp; i++)
         if (srv->udp_fd[i] >= 0)
             close(srv->udp_fd[i]);

@@ -47,6 +47,16 @@
  *   spfdb_zones                                  gauge: zones in the database
  *   spfdb_metrics_connections_refused_total      metrics connections closed
  *       on arrival (16 open) or not accepted (out of descriptors)
+ *   spfdb_xfr_responses_total{form}              transfer-zone responses
+ *       completed by transfer threads (SPEC §5): axfr (an AXFR), ixfr (IXFR
+ *       from the change log), ixfr_axfr (an IXFR answered with the whole
+ *       zone), ixfr_current (an IXFR from the current serial: the SOA alone)
+ *   spfdb_xfr_aborted_total                      transfers cut off: the
+ *       client stopped reading for 30 s or closed, a read failed, a stop
+ *   spfdb_xfr_bytes_total                        octets of transfer messages
+ *       sent, their length fields included
+ *   spfdb_xfr_active                             gauge: transfer connections
+ *       open now (at most 16)
  *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
@@ -66,6 +76,7 @@
 #include "http.h"
 #include "sockets.h"
 #include "stats.h"
+#include "xfrserve.h"
 
 _Static_assert((int)METRICS_CONN_MAX == (int)HTTP_CONN_MAX, "metrics.h states the cap");
 
@@ -75,6 +86,7 @@ struct metrics {
     const struct stats *const *each; /* every answering thread's counters */
     unsigned n;
     time_t start;
+    struct xfr_pool *xfr;      /* NULL: no transfer series */
 };
 
 struct out {
@@ -212,6 +224,23 @@ static void database(struct metrics *m, struct out *o, time_t now)
     one(o, "spfdb_zones", "gauge", "Zones in the database.", zones);
 }
 
+static void transfers(struct out *o, struct xfr_pool *p)
+{
+    struct xfr_counts c;
+
+    xfr_pool_counts(p, &c);
+    head(o, "spfdb_xfr_responses_total", "counter",
+         "Transfer-zone responses completed by transfer threads, by form.");
+    emit(o, "spfdb_xfr_responses_total{form=\"axfr\"} %" PRIu64 "\n", c.axfr);
+    emit(o, "spfdb_xfr_responses_total{form=\"ixfr\"} %" PRIu64 "\n", c.ixfr);
+    emit(o, "spfdb_xfr_responses_total{form=\"ixfr_axfr\"} %" PRIu64 "\n", c.ixfr_as_axfr);
+    emit(o, "spfdb_xfr_responses_total{form=\"ixfr_current\"} %" PRIu64 "\n", c.soa);
+    one(o, "spfdb_xfr_aborted_total", "counter", "Transfers cut off before their end.",
+        c.aborted);
+    one(o, "spfdb_xfr_bytes_total", "counter", "Octets of transfer messages sent.", c.bytes);
+    one(o, "spfdb_xfr_active", "gauge", "Transfer connections open now.", c.active);
+}
+
 /* The text of a scrape (http.h's body function). */
 static int scrape(struct evbuffer *b, void *arg)
 {
@@ -234,6 +263,8 @@ static int scrape(struct evbuffer *b, void *arg)
         "Metrics connections closed on arrival (16 were open) or not accepted (out of "
         "descriptors).",
         http_refused(m->http));
+    if (m->xfr != NULL)
+        transfers(&o, m->xfr);
     database(m, &o, now);
     return o.failed ? -1 : 0;
 }
@@ -276,6 +307,11 @@ int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *
     m->n = n;
     m->start = start;
     return 0;
+}
+
+void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool)
+{
+    m->xfr = pool;
 }
 
 void metrics_free(struct metrics *m)

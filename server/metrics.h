@@ -35,6 +35,10 @@ int metrics_new(struct event_base *base, const struct sock_addr *addr, struct me
  * Call before BASE's loop runs.  0 or a negative SPFDB_E* code. */
 int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *each, unsigned n,
                   time_t start);
+struct xfr_pool;
+/* Report the transfer threads of POOL too (xfrserve.h); before BASE's
+ * loop runs. */
+void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool);
 /* Close the socket and the read handle; BASE's loop must not be running. */
 void metrics_free(struct metrics *m);
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "sockets.h"
 #include "view.h"
+#include "xfrserve.h"
 
 enum {
     TCP_MSGMAX = 65535,
@@ -65,6 +66,7 @@ struct tcp_thread {
     struct view *view;
     struct answer_env env;     /* what the answers see (view_begin), keepalive set */
     struct stats st;
+    struct xfr_pool *xfr;      /* transfer threads (xfrserve.h); NULL: none */
     unsigned nsocks, maxsocks;
     struct listener *sock;
     int pause_ready;                       /* accept_pause is assigned */
@@ -134,14 +136,15 @@ static void batch_end(struct tcp_thread *t)
 
 /* ---- connections ----------------------------------------------------------- */
 
-static void conn_close(struct tcp_conn *c)
+/* Forget C; its socket is closed unless a transfer thread took it. */
+static void conn_free(struct tcp_conn *c, int close_fd)
 {
     struct tcp_thread *t = c->t;
 
     event_del(&c->ev_read);
     event_del(&c->ev_write);
     event_del(&c->ev_timer);
-    if (close(c->fd) != 0)
+    if (close_fd && close(c->fd) != 0)
         stats_add(&t->st.tcp_err, 1);
     evbuffer_free(c->in);
     evbuffer_free(c->out);
@@ -149,6 +152,27 @@ static void conn_close(struct tcp_conn *c)
     TAILQ_REMOVE(&t->by_age, c, age);
     stats_add(&t->st.tcp_open, -1);
     free(c);
+}
+
+static void conn_close(struct tcp_conn *c)
+{
+    conn_free(c, 1);
+}
+
+/* A verified AXFR or IXFR is first in C's input and no reply is owed:
+ * the connection, with its input, goes to a transfer thread (xfrserve.h)
+ * and leaves this thread's cap.  1 (C is gone), or -1 to close it. */
+static int conn_handoff(struct tcp_conn *c)
+{
+    size_t n = evbuffer_get_length(c->in);
+    const uint8_t *in = evbuffer_pullup(c->in, -1);
+
+    if (in == NULL || xfr_pool_take(c->t->xfr, c->fd, in, n) != 0) {
+        stats_add(&c->t->st.tcp_err, 1);
+        return -1;
+    }
+    conn_free(c, 0);
+    return 1;
 }
 
 /* Hand the owed replies to the socket.  0, or -1 when C must be closed:
@@ -217,7 +241,8 @@ static int conn_touch(struct tcp_conn *c, int started)
 /* Answer the complete messages in C's input, in order, each a batch of
  * one (answer_query) and all under one snapshot, until the socket refuses
  * replies; replies are queued with their length and written together.
- * 0, or -1 when C must be closed. */
+ * A transfer waits until the replies before it are out, then is handed
+ * off.  0, -1 when C must be closed, 1 when it was handed off. */
 static int conn_answer(struct tcp_conn *c, int *done)
 {
     struct tcp_thread *t = c->t;
@@ -244,8 +269,18 @@ static int conn_answer(struct tcp_conn *c, int *done)
             rc = -1;
             break;
         }
+        t->env.xfr_room = t->xfr != NULL && xfr_pool_room(t->xfr);
         size_t len = answer_query(&t->env, m + 2, mlen, t->reply + 2, TCP_MSGMAX, ANSWER_TCP,
                                   &info);
+        if (info.transfer) {
+            rc = conn_flush(c);
+            if (rc == 0 && !c->writing) {
+                stats_count(&t->st, ANSWER_TCP, &info);
+                batch_end(t);
+                return conn_handoff(c);
+            }
+            break; /* answered again once the replies before it are out */
+        }
         stats_count(&t->st, ANSWER_TCP, &info);
         *done = 1;
         if (evbuffer_drain(c->in, 2 + mlen) != 0)
@@ -282,8 +317,14 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
             conn_close(c);
         return;
     }
-    if (n < 0 || evbuffer_add(c->in, t->rbuf, (size_t)n) != 0 || conn_answer(c, &done) != 0 ||
-        conn_touch(c, done) != 0)
+    if (n < 0 || evbuffer_add(c->in, t->rbuf, (size_t)n) != 0) {
+        conn_close(c);
+        return;
+    }
+    int rc = conn_answer(c, &done);
+    if (rc == 1)
+        return;
+    if (rc != 0 || conn_touch(c, done) != 0)
         conn_close(c);
 }
 
@@ -295,8 +336,12 @@ static void conn_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     /* Drained: the queries left waiting are answered before C is read. */
-    if (conn_flush(c) != 0 || (!c->writing && conn_answer(c, &done) != 0) ||
-        (c->eof && !c->writing) || conn_touch(c, done) != 0)
+    int rc = conn_flush(c);
+    if (rc == 0 && !c->writing)
+        rc = conn_answer(c, &done);
+    if (rc == 1)
+        return;
+    if (rc != 0 || (c->eof && !c->writing) || conn_touch(c, done) != 0)
         conn_close(c);
 }
 
@@ -511,6 +556,11 @@ int tcp_listen(struct tcp_thread *t, int fd, const char *name, char *err, size_t
         return -1;
     }
     return 0;
+}
+
+void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool)
+{
+    t->xfr = pool;
 }
 
 int tcp_open(struct tcp_thread *t, spfdb_env *env)

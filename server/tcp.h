@@ -39,6 +39,10 @@ int tcp_new(struct tcp_thread **out, unsigned id, unsigned nlisten, unsigned tcp
 /* Accept connections on FD (from sock_tcp; NAME for the error).  0, or -1
  * with a one-line reason in ERR. */
 int tcp_listen(struct tcp_thread *t, int fd, const char *name, char *err, size_t errcap);
+struct xfr_pool;
+/* Hand verified transfers to POOL (xfrserve.h; NULL: none), before
+ * tcp_start. */
+void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool);
 /* Its read view on ENV (view_open).  0 or a negative SPFDB_E* code. */
 int tcp_open(struct tcp_thread *t, spfdb_env *env);
 /* Run its loop in a new thread; 0 or an errno value. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "xfrzone.h"
 #include "zones.h"
 
 enum { LOG_INTERVAL = 10 }; /* seconds between repeated failure lines */
@@ -19,6 +20,8 @@ struct view {
     uint32_t serial;
     uint64_t meta_gen;        /* spfdb_info.meta_gen of the zone table */
     struct zonetab *zones;    /* NULL until the first build; the last good one */
+    uint64_t xfr_gen;         /* spfdb_info.xfr_gen of XFR */
+    struct xfrzone *xfr;      /* the transfer zone and its keys; NULL: none */
     int build_failed;         /* the table is older than failed_gen */
     uint64_t failed_gen;      /* meta_gen whose rebuild failed last */
     time_t failed_at;         /* when: retried once a second, not every batch */
@@ -57,6 +60,69 @@ static int build_alloc(const struct spfdb_alloc *a, void *arg)
         return 0;
     }
     return rc;
+}
+
+static int count_key(const struct spfdb_key *k, void *arg)
+{
+    (void)k;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static int load_key(const struct spfdb_key *k, void *arg)
+{
+    if (k->alg != SPFDB_KEY_HMAC_SHA256)
+        return 0; /* no other algorithm exists yet; one would get BADKEY */
+    return xfrzone_add_key(arg, k->name, k->secret, k->secret_len);
+}
+
+/* The transfer zone with its keys, when one is set: 0 and *OUT (NULL when
+ * none), or an error. */
+int view_load_xfr(spfdb_txn *txn, struct xfrzone **out)
+{
+    struct spfdb_xfr_zone z;
+    struct xfrzone *x;
+    int rc = spfdb_xfr_zone_get(txn, &z);
+
+    *out = NULL;
+    if (rc == SPFDB_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        return rc;
+    size_t n = 0;
+    rc = spfdb_key_foreach(txn, count_key, &n); /* the table is sized once */
+    if (rc != 0)
+        return rc;
+    rc = xfrzone_new(&x, z.name, z.ns, n);
+    if (rc == 0)
+        rc = spfdb_key_foreach(txn, load_key, x);
+    if (rc != 0) {
+        xfrzone_free(x);
+        return rc;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Keys and the transfer zone change in quiet commits, which leave
+ * meta_gen alone: xfr_gen says when.  A failed load keeps the last one. */
+static int refresh_xfr(struct view *v, uint64_t gen, int first)
+{
+    struct xfrzone *x;
+    int rc;
+
+    if (!first && gen == v->xfr_gen)
+        return 0;
+    rc = view_load_xfr(v->txn, &x);
+    if (rc != 0)
+        return rc;
+    xfrzone_free(v->xfr);
+    v->xfr = x;
+    v->xfr_gen = gen;
+    if (v->id == 0 && !first)
+        log_info("transfer settings changed: %s%s", x ? "transfer zone " : "no transfer zone",
+                 x ? x->name : "");
+    return 0;
 }
 
 static int rebuild(struct view *v)
@@ -98,6 +164,9 @@ static int refresh(struct view *v)
         return rc;
     v->serial = info.serial;
     v->txn_id = id;
+    rc = refresh_xfr(v, info.xfr_gen, first);
+    if (rc != 0)
+        return rc;
     if (!first && info.meta_gen == v->meta_gen) {
         v->build_failed = 0;
         return 0;
@@ -176,6 +245,7 @@ void view_begin(struct view *v, struct answer_env *env)
         stats_add(&v->st->db_meta_fail, 1);
     }
     env->zones = v->zones;
+    env->xfr = v->xfr;
     env->serial = v->serial;
     env->covers_many = covers_many;
     env->covers_ctx = v;
@@ -193,6 +263,11 @@ void view_end(struct view *v)
         log_limit_ok(&v->meta_log, time(NULL), LOG_INTERVAL, st->db_meta_fail))
         log_err("worker %u: cannot read the zones (%" PRIu64 " times so far), serving the last "
                 "ones read: %s", v->id, st->db_meta_fail, spfdb_strerror(v->last_db_err));
+}
+
+spfdb_txn *view_txn(struct view *v)
+{
+    return v->txn_live ? v->txn : NULL;
 }
 
 int view_live(const struct view *v)
@@ -235,5 +310,6 @@ void view_close(struct view *v)
     if (v->txn != NULL)
         spfdb_txn_close(v->txn);
     zonetab_free(v->zones);
+    xfrzone_free(v->xfr);
     free(v);
 }

@@ -51,6 +51,15 @@ void view_release(struct view *v);
 /* 1 when V holds a snapshot. */
 int view_live(const struct view *v);
 
+/* V's snapshot, between view_begin and view_release (NULL when it has
+ * none): for a transfer thread's walks (xfrserve.h). */
+spfdb_txn *view_txn(struct view *v);
+
+struct xfrzone;
+/* The transfer zone and its keys read from TXN (xfrzone.h): 0 and *OUT,
+ * NULL when no transfer zone is set; or a negative SPFDB_E* code. */
+int view_load_xfr(spfdb_txn *txn, struct xfrzone **out);
+
 /* Zones in V's table (unservable ones skipped). */
 unsigned view_zone_count(const struct view *v);
 

@@ -48,7 +48,9 @@ int main(void)
         fprintf(stderr, "answer_pipe: cannot build the zone table\n");
         return 1;
     }
-    struct answer_env env = { t, 1700000000, covers_many, NULL, 100 };
+    struct answer_env env = {
+        .zones = t, .serial = 1700000000, .covers_many = covers_many, .tcp_idle_100ms = 100
+    };
     uint8_t hdr[3];
     while (fread(hdr, 1, 3, stdin) == 3) {
         size_t len = (size_t)hdr[0] << 8 | hdr[1];
