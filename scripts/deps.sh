@@ -24,5 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# Debian starts unbound when it is installed; the tests run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now unbound >/dev/null 2>&1 || true; fi
+# Debian starts unbound and named when they are installed; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then
+    for s in unbound named; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+fi
