@@ -147,8 +147,12 @@ int sock_addr_check(const struct sock_addr *a, char *err, size_t errcap)
 
     for (unsigned i = 0; i < 2; i++) {
         int fd = sock_open(a, types[i], 0, err, errcap);
-        if (fd < 0 || close(fd) != 0)
+        if (fd < 0)
             return -1;
+        if (close(fd) != 0) {
+            snprintf(err, errcap, "%s: close: %s", a->text, strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }
