@@ -436,16 +436,16 @@ int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zon
     return rc;
 }
 
-/* Record V (of key K) into *R up to its changes: 0 or SPFDB_EFORMAT. */
-static int rec_head(const MDB_val *k, const MDB_val *v, struct spfdb_log_rec *r)
+int log_rec_head(const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen,
+                 struct spfdb_log_rec *r)
 {
-    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    const uint8_t *p = v, *end = p + vlen;
 
     memset(r, 0, sizeof *r);
-    if (k->mv_size != 8 || v->mv_size < HEAD_V1 || (p[0] != 1 && p[0] != 2) ||
-        (p[0] == 2 && v->mv_size < HEAD_V2))
+    if (klen != 8 || vlen < HEAD_V1 || (p[0] != 1 && p[0] != 2) ||
+        (p[0] == 2 && vlen < HEAD_V2))
         return SPFDB_EFORMAT;
-    r->seq = get_be64(k->mv_data);
+    r->seq = get_be64(key);
     r->version = p[0];
     r->time = (int64_t)get_be64(p + 1);
     if (r->version == 2) {
@@ -474,7 +474,7 @@ static int log_each(const MDB_val *k, const MDB_val *v, void *arg)
     const struct log_walk *w = arg;
     struct spfdb_log_rec r;
 
-    if (rec_head(k, v, &r))
+    if (log_rec_head(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &r))
         return SPFDB_EFORMAT;
     return r.time >= w->since ? w->fn(&r, w->arg) : 0;
 }
@@ -521,7 +521,8 @@ int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq
         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* a gap: the next record */
         if (rc)
             return rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
-        if (rec_head(&k, &v, &r) || r.version != 2 || r.seq > hi)
+        if (log_rec_head(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r) || r.version != 2 ||
+            r.seq > hi)
             return SPFDB_EFORMAT;
         if (r.serial_before == serial) {
             *seq = r.seq;
