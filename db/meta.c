@@ -149,7 +149,7 @@ static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, u
 int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
                  struct spfdb_alloc *out)
 {
-    if (len != ALLOC_SIZE || nlen == 0 || nlen > SPFDB_LABEL_MAX)
+    if (len != ALLOC_SIZE || nlen == 0 || nlen > SPFDB_LABEL_MAX || memchr(name, 0, nlen))
         return SPFDB_EFORMAT;
     memcpy(out->name, name, nlen);
     out->name[nlen] = '\0';
@@ -179,7 +179,7 @@ static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
     rc = mdb_get(t->mdb, t->env->dbi[DB_ALLOCID], &k, &v);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    if (v.mv_size == 0 || v.mv_size > SPFDB_LABEL_MAX)
+    if (v.mv_size == 0 || v.mv_size > SPFDB_LABEL_MAX || memchr(v.mv_data, 0, v.mv_size))
         return SPFDB_EFORMAT;
     memcpy(name, v.mv_data, v.mv_size);
     name[v.mv_size] = '\0';

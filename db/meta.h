@@ -43,8 +43,8 @@ struct counts {
 
 /* The stored forms (pure).  The meta record: META_SIZE octets (format 3;
  * formats 1 and 2 stored the first 28).  An allocation: name -> id, n4, n6
- * (ALLOC_SIZE octets).  A decoder checks the lengths only: 0 and *OUT, or
- * SPFDB_EFORMAT. */
+ * (ALLOC_SIZE octets).  A decoder checks the lengths, and that a name holds
+ * no NUL (it would be read cut short): 0 and *OUT, or SPFDB_EFORMAT. */
 #define META_SIZE 44
 #define ALLOC_SIZE 20
 int meta_decode(const uint8_t *p, size_t n, struct meta *m);

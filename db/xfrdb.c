@@ -79,14 +79,15 @@ static unsigned get8(struct val *v)
     return p ? *p : 0;
 }
 
-/* A string into OUT of CAP bytes, NUL-terminated. */
+/* A string into OUT of CAP bytes, NUL-terminated.  One holding a NUL is
+ * bad: it would be read, and checked, cut short of what is stored. */
 static void get_str(struct val *v, char *out, size_t cap)
 {
     size_t n = get8(v);
     const uint8_t *p = get(v, n);
 
     out[0] = '\0';
-    if (!p || n >= cap) {
+    if (!p || n >= cap || memchr(p, 0, n)) {
         v->bad = 1;
         return;
     }
