@@ -541,8 +541,12 @@ int xfr_primary_present(spfdb_txn *t)
     return rc == SPFDB_ENOTFOUND ? 0 : rc ? rc : 1;
 }
 
+static int primary_addrs(const struct spfdb_primary *p, char (*out)[SPFDB_ADDRPORT_STRLEN],
+                         struct spfdb_why *why);
+
 int xfr_primary_decode(const uint8_t *b, size_t len, struct spfdb_primary *out)
 {
+    char canon[SPFDB_PRIMARY_MAX][SPFDB_ADDRPORT_STRLEN];
     struct val v;
 
     memset(out, 0, sizeof *out);
@@ -558,6 +562,12 @@ int xfr_primary_decode(const uint8_t *b, size_t len, struct spfdb_primary *out)
     if (read_end(&v) || spfdb_xfr_zone_rules(out->zone, NULL, NULL) ||
         spfdb_key_name_check(out->key, NULL))
         return SPFDB_EFORMAT;
+    /* as spfdb_primary_set stores them: valid, canonical, none twice */
+    if (primary_addrs(out, canon, NULL))
+        return SPFDB_EFORMAT;
+    for (unsigned i = 0; i < out->n_addr; i++)
+        if (strcmp(canon[i], out->addr[i]) != 0)
+            return SPFDB_EFORMAT;
     return 0;
 }
 
