@@ -318,7 +318,8 @@ static int get_str(const uint8_t **pp, const uint8_t *end, const char **out)
 }
 
 /* A side of a v2 zone change into OUT's slot SIDE (0 old, 1 new), checked
- * by decoding it into *Z. */
+ * by decoding it into *Z; its allocation's name must fit a zone's (or
+ * spfdb_log_zone would give another). */
 static int get_side(const uint8_t **pp, const uint8_t *end, struct spfdb_log_change *out,
                     int side, struct spfdb_zone *z)
 {
@@ -326,6 +327,7 @@ static int get_side(const uint8_t **pp, const uint8_t *end, struct spfdb_log_cha
     size_t n;
 
     if (get_str(pp, end, &out->zalloc[side]) || get_bytes(pp, end, &v, &n) ||
+        strlen(out->zalloc[side]) >= sizeof z->alloc ||
         zonerec_decode(out->zone, strlen(out->zone), v, n, z))
         return SPFDB_EFORMAT;
     out->zrec[side] = v;
