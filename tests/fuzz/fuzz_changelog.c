@@ -19,13 +19,8 @@
 #include "store.h"
 #include "zonerec.h"
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_changelog: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#define FUZZ_NAME "fuzz_changelog"
+#include "fuzz.h"
 
 #define CHANGES_MAX 64 /* changes compared in a record */
 
@@ -437,23 +432,6 @@ static void raw(unsigned flags, const uint8_t *d, size_t size)
     free(v);
 }
 
-/* The input, read front to back; past its end, zeros. */
-struct input {
-    const uint8_t *p;
-    size_t n;
-};
-
-static unsigned take8(struct input *in)
-{
-    unsigned v = in->n ? in->p[0] : 0;
-
-    if (in->n) {
-        in->p++;
-        in->n--;
-    }
-    return v;
-}
-
 static uint32_t take32(struct input *in)
 {
     uint32_t v = 0;
@@ -461,18 +439,6 @@ static uint32_t take32(struct input *in)
     for (int i = 0; i < 4; i++)
         v = v << 8 | take8(in);
     return v;
-}
-
-/* A string of up to MAX octets (no NUL), at least one when NONEMPTY. */
-static void take_str(struct input *in, char *out, size_t max, int nonempty)
-{
-    size_t n = take8(in) % (max + 1), k = 0;
-
-    while (k < n && in->n)
-        out[k++] = (char)(take8(in) | 1);
-    if (k == 0 && nonempty)
-        out[k++] = 'x';
-    out[k] = '\0';
 }
 
 static void take_zone(struct input *in, struct spfdb_zone *z, const char *name)
@@ -540,8 +506,6 @@ static void built(unsigned flags, const uint8_t *d, size_t size)
     read_back(&t, c, n, user, sudo, cmd, flags);
     log_free(&t);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

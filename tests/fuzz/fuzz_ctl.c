@@ -18,14 +18,8 @@
 #include <errno.h>
 #include <time.h>
 
-/* To fd 2 itself: stderr may be a capture (below). */
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            dprintf(2, "fuzz_ctl: check failed: %s (line %d)\n", #c, __LINE__);         \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#define FUZZ_NAME "fuzz_ctl"
+#include "fuzz.h"
 
 /* ---- stderr, captured ----------------------------------------------------- */
 
@@ -543,8 +537,6 @@ static void fuzz_quote(unsigned flags, const uint8_t *d, size_t n)
     free(out);
     free(s);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

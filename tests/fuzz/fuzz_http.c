@@ -17,13 +17,8 @@
 
 #include "http.h"
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_http: check failed: %s (line %d)\n", #c, __LINE__);   \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#define FUZZ_NAME "fuzz_http"
+#include "fuzz.h"
 
 /* The end of the first empty line in B[0..N) ("\n\n" or "\n\r\n"), through
  * it, or 0. */
@@ -130,8 +125,6 @@ static int parse_copy(const char *b, size_t n, const char *path, int *is_head)
     CHECK(s == 200 || s == 400 || s == 404 || s == 501 || s == 505);
     return s;
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -22,49 +22,8 @@
 #include "xfrdb.h"
 #include "zonerec.h"
 
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_records: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
-
-/* The input, read front to back; past its end, zeros. */
-struct input {
-    const uint8_t *p;
-    size_t n;
-};
-
-static unsigned take8(struct input *in)
-{
-    unsigned v = in->n ? in->p[0] : 0;
-
-    if (in->n) {
-        in->p++;
-        in->n--;
-    }
-    return v;
-}
-
-static uint64_t take64(struct input *in)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | take8(in);
-    return v;
-}
-
-/* A string of up to MAX octets without NUL, as a writer would store. */
-static void take_str(struct input *in, char *out, size_t max)
-{
-    size_t n = take8(in) % (max + 1), k = 0;
-
-    while (k < n && in->n)
-        out[k++] = (char)(take8(in) | 1);
-    out[k] = '\0';
-}
+#define FUZZ_NAME "fuzz_records"
+#include "fuzz.h"
 
 /* A copy of P[0..N) of its own, so that ASan sees reads past N. */
 static uint8_t *own(const uint8_t *p, size_t n)
@@ -160,16 +119,14 @@ static void zone_record(const uint8_t *name, size_t nlen, const uint8_t *v, size
     }
     /* decode(encode(z)) for a zone made of the input */
     memset(&z, 0, sizeof z);
-    take_str(fields, z.name, SPFDB_NAME_MAX);
-    if (!z.name[0])
-        strcpy(z.name, "z");
+    take_str(fields, z.name, SPFDB_NAME_MAX, 1);
     z.alloc_id = (uint32_t)take64(fields);
     z.ttl = (uint32_t)take64(fields);
     z.neg_ttl = (uint32_t)take64(fields);
-    take_str(fields, z.hostmaster, SPFDB_NAME_MAX);
+    take_str(fields, z.hostmaster, SPFDB_NAME_MAX, 0);
     z.n_ns = take8(fields) % (SPFDB_NS_MAX + 1);
     for (unsigned i = 0; i < z.n_ns; i++)
-        take_str(fields, z.ns[i], SPFDB_NAME_MAX);
+        take_str(fields, z.ns[i], SPFDB_NAME_MAX, 0);
     size_t n = zonerec_encode(&z, b2);
     CHECK(n <= ZONEREC_MAX);
     CHECK(zonerec_decode(z.name, strlen(z.name), b2, n, &z2) == 0);
@@ -331,8 +288,6 @@ static void follow_record(const uint8_t *v, size_t len, struct input *fields)
           (uint64_t)f2.last_contact == get_be64(o.b + 6) &&
           (uint64_t)f2.last_success == get_be64(o.b + 14));
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
