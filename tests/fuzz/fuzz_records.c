@@ -42,12 +42,6 @@ struct out {
     size_t n;
 };
 
-static void w8(struct out *o, unsigned v)
-{
-    CHECK(o->n < sizeof o->b);
-    o->b[o->n++] = (uint8_t)v;
-}
-
 static void wbytes(struct out *o, const void *p, size_t n)
 {
     CHECK(o->n + n <= sizeof o->b);
@@ -55,29 +49,21 @@ static void wbytes(struct out *o, const void *p, size_t n)
     o->n += n;
 }
 
+/* V as OCTETS octets, the most significant first. */
+static void wint(struct out *o, uint64_t v, unsigned octets)
+{
+    while (octets-- > 0) {
+        uint8_t b = (uint8_t)(v >> 8 * octets);
+        wbytes(o, &b, 1);
+    }
+}
+
+/* A length octet and the string's octets. */
 static void wstr(struct out *o, const char *s)
 {
-    size_t n = strlen(s);
-
-    CHECK(n < 256);
-    w8(o, (unsigned)n);
-    wbytes(o, s, n);
-}
-
-static void w32(struct out *o, uint32_t v)
-{
-    uint8_t b[4];
-
-    put_be32(b, v);
-    wbytes(o, b, 4);
-}
-
-static void w64(struct out *o, uint64_t v)
-{
-    uint8_t b[8];
-
-    put_be64(b, v);
-    wbytes(o, b, 8);
+    CHECK(strlen(s) < 256);
+    wint(o, strlen(s), 1);
+    wbytes(o, s, strlen(s));
 }
 
 static void same(const struct out *o, const uint8_t *v, size_t n)
@@ -192,11 +178,11 @@ static void key_record(const uint8_t *name, size_t nlen, const uint8_t *v, size_
         return;
     CHECK(strlen(k.name) == nlen && memcmp(k.name, name, nlen) == 0);
     CHECK(spfdb_key_check(&k, NULL) == 0);
-    w8(&o, 1);
-    w8(&o, (unsigned)k.alg);
-    w8(&o, k.secret_len);
+    wint(&o, 1, 1);
+    wint(&o, (unsigned)k.alg, 1);
+    wint(&o, k.secret_len, 1);
     wbytes(&o, k.secret, k.secret_len);
-    w64(&o, (uint64_t)k.created);
+    wint(&o, (uint64_t)k.created, 8);
     same(&o, v, len);
 }
 
@@ -208,7 +194,7 @@ static void xfr_zone_record(const uint8_t *v, size_t len)
     if (xfr_zone_decode(v, len, &z) != 0)
         return;
     CHECK(spfdb_xfr_zone_rules(z.name, z.ns, NULL) == 0);
-    w8(&o, 1);
+    wint(&o, 1, 1);
     wstr(&o, z.name);
     wstr(&o, z.ns);
     same(&o, v, len);
@@ -238,7 +224,7 @@ static void replica_record(const uint8_t *addr, size_t nlen, const uint8_t *v, s
     spfdb_addrport_format(&r.ap, text, sizeof text);
     CHECK(strcmp(text, r.addr) == 0);
     CHECK(spfdb_key_name_check(r.key, NULL) == 0);
-    w8(&o, 1);
+    wint(&o, 1, 1);
     wstr(&o, r.key);
     same(&o, v, len);
 }
@@ -253,10 +239,10 @@ static void primary_record(const uint8_t *v, size_t len)
     CHECK(spfdb_xfr_zone_rules(p.zone, NULL, NULL) == 0);
     CHECK(spfdb_key_name_check(p.key, NULL) == 0);
     CHECK(p.n_addr >= 1 && p.n_addr <= SPFDB_PRIMARY_MAX);
-    w8(&o, 1);
+    wint(&o, 1, 1);
     wstr(&o, p.zone);
     wstr(&o, p.key);
-    w8(&o, p.n_addr);
+    wint(&o, p.n_addr, 1);
     for (unsigned i = 0; i < p.n_addr; i++) {
         /* spfdb.h: "get: canonical", none twice, as spfdb_primary_set stores them */
         check_canonical(p.addr[i]);
@@ -278,11 +264,11 @@ static void follow_record(const uint8_t *v, size_t len, struct input *fields)
         CHECK(f.primary_serial == get_be32(v + 2) && (uint64_t)f.last_contact == get_be64(v + 6) &&
               (uint64_t)f.last_success == get_be64(v + 14));
     }
-    w8(&o, 1);
-    w8(&o, take8(fields) & 1);
-    w32(&o, (uint32_t)take64(fields));
-    w64(&o, take64(fields));
-    w64(&o, take64(fields));
+    wint(&o, 1, 1);
+    wint(&o, take8(fields) & 1, 1);
+    wint(&o, (uint32_t)take64(fields), 4);
+    wint(&o, take64(fields), 8);
+    wint(&o, take64(fields), 8);
     CHECK(xfr_follow_decode(o.b, o.n, &f2) == 0);
     CHECK(f2.synced == o.b[1] && f2.primary_serial == get_be32(o.b + 2) &&
           (uint64_t)f2.last_contact == get_be64(o.b + 6) &&
