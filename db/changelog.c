@@ -323,7 +323,8 @@ static int get_str(const uint8_t **pp, const uint8_t *end, const char **out)
 }
 
 /* A side of a v2 zone change into OUT's slot SIDE (0 old, 1 new), checked
- * by decoding it into *Z. */
+ * by decoding it into *Z; its allocation's name must fit a zone's (or
+ * spfdb_log_zone would give another). */
 static int get_side(const uint8_t **pp, const uint8_t *end, struct spfdb_log_change *out,
                     int side, struct spfdb_zone *z)
 {
@@ -331,6 +332,7 @@ static int get_side(const uint8_t **pp, const uint8_t *end, struct spfdb_log_cha
     size_t n;
 
     if (get_str(pp, end, &out->zalloc[side]) || get_bytes(pp, end, &v, &n) ||
+        strlen(out->zalloc[side]) >= sizeof z->alloc ||
         zonerec_decode(out->zone, strlen(out->zone), v, n, z))
         return SPFDB_EFORMAT;
     out->zrec[side] = v;
@@ -441,16 +443,16 @@ int spfdb_log_zone(const struct spfdb_log_change *ch, int side, struct spfdb_zon
     return rc;
 }
 
-/* Record V (of key K) into *R up to its changes: 0 or SPFDB_EFORMAT. */
-static int rec_head(const MDB_val *k, const MDB_val *v, struct spfdb_log_rec *r)
+int log_rec_head(const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen,
+                 struct spfdb_log_rec *r)
 {
-    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
+    const uint8_t *p = v, *end = p + vlen;
 
     memset(r, 0, sizeof *r);
-    if (k->mv_size != 8 || v->mv_size < HEAD_V1 || (p[0] != 1 && p[0] != 2) ||
-        (p[0] == 2 && v->mv_size < HEAD_V2))
+    if (klen != 8 || vlen < HEAD_V1 || (p[0] != 1 && p[0] != 2) ||
+        (p[0] == 2 && vlen < HEAD_V2))
         return SPFDB_EFORMAT;
-    r->seq = get_be64(k->mv_data);
+    r->seq = get_be64(key);
     r->version = p[0];
     r->time = (int64_t)get_be64(p + 1);
     if (r->version == 2) {
@@ -479,7 +481,7 @@ static int log_each(const MDB_val *k, const MDB_val *v, void *arg)
     const struct log_walk *w = arg;
     struct spfdb_log_rec r;
 
-    if (rec_head(k, v, &r))
+    if (log_rec_head(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &r))
         return SPFDB_EFORMAT;
     return r.time >= w->since ? w->fn(&r, w->arg) : 0;
 }
@@ -526,7 +528,8 @@ int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq
         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); /* a gap: the next record */
         if (rc)
             return rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
-        if (rec_head(&k, &v, &r) || r.version != 2 || r.seq > hi)
+        if (log_rec_head(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r) || r.version != 2 ||
+            r.seq > hi)
             return SPFDB_EFORMAT;
         if (r.serial_before == serial) {
             *seq = r.seq;
@@ -559,7 +562,7 @@ int spfdb_log_prune(spfdb_txn *t, int64_t before, struct spfdb_log_pruned *out)
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         struct spfdb_log_rec r;
 
-        if (rec_head(&k, &v, &r))
+        if (log_rec_head(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r))
             return SPFDB_EFORMAT;
         if (r.time >= before) {
             out->kept_seq = r.seq;

@@ -47,4 +47,10 @@ int log_last_seq(spfdb_txn *t, uint64_t *last);
  * which the search relies on: a version 1 record there is SPFDB_EFORMAT. */
 int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq);
 
+/* The record stored as V (VLEN octets) under KEY (KLEN octets) into *R, up
+ * to its changes, which spfdb_log_next then walks: 0 or SPFDB_EFORMAT.  R's
+ * strings point into V.  Pure. */
+int log_rec_head(const uint8_t *key, size_t klen, const uint8_t *v, size_t vlen,
+                 struct spfdb_log_rec *r);
+
 #endif

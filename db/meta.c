@@ -14,8 +14,6 @@
 
 #define META_KEY "spfdb"
 #define META_SIZE_V2 28 /* formats 1 and 2 */
-#define META_SIZE 44
-#define ALLOC_SIZE 20 /* id, n4, n6 */
 
 static MDB_val sval(const char *s)
 {
@@ -29,16 +27,9 @@ static void mark(spfdb_txn *t, int meta)
     t->meta_changed |= meta;
 }
 
-int meta_load(spfdb_txn *t, struct meta *m)
+int meta_decode(const uint8_t *p, size_t n, struct meta *m)
 {
-    MDB_val k = sval(META_KEY), v;
-    const uint8_t *p;
-    int rc = mdb_get(t->mdb, t->env->dbi[DB_META], &k, &v);
-
-    if (rc)
-        return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    p = v.mv_data;
-    if (v.mv_size < META_SIZE_V2 || (get_be32(p) >= 3 && v.mv_size < META_SIZE))
+    if (n < META_SIZE_V2 || (get_be32(p) >= 3 && n < META_SIZE))
         return SPFDB_EFORMAT;
     m->version = get_be32(p);
     m->serial = get_be32(p + 4);
@@ -50,12 +41,18 @@ int meta_load(spfdb_txn *t, struct meta *m)
     return 0;
 }
 
-int meta_save(spfdb_txn *t, const struct meta *m)
+int meta_load(spfdb_txn *t, struct meta *m)
 {
-    uint8_t b[META_SIZE];
-    MDB_val k = sval(META_KEY), v = {sizeof b, b};
-    int rc;
+    MDB_val k = sval(META_KEY), v;
+    int rc = mdb_get(t->mdb, t->env->dbi[DB_META], &k, &v);
 
+    if (rc)
+        return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
+    return meta_decode(v.mv_data, v.mv_size, m);
+}
+
+void meta_encode(const struct meta *m, uint8_t *b)
+{
     put_be32(b, m->version);
     put_be32(b + 4, m->serial);
     put_be64(b + 8, m->gen);
@@ -63,6 +60,15 @@ int meta_save(spfdb_txn *t, const struct meta *m)
     put_be32(b + 24, m->next_id);
     put_be64(b + 28, m->ixfr_floor);
     put_be64(b + 36, m->xfr_gen);
+}
+
+int meta_save(spfdb_txn *t, const struct meta *m)
+{
+    uint8_t b[META_SIZE];
+    MDB_val k = sval(META_KEY), v = {sizeof b, b};
+    int rc;
+
+    meta_encode(m, b);
     rc = mdb_put(t->mdb, t->env->dbi[DB_META], &k, &v, 0);
     return rc ? store_fail(t, rc) : 0;
 }
@@ -119,6 +125,13 @@ static int valid_alloc_name(const char *name)
     return spfdb_alloc_name_check(name, NULL) == 0;
 }
 
+void alloc_encode(uint32_t id, uint64_t n4, uint64_t n6, uint8_t *b)
+{
+    put_be32(b, id);
+    put_be64(b + 4, n4);
+    put_be64(b + 12, n6);
+}
+
 static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, uint64_t n6,
                      unsigned flags)
 {
@@ -126,23 +139,20 @@ static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, u
     MDB_val k = sval(name), v = {sizeof b, b};
     int rc;
 
-    put_be32(b, id);
-    put_be64(b + 4, n4);
-    put_be64(b + 12, n6);
+    alloc_encode(id, n4, n6, b);
     rc = mdb_put(t->mdb, t->env->dbi[DB_ALLOCS], &k, &v, flags);
     if (rc == MDB_KEYEXIST)
         return SPFDB_EEXIST;
     return rc ? store_fail(t, rc) : 0;
 }
 
-static int alloc_decode(const MDB_val *k, const MDB_val *v, struct spfdb_alloc *out)
+int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
+                 struct spfdb_alloc *out)
 {
-    const uint8_t *p = v->mv_data;
-
-    if (v->mv_size != ALLOC_SIZE || k->mv_size == 0 || k->mv_size > SPFDB_LABEL_MAX)
+    if (len != ALLOC_SIZE || nlen == 0 || nlen > SPFDB_LABEL_MAX || memchr(name, 0, nlen))
         return SPFDB_EFORMAT;
-    memcpy(out->name, k->mv_data, k->mv_size);
-    out->name[k->mv_size] = '\0';
+    memcpy(out->name, name, nlen);
+    out->name[nlen] = '\0';
     out->id = get_be32(p);
     out->n4 = get_be64(p + 4);
     out->n6 = get_be64(p + 12);
@@ -156,7 +166,7 @@ static int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
 
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    return alloc_decode(&k, &v, out);
+    return alloc_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, out);
 }
 
 static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
@@ -169,7 +179,7 @@ static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
     rc = mdb_get(t->mdb, t->env->dbi[DB_ALLOCID], &k, &v);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    if (v.mv_size == 0 || v.mv_size > SPFDB_LABEL_MAX)
+    if (v.mv_size == 0 || v.mv_size > SPFDB_LABEL_MAX || memchr(v.mv_data, 0, v.mv_size))
         return SPFDB_EFORMAT;
     memcpy(name, v.mv_data, v.mv_size);
     name[v.mv_size] = '\0';
@@ -345,7 +355,9 @@ static int alloc_each(const MDB_val *k, const MDB_val *v, void *arg)
     const struct store_pass *w = arg;
     struct spfdb_alloc a;
 
-    return alloc_decode(k, v, &a) ? SPFDB_EFORMAT : ((spfdb_alloc_fn)w->fn)(&a, w->arg);
+    if (alloc_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &a))
+        return SPFDB_EFORMAT;
+    return ((spfdb_alloc_fn)w->fn)(&a, w->arg);
 }
 
 int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)

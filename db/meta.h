@@ -10,6 +10,7 @@
 #ifndef SPFDB_META_H
 #define SPFDB_META_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "spfdb.h"
@@ -39,6 +40,18 @@ struct counts {
     char name[SPFDB_LABEL_MAX + 1];
     int dirty;
 };
+
+/* The stored forms (pure).  The meta record: META_SIZE octets (format 3;
+ * formats 1 and 2 stored the first 28).  An allocation: name -> id, n4, n6
+ * (ALLOC_SIZE octets).  A decoder checks the lengths, and that a name holds
+ * no NUL (it would be read cut short): 0 and *OUT, or SPFDB_EFORMAT. */
+#define META_SIZE 44
+#define ALLOC_SIZE 20
+int meta_decode(const uint8_t *p, size_t n, struct meta *m);
+void meta_encode(const struct meta *m, uint8_t *b);
+int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
+                 struct spfdb_alloc *out);
+void alloc_encode(uint32_t id, uint64_t n4, uint64_t n6, uint8_t *b);
 
 int meta_load(spfdb_txn *t, struct meta *m);
 int meta_save(spfdb_txn *t, const struct meta *m);

@@ -79,14 +79,15 @@ static unsigned get8(struct val *v)
     return p ? *p : 0;
 }
 
-/* A string into OUT of CAP bytes, NUL-terminated. */
+/* A string into OUT of CAP bytes, NUL-terminated.  One holding a NUL is
+ * bad: it would be read, and checked, cut short of what is stored. */
 static void get_str(struct val *v, char *out, size_t cap)
 {
     size_t n = get8(v);
     const uint8_t *p = get(v, n);
 
     out[0] = '\0';
-    if (!p || n >= cap) {
+    if (!p || n >= cap || memchr(p, 0, n)) {
         v->bad = 1;
         return;
     }
@@ -108,13 +109,13 @@ static uint64_t get_u64(struct val *v)
     return p ? get_be64(p) : 0;
 }
 
-/* A stored value to read: past its version octet.  SPFDB_EFORMAT on
- * another version. */
-static int reading(struct val *v, const MDB_val *m)
+/* A stored value, B[0..LEN), to read: past its version octet.
+ * SPFDB_EFORMAT on another version. */
+static int reading(struct val *v, const uint8_t *b, size_t len)
 {
-    v->b = m->mv_data;
+    v->b = (uint8_t *)b; /* only read */
     v->n = 0;
-    v->cap = m->mv_size;
+    v->cap = len;
     v->bad = 0;
     return get8(v) == VERSION && !v->bad ? 0 : SPFDB_EFORMAT;
 }
@@ -237,13 +238,13 @@ static int key_name(const char *name, size_t n, char *out, size_t cap)
 
 /* ---- keys ------------------------------------------------------------- */
 
-static int key_decode(const char *name, size_t n, const MDB_val *m, struct spfdb_key *k)
+int xfr_key_decode(const char *name, size_t n, const uint8_t *b, size_t len, struct spfdb_key *k)
 {
     struct val v;
     const uint8_t *p;
 
     memset(k, 0, sizeof *k);
-    if (key_name(name, n, k->name, sizeof k->name) || reading(&v, m))
+    if (key_name(name, n, k->name, sizeof k->name) || reading(&v, b, len))
         return SPFDB_EFORMAT;
     k->alg = (int)get8(&v);
     k->secret_len = get8(&v);
@@ -286,7 +287,7 @@ int spfdb_key_get(spfdb_txn *t, const char *name, struct spfdb_key *out)
         return SPFDB_EINVAL;
     k = key_of(kb, "key", name);
     rc = rec_get(t, &k, &v);
-    return rc ? rc : key_decode(name, strlen(name), &v, out);
+    return rc ? rc : xfr_key_decode(name, strlen(name), v.mv_data, v.mv_size, out);
 }
 
 /* 0 when a key is named NAME, else SPFDB_ENOTFOUND (an invalid name too). */
@@ -335,7 +336,7 @@ static int key_each(const char *name, size_t n, const MDB_val *v, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_key k;
-    int rc = key_decode(name, n, v, &k);
+    int rc = xfr_key_decode(name, n, v->mv_data, v->mv_size, &k);
 
     if (rc == 0)
         rc = ((spfdb_key_fn)w->fn)(&k, w->arg);
@@ -352,12 +353,12 @@ int spfdb_key_foreach(spfdb_txn *t, spfdb_key_fn fn, void *arg)
 
 /* ---- the transfer zone ------------------------------------------------ */
 
-static int zone_decode(const MDB_val *m, struct spfdb_xfr_zone *z)
+int xfr_zone_decode(const uint8_t *b, size_t len, struct spfdb_xfr_zone *z)
 {
     struct val v;
 
     memset(z, 0, sizeof *z);
-    if (reading(&v, m))
+    if (reading(&v, b, len))
         return SPFDB_EFORMAT;
     get_str(&v, z->name, sizeof z->name);
     get_str(&v, z->ns, sizeof z->ns);
@@ -370,7 +371,7 @@ int spfdb_xfr_zone_get(spfdb_txn *t, struct spfdb_xfr_zone *out)
     MDB_val k = key_of(kb, "zone", NULL), v;
     int rc = rec_get(t, &k, &v);
 
-    return rc ? rc : zone_decode(&v, out);
+    return rc ? rc : xfr_zone_decode(v.mv_data, v.mv_size, out);
 }
 
 int xfr_zone_name(spfdb_txn *t, char *name)
@@ -495,20 +496,29 @@ int spfdb_replica_del(spfdb_txn *t, const char *addr)
     return rec_del(t, &k);
 }
 
+int xfr_replica_decode(const char *addr, size_t n, const uint8_t *b, size_t len,
+                       struct spfdb_replica *r)
+{
+    char check[SPFDB_ADDRPORT_STRLEN];
+    struct val v;
+
+    memset(r, 0, sizeof *r);
+    if (key_name(addr, n, r->addr, sizeof r->addr) ||
+        canonical(r->addr, 0, &r->ap, check, NULL) || strcmp(check, r->addr) != 0 ||
+        reading(&v, b, len))
+        return SPFDB_EFORMAT;
+    get_str(&v, r->key, sizeof r->key);
+    if (read_end(&v) || spfdb_key_name_check(r->key, NULL))
+        return SPFDB_EFORMAT;
+    return 0;
+}
+
 static int replica_each(const char *name, size_t n, const MDB_val *m, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_replica r;
-    char check[SPFDB_ADDRPORT_STRLEN];
-    struct val v;
 
-    memset(&r, 0, sizeof r);
-    if (key_name(name, n, r.addr, sizeof r.addr) ||
-        canonical(r.addr, 0, &r.ap, check, NULL) || strcmp(check, r.addr) != 0 ||
-        reading(&v, m))
-        return SPFDB_EFORMAT;
-    get_str(&v, r.key, sizeof r.key);
-    if (read_end(&v) || spfdb_key_name_check(r.key, NULL))
+    if (xfr_replica_decode(name, n, m->mv_data, m->mv_size, &r))
         return SPFDB_EFORMAT;
     return ((spfdb_replica_fn)w->fn)(&r, w->arg);
 }
@@ -531,17 +541,16 @@ int xfr_primary_present(spfdb_txn *t)
     return rc == SPFDB_ENOTFOUND ? 0 : rc ? rc : 1;
 }
 
-int spfdb_primary_get(spfdb_txn *t, struct spfdb_primary *out)
-{
-    uint8_t kb[KEY_MAX];
-    MDB_val k = key_of(kb, "primary", NULL), m;
-    struct val v;
-    int rc = rec_get(t, &k, &m);
+static int primary_addrs(const struct spfdb_primary *p, char (*out)[SPFDB_ADDRPORT_STRLEN],
+                         struct spfdb_why *why);
 
-    if (rc)
-        return rc;
+int xfr_primary_decode(const uint8_t *b, size_t len, struct spfdb_primary *out)
+{
+    char canon[SPFDB_PRIMARY_MAX][SPFDB_ADDRPORT_STRLEN];
+    struct val v;
+
     memset(out, 0, sizeof *out);
-    if (reading(&v, &m))
+    if (reading(&v, b, len))
         return SPFDB_EFORMAT;
     get_str(&v, out->zone, sizeof out->zone);
     get_str(&v, out->key, sizeof out->key);
@@ -553,7 +562,22 @@ int spfdb_primary_get(spfdb_txn *t, struct spfdb_primary *out)
     if (read_end(&v) || spfdb_xfr_zone_rules(out->zone, NULL, NULL) ||
         spfdb_key_name_check(out->key, NULL))
         return SPFDB_EFORMAT;
+    /* as spfdb_primary_set stores them: valid, canonical, none twice */
+    if (primary_addrs(out, canon, NULL))
+        return SPFDB_EFORMAT;
+    for (unsigned i = 0; i < out->n_addr; i++)
+        if (strcmp(canon[i], out->addr[i]) != 0)
+            return SPFDB_EFORMAT;
     return 0;
+}
+
+int spfdb_primary_get(spfdb_txn *t, struct spfdb_primary *out)
+{
+    uint8_t kb[KEY_MAX];
+    MDB_val k = key_of(kb, "primary", NULL), m;
+    int rc = rec_get(t, &k, &m);
+
+    return rc ? rc : xfr_primary_decode(m.mv_data, m.mv_size, out);
 }
 
 /* P's addresses checked and made canonical into OUT. */
@@ -643,23 +667,31 @@ int spfdb_primary_del(spfdb_txn *t)
 
 /* ---- the follower's state --------------------------------------------- */
 
-int spfdb_follow_get(spfdb_txn *t, struct spfdb_follow *out)
+int xfr_follow_decode(const uint8_t *b, size_t len, struct spfdb_follow *out)
 {
-    uint8_t kb[KEY_MAX];
-    MDB_val k = key_of(kb, "follow", NULL), m;
     struct val v;
-    int rc = rec_get(t, &k, &m);
+    int rc;
 
     memset(out, 0, sizeof *out);
-    if (rc == SPFDB_ENOTFOUND)
-        return 0;
-    if (rc || (rc = reading(&v, &m)) != 0)
+    if ((rc = reading(&v, b, len)) != 0)
         return rc;
     out->synced = get8(&v) != 0;
     out->primary_serial = get_u32(&v);
     out->last_contact = (int64_t)get_u64(&v);
     out->last_success = (int64_t)get_u64(&v);
     return read_end(&v);
+}
+
+int spfdb_follow_get(spfdb_txn *t, struct spfdb_follow *out)
+{
+    uint8_t kb[KEY_MAX];
+    MDB_val k = key_of(kb, "follow", NULL), m;
+    int rc = rec_get(t, &k, &m);
+
+    memset(out, 0, sizeof *out);
+    if (rc == SPFDB_ENOTFOUND)
+        return 0;
+    return rc ? rc : xfr_follow_decode(m.mv_data, m.mv_size, out);
 }
 
 int spfdb_follow_put(spfdb_txn *t, const struct spfdb_follow *f)

@@ -32,4 +32,17 @@ int xfr_primary_present(spfdb_txn *t);
  * when none is set, or <0. */
 int xfr_zone_name(spfdb_txn *t, char *name);
 
+/* The stored values' decoders (pure): the record of key "key" 0 NAME
+ * (NLEN octets), "zone", "replica" 0 ADDR, "primary", "follow", stored as
+ * B[0..LEN), into *OUT, checked as the setters check what they store
+ * (names, addresses canonical and none twice, lengths): 0, or
+ * SPFDB_EFORMAT. */
+int xfr_key_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
+                   struct spfdb_key *out);
+int xfr_zone_decode(const uint8_t *b, size_t len, struct spfdb_xfr_zone *out);
+int xfr_replica_decode(const char *addr, size_t nlen, const uint8_t *b, size_t len,
+                       struct spfdb_replica *out);
+int xfr_primary_decode(const uint8_t *b, size_t len, struct spfdb_primary *out);
+int xfr_follow_decode(const uint8_t *b, size_t len, struct spfdb_follow *out);
+
 #endif

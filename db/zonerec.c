@@ -39,7 +39,8 @@ static int get_str(const uint8_t *b, size_t len, size_t *off, char *out, size_t 
     if (*off >= len)
         return SPFDB_EFORMAT;
     n = b[*off];
-    if (n >= cap || *off + 1 + n > len)
+    /* a NUL inside would cut the string read short of the one stored */
+    if (n >= cap || *off + 1 + n > len || memchr(b + *off + 1, 0, n))
         return SPFDB_EFORMAT;
     memcpy(out, b + *off + 1, n);
     out[n] = '\0';
@@ -53,7 +54,8 @@ int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
     size_t off = FIXED;
 
     memset(z, 0, sizeof *z);
-    if (nlen == 0 || nlen > SPFDB_NAME_MAX || len < FIXED + 2 || b[0] != ZONE_VERSION)
+    if (nlen == 0 || nlen > SPFDB_NAME_MAX || memchr(name, 0, nlen) || len < FIXED + 2 ||
+        b[0] != ZONE_VERSION)
         return SPFDB_EFORMAT;
     memcpy(z->name, name, nlen);
     z->alloc_id = get_be32(b + 1);

@@ -23,7 +23,9 @@
 size_t zonerec_encode(const struct spfdb_zone *z, uint8_t *b);
 
 /* The zone NAME (NLEN octets) stored as the LEN octets at B, into *Z with
- * alloc "" (the caller names the allocation).  0 or SPFDB_EFORMAT. */
+ * alloc "" (the caller names the allocation).  0, or SPFDB_EFORMAT for
+ * what zonerec_encode cannot have written (a NUL in a string, too many NS
+ * hosts, octets left over). */
 int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
                    struct spfdb_zone *z);
 

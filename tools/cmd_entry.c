@@ -176,31 +176,13 @@ static int is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-/* Read PATH ("-" for stdin): one prefix a line, blanks around it, a
+/* The LEN octets of it->data: one prefix a line, blanks around it, a
  * trailing "# comment", CR before LF; blank and comment lines skipped. */
-static ctl_status read_input(struct items *it, const char *path)
+static ctl_status parse_lines(struct items *it, size_t len)
 {
-    int fd = 0, err;
     uint32_t line = 0;
     ctl_status r;
-    size_t len;
 
-    it->src = "stdin";
-    if (strcmp(path, "-") != 0) {
-        it->src = path;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            ctl_err("cannot open %s: %s", path, strerror(errno));
-            return CTL_USAGE;
-        }
-    }
-    err = read_all(fd, it, &len);
-    if (err != 0)
-        ctl_err("cannot read %s: %s", it->src, strerror(errno));
-    if (fd != 0)
-        close(fd);
-    if (err != 0)
-        return CTL_USAGE;
     /* one item a line at most: no slack, no copies while growing */
     size_t lines = 1;
     for (const char *s = it->data, *end = it->data + len;
@@ -228,6 +210,31 @@ static ctl_status read_input(struct items *it, const char *path)
         s = next;
     }
     return CTL_OK;
+}
+
+/* Read PATH ("-" for stdin) and parse its lines. */
+static ctl_status read_input(struct items *it, const char *path)
+{
+    int fd = 0, err;
+    size_t len;
+
+    it->src = "stdin";
+    if (strcmp(path, "-") != 0) {
+        it->src = path;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ctl_err("cannot open %s: %s", path, strerror(errno));
+            return CTL_USAGE;
+        }
+    }
+    err = read_all(fd, it, &len);
+    if (err != 0)
+        ctl_err("cannot read %s: %s", it->src, strerror(errno));
+    if (fd != 0)
+        close(fd);
+    if (err != 0)
+        return CTL_USAGE;
+    return parse_lines(it, len);
 }
 
 /* PREFIX... or "-": at least one (the command table says so). */

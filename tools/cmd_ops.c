@@ -46,7 +46,8 @@ static int wanted(const struct log_job *j, const struct spfdb_log_change *ch)
 }
 
 /* The head of every text line of record R, so that each line stands alone
- * for grep: into HEAD, of HEAD_MAX bytes (user names are at most 255). */
+ * for grep: into HEAD, of HEAD_MAX bytes (user names are at most 255; the
+ * longer ones of a damaged record are cut, and the sudo user then too). */
 #define HEAD_MAX (32 + 32 + 2 * (12 + 4 * 255))
 static void make_head(char *head, const char *when, const struct spfdb_log_rec *r)
 {
@@ -54,7 +55,7 @@ static void make_head(char *head, const char *when, const struct spfdb_log_rec *
                                 (unsigned long long)r->seq);
 
     o += ctl_escape(head + o, HEAD_MAX - o, r->user);
-    if (*r->sudo_user) {
+    if (*r->sudo_user && HEAD_MAX - o > sizeof " sudo=") {
         o += (size_t)snprintf(head + o, HEAD_MAX - o, " sudo=");
         ctl_escape(head + o, HEAD_MAX - o, r->sudo_user);
     }

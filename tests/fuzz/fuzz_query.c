@@ -14,6 +14,9 @@
 #include "answer.h"
 #include "zones.h"
 
+#define FUZZ_NAME "fuzz_query"
+#include "fuzz.h"
+
 enum { ACME = 2, CUST = 7, BROKEN = 9 };
 
 /* Listed: a.b.c.7 in acme, 192.0.2.1 in cust, 2001:db8::/32 in acme. */
@@ -74,14 +77,6 @@ static const struct answer_env *fixture(void)
     env.tcp_idle_100ms = 100;
     return &env;
 }
-
-#define CHECK(c)                                                                        \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
-            fprintf(stderr, "fuzz_query: reply check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -180,8 +175,6 @@ static void check_reply(const uint8_t *q, size_t qlen, const uint8_t *r, size_t 
     CHECK(tcp || ar == 1 || rlen <= 512);
     CHECK(rlen <= qend + 16 * (12 + 61) + 17); /* 16 NS of 61 octets */
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

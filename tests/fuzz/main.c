@@ -1,7 +1,9 @@
 /* main.c: replay a fuzz corpus through LLVMFuzzerTestOneInput without
  * libFuzzer, so the corpus (seeds and past crashers) runs under ctest with
- * any compiler (cf. Knot's tests-fuzz).  Usage: fuzz_replay DIR... */
+ * any compiler (cf. Knot's tests-fuzz).  Linked with each fuzz_NAME.c as
+ * fuzz_NAME_replay.  Usage: fuzz_NAME_replay DIR|FILE... */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,12 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         DIR *d = opendir(argv[i]);
+        if (!d && errno == ENOTDIR) { /* one input, e.g. a crash to reproduce */
+            if (replay(argv[i]) < 0)
+                return 1;
+            files++;
+            continue;
+        }
         if (!d) {
             perror(argv[i]);
             return 1;
@@ -59,6 +67,6 @@ int main(int argc, char **argv)
         }
         closedir(d);
     }
-    printf("fuzz_replay: %u inputs replayed\n", files);
+    printf("%s: %u inputs replayed\n", argv[0], files);
     return files > 0 ? 0 : 1; /* an empty corpus tests nothing */
 }
