@@ -6,9 +6,10 @@ set -eu
 # for tests/systemd: the unit, the snippets and the man pages; nettle-dev for
 # TSIG's HMAC-SHA256 (xfr/) and spfdb-ctl's base64; bind9-utils for
 # named-checkconf (tests/cli: the key statement spfdb-ctl prints); bind9 and
-# faketime for tests/integration/test_xfr.py (named as a secondary, clock skew).
+# faketime for tests/integration/test_xfr.py (named as a secondary, clock skew);
+# knot for knotc conf-check of the key spfdb-ctl prints.
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
-      nettle-dev clang knot-dnsutils dnsutils bind9-utils bind9 faketime unbound python3
+      nettle-dev clang knot-dnsutils knot dnsutils bind9-utils bind9 faketime unbound python3
       python3-dnspython
       python3-spf python3-prometheus-client iproute2 procps systemd man-db groff-base"
 missing=""
@@ -24,7 +25,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# Debian starts unbound and named when they are installed; the tests run their own.
+# Debian starts unbound, named and knot when they are installed; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then
-    for s in unbound named; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+    for s in unbound named knot; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
 fi

@@ -137,7 +137,6 @@ class Keys(unittest.TestCase):
                            text=True, timeout=30)
         self.assertNotEqual(c.returncode, 0, "named-checkconf takes anything")
 
-    @unittest.skipUnless(shutil.which("knotc"), "knotc not installed (package knot)")
     def test_knot_takes_the_same_id_algorithm_secret(self):
         name, secret = parse_key(self.db.ok("key", "add", "knot.example").stdout)
         conf = self.conf("key:\n  - id: %s\n    algorithm: hmac-sha256\n    secret: %s\n"

@@ -260,7 +260,6 @@ zone "{zone}" {{ type secondary; primaries port {primary} {{ 127.0.0.1 key "bind
 """
 
 
-@unittest.skipUnless(NAMED, "named (bind9) is not installed")
 class XfrBind(T.ServerCase):
     """BIND as a secondary of spfdbd holds exactly the primary's records,
     after its first AXFR and after an IXFR of three commits."""
