@@ -533,8 +533,16 @@ def start_server(spfdbd, dbdir, workers, logpath):
     raise RuntimeError("spfdbd did not start; its log:\n" + last)
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of PID so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sample(pid, dbdir):
-    """(rss KiB, pss KiB, anonymous pss KiB, data.mdb octets, open fds)."""
+    """(rss KiB, pss KiB, anonymous pss KiB, data.mdb octets, open fds,
+    CPU seconds)."""
     rss = pss = anon = 0
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
@@ -546,7 +554,8 @@ def sample(pid, dbdir):
             elif k == "Pss_Anon":
                 anon = int(v.split()[0])
     fds = len(os.listdir("/proc/%d/fd" % pid))
-    return rss, pss, anon, os.stat(os.path.join(dbdir, "data.mdb")).st_size, fds
+    return (rss, pss, anon, os.stat(os.path.join(dbdir, "data.mdb")).st_size, fds,
+            cpu_seconds(pid))
 
 
 # ---- the load ---------------------------------------------------------------
@@ -883,11 +892,19 @@ def report(res, out):
     for line in res["notes"]:
         w("  note: %s\n" % line)
     w("samples of spfdbd (t: seconds from the start of the load):\n")
-    w("  %7s %9s %9s %9s %13s %5s\n" % ("t", "RSS MiB", "PSS MiB", "anon MiB", "data.mdb MiB",
-                                        "fds"))
+    w("  %7s %9s %9s %9s %13s %5s %6s\n" % ("t", "RSS MiB", "PSS MiB", "anon MiB",
+                                             "data.mdb MiB", "fds", "CPU %"))
+    prev = None
     for t, s in res["samples"]:
-        w("  %7.0f %9.1f %9.1f %9.1f %13.2f %5d\n"
-          % (t, s[0] / 1024, s[1] / 1024, s[2] / 1024, s[3] / 1048576, s[4]))
+        cpu = "" if prev is None or t <= prev[0] else \
+            "%.0f" % (100 * (s[5] - prev[1][5]) / (t - prev[0]))
+        w("  %7.0f %9.1f %9.1f %9.1f %13.2f %5d %6s\n"
+          % (t, s[0] / 1024, s[1] / 1024, s[2] / 1024, s[3] / 1048576, s[4], cpu))
+        prev = (t, s)
+    s0, s1 = res["samples"][0], res["samples"][-1]
+    if s1[0] > s0[0]:
+        w("  spfdbd CPU over the run: %.0f %% of one core\n"
+          % (100 * (s1[1][5] - s0[1][5]) / (s1[0] - s0[0])))
     w("flatness (first third: warm-up; then the least-squares growth over the last two thirds):\n")
     for name, f in res["flat"].items():
         w("  %-4s first third %s %s, last two thirds %s %s (%s %s/h; tolerance %s): %s%s\n"
