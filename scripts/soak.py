@@ -980,6 +980,8 @@ def run(args):
 
         samples = []
         next_sample = t0
+        progress_s = max(10.0, args.duration / 30.0)
+        next_progress = t0 + progress_s
         sent_total = 0
         t_next_expire = t0
         burst = max(10, args.qps // 100)
@@ -990,6 +992,14 @@ def run(args):
             if now >= next_sample:
                 samples.append((now - t0, sample(proc.pid, dbdir)))
                 next_sample += args.sample
+            if now >= next_progress:
+                c = load.c
+                sys.stderr.write("soak: %4.0f s: %d sent, %d checked, %d wrong, %d lost, "
+                                 "%d commits\n"
+                                 % (now - t0, sent_total, c["checked"], c["wrong"],
+                                    sum(c["lost_" + k] for k in ("udp4", "udp6", "tcp4", "tcp6")),
+                                    len(oracle.ends) - 1))
+                next_progress += progress_s
             if now >= stop_at or w_state["fail"] or proc.poll() is not None:
                 break
             due = min(int((now - t0) * args.qps), max_queries) - sent_total
