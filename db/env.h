@@ -53,8 +53,8 @@ struct store_pass {
 int store_keycmp(const MDB_val *a, const MDB_val *b);
 
 /* An env with its files open and no database opened yet (open.c goes on);
- * the rules of spfdb_env_open. */
-int store_env_create(const char *dir, spfdb_env **out);
+ * the rules of spfdb_env_open (RDONLY: spfdb_env_open_ro). */
+int store_env_create(const char *dir, int rdonly, spfdb_env **out);
 /* Open the named databases FIRST..LAST-1 in T (MDB_CREATE in FLAGS makes
  * missing ones; else a missing one is SPFDB_ENOTFOUND). */
 int store_open_dbis(spfdb_txn *t, unsigned flags, int first, int last);

@@ -30,6 +30,7 @@ struct spfdb_env {
     uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
     int follower;         /* spfdb_env_set_follower: may write a replica's data */
+    int rdonly;           /* spfdb_env_open_ro: MDB_RDONLY, data.mdb never written */
     /* The read indexes built by this process's handles, one per snapshot,
      * allocation and family, shared by every handle on that snapshot; the
      * lock is taken to build or drop one, and only tried by a lookup that
