@@ -440,9 +440,17 @@ int store_env_create(const char *dir, int rdonly, spfdb_env **out)
         free(env);
         return SPFDB_ENOMEM;
     }
+    if (pthread_mutex_init(&env->damage_lock, NULL) != 0) {
+        close(dfd);
+        pthread_mutex_destroy(&env->ix_lock);
+        pthread_rwlock_destroy(&env->remap);
+        free(env);
+        return SPFDB_ENOMEM;
+    }
     rc = mdb_env_create(&env->mdb);
     if (rc) {
         close(dfd);
+        pthread_mutex_destroy(&env->damage_lock);
         pthread_mutex_destroy(&env->ix_lock);
         pthread_rwlock_destroy(&env->remap);
         free(env);
@@ -470,6 +478,7 @@ void spfdb_env_close(spfdb_env *env)
         return;
     mdb_env_close(env->mdb);
     pthread_mutex_destroy(&env->ix_lock); /* ix_list is empty: every handle is closed */
+    pthread_mutex_destroy(&env->damage_lock);
     pthread_rwlock_destroy(&env->remap);
     free(env->user);
     free(env->command);
@@ -486,6 +495,56 @@ int spfdb_env_copy(spfdb_env *env, const char *dir)
     rc = mdb_env_copy2(env->mdb, dir, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&env->remap);
     return rc == EEXIST ? SPFDB_EEXIST : store_err(rc);
+}
+
+int store_bad_name(spfdb_txn *t, const char *desc)
+{
+    spfdb_env *env = t->env;
+
+    if (pthread_mutex_lock(&env->damage_lock) == 0) {
+        snprintf(env->damage, sizeof env->damage, "%s", desc);
+        pthread_mutex_unlock(&env->damage_lock);
+    }
+    return SPFDB_EBADNAME;
+}
+
+int store_bad_name_of(spfdb_txn *t, const char *what, const void *name, size_t n)
+{
+    char esc[4 * SPFDB_NAME_MAX + 1], desc[sizeof esc + 64];
+
+    spfdb_escape(esc, sizeof esc, name, n > SPFDB_NAME_MAX ? SPFDB_NAME_MAX : n);
+    snprintf(desc, sizeof desc, "%s \"%s\"%s", what, esc, n > SPFDB_NAME_MAX ? "..." : "");
+    return store_bad_name(t, desc);
+}
+
+int store_walk_skip(spfdb_txn *t, int rc)
+{
+    spfdb_env *env = t->env;
+    char desc[sizeof env->damage];
+
+    if (rc != SPFDB_EBADNAME || !env->on_damage)
+        return rc;
+    spfdb_env_damage(env, desc, sizeof desc);
+    env->on_damage(desc, env->damage_arg);
+    return 0;
+}
+
+void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg)
+{
+    env->on_damage = fn;
+    env->damage_arg = arg;
+}
+
+int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap)
+{
+    int found = 0;
+
+    if (cap && pthread_mutex_lock(&env->damage_lock) == 0) {
+        snprintf(buf, cap, "%s", env->damage);
+        found = env->damage[0] != '\0';
+        pthread_mutex_unlock(&env->damage_lock);
+    }
+    return found;
 }
 
 void spfdb_env_set_follower(spfdb_env *env)

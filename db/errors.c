@@ -32,6 +32,9 @@ const char *spfdb_strerror(int err)
                "group or others, or owned by another user): refused, since a link planted "
                "there could make this program overwrite a file elsewhere";
     case SPFDB_ENODB: return "no database in the directory yet: run spfdb-ctl once to create it";
+    case SPFDB_EBADNAME:
+        return "a stored name breaks the data model's rules: the database is damaged; restore "
+               "it from a backup";
     case SPFDB_EOLDFORMAT:
         return "the database is in an older format: run spfdb-ctl once (e.g. spfdb-ctl zone "
                "list) to convert it";

@@ -107,6 +107,19 @@ int spfdb_env_open_ro(const char *dir, spfdb_env **out);
  * filesystem ids for its duration: call it while the process is
  * single-threaded (spfdb-ctl; spfdbd before its workers start). */
 
+/* A stored name that breaks SPEC §2's rules (no write stores one: the
+ * database was changed behind the library) is damage: a read that needs
+ * the record fails with SPFDB_EBADNAME, and spfdb_env_damage copies the
+ * env's last such finding into BUF (CAP bytes), the name escaped
+ * (spfdb_escape, names.h), e.g. 'allocation name "a\x0ab"': 1, or 0 when
+ * there was none.  With a handler set (spfdb_env_on_damage, before any
+ * thread reads), the walks over allocations and zones skip such a record
+ * instead and call FN(description, ARG) on the walking thread: a server
+ * goes on serving the rest.  Any thread. */
+typedef void (*spfdb_damage_fn)(const char *desc, void *arg);
+void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg);
+int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap);
+
 /* LMDB's version string, for the start-up log line. */
 const char *spfdb_lmdb_version(void);
 

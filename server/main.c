@@ -38,6 +38,7 @@
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
+#include "view.h"
 #include "xfrserve.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
@@ -483,6 +484,7 @@ static int open_db(struct server *srv)
                     : "");
         return EXIT_DB;
     }
+    spfdb_env_on_damage(srv->env, view_on_damage, NULL);
     if (caps_drop(err, sizeof err) != 0) {
         log_err("%s", err);
         return EXIT_START;

@@ -43,7 +43,14 @@ ctl_status ctl_alloc_arg(const char *s, char *out)
 static ctl_status db_failed(const struct ctl *c, int err)
 {
     const char *d = c->args.dir;
+    char desc[2 * 4 * SPFDB_NAME_MAX + 64];
 
+    /* the name comes escaped from the library (SPEC §3) */
+    if (err == SPFDB_EBADNAME && c->env && spfdb_env_damage(c->env, desc, sizeof desc)) {
+        ctl_err("%s: the stored %s is not valid: the database is damaged; restore it from a "
+                "backup", d, desc);
+        return CTL_DB;
+    }
     ctl_err("%s: %s", d, spfdb_strerror(err));
     if (err == SPFDB_EACCES || err == SPFDB_EUNSAFE)
         ctl_err("hint: the layout is the directory root:spfdb 0750, data.mdb "
