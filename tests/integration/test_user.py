@@ -289,6 +289,24 @@ class User(unittest.TestCase):
         self.assertIn("no database in the directory yet: run spfdb-ctl once", err)
         self.assertEqual(os.listdir(self.db.dir), [])
 
+    def test_older_format_refused(self):
+        """spfdbd converts nothing: a first-format database is refused, told
+        to run spfdb-ctl once; after that it serves."""
+        dump = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli",
+                            "format1.dump")
+        subprocess.run(["mdb_load", "-f", dump, self.db.dir], check=True, capture_output=True,
+                       timeout=60)
+        before = open(os.path.join(self.db.dir, "data.mdb"), "rb").read()
+        port = T.free_port()
+        rc, err = run_spfdbd(["--db", self.db.dir, "--listen", "127.0.0.1:%d" % port],
+                             env=clean_env())
+        self.assertEqual(rc, 3, err)
+        self.assertIn("older format: run spfdb-ctl once", err)
+        self.assertEqual(open(os.path.join(self.db.dir, "data.mdb"), "rb").read(), before)
+        self.db.ctl("zone", "list")  # converts
+        srv = self.start(self.db.dir, [])
+        self.assertEqual(srv.stop(), 0)
+
     @unittest.skipUnless(ROOT, "needs root")
     def test_database_nobody_cannot_open(self):
         A.build(self.db)  # root's files in root's 0700 directory
