@@ -3,8 +3,9 @@
  *
  * Start-up order: bind every socket (DNS and metrics) and set up the
  * threads that will serve them (--workers UDP workers on each address, one
- * TCP thread for all), drop privileges (--user), open the database (so
- * files LMDB creates belong to that user), open each thread's read view
+ * TCP thread for all), drop privileges (--user), open the database
+ * read-only (spfdbd never writes it), give up every capability (caps.h),
+ * open each thread's read view
  * (its zone table built once), start the threads, then say READY: every
  * start-up error is reported before anything is served.  main owns the
  * DNS sockets and closes them once the threads are freed.  The main thread
