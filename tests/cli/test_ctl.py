@@ -54,7 +54,7 @@ class Db:
         self.tc = tc
         self.root = tempfile.mkdtemp(prefix="spfdb-cli-")
         self.dir = os.path.join(self.root, "db")
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)  # not group-writable whatever the umask
         self.seen = {}
         tc.addCleanup(shutil.rmtree, self.root, True)
 
@@ -171,7 +171,7 @@ class DbDir(unittest.TestCase):
 
     def test_env_and_option(self):
         other = os.path.join(self.db.root, "other")
-        os.mkdir(other)
+        os.mkdir(other, 0o755)
         self.db.run("add", "192.0.2.0/24", env={"SPFDB_DB": other}, db=False)
         self.assertEqual(self.db.run("list", env={"SPFDB_DB": other}, db=False).stdout,
                          "192.0.2.0/24\n")

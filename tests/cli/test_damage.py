@@ -51,7 +51,7 @@ class Base(unittest.TestCase):
         self.top = tempfile.mkdtemp(prefix="spfdb-damage-")
         self.addCleanup(shutil.rmtree, self.top, True)
         self.dir = os.path.join(self.top, "db")
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)
 
     def ctl(self, *args):
         env = dict(os.environ)
@@ -85,7 +85,7 @@ class Base(unittest.TestCase):
 class Names(Base):
     def fresh(self):
         shutil.rmtree(self.dir)
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)
         self.base_db()
 
     def test_allocation_name(self):

@@ -60,7 +60,7 @@ class Base(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.top, True)
         os.chmod(self.top, 0o755)
         self.dir = os.path.join(self.top, "db")
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)
         self.nobody = user("nobody")
         self.daemon = user("daemon")
         self.procs = []
