@@ -508,9 +508,19 @@ class Zones(unittest.TestCase):
             f.write(dump.replace("ab@cd.ef", "\\1b[@cd.ef"))
         subprocess.run(["mdb_load", "-f", path, "-s", "zones", self.db.dir],
                        capture_output=True, check=True)
-        r = self.db.fails(3, "zone", "set", "spf.example.com", "--ttl", "600",
-                          want=["hostmaster", "\\x1b[@cd.ef"])
-        self.assertNotIn("\x1b", r.stderr)
+        data = os.path.join(self.db.dir, "data.mdb")
+        with open(data, "rb") as f:
+            before = f.read()
+        # every command that reads the zone refuses, naming it escaped
+        for args in (["zone", "set", "spf.example.com", "--ttl", "600"], ["zone", "list"],
+                     ["zone", "list", "--json"]):
+            r = self.db.run(*args)
+            self.assertEqual(r.returncode, 3, (args, r.stderr))
+            self.assertIn('the stored hostmaster "\\x1b[@cd.ef" of zone "spf.example.com"',
+                          r.stderr)
+            self.assertNotIn("\x1b", r.stderr + r.stdout)
+        with open(data, "rb") as f:
+            self.assertEqual(f.read(), before)
 
     def test_names(self):
         for bad in ("exa mple.com", "ex*ample.com", "a..b", ".", "", "a." * 2 + ".",
