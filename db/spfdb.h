@@ -113,9 +113,10 @@ int spfdb_env_open_ro(const char *dir, spfdb_env **out);
  * env's last such finding into BUF (CAP bytes), the name escaped
  * (spfdb_escape, names.h), e.g. 'allocation name "a\x0ab"': 1, or 0 when
  * there was none.  With a handler set (spfdb_env_on_damage, before any
- * thread reads), the walks over allocations and zones skip such a record
- * instead and call FN(description, ARG) on the walking thread: a server
- * goes on serving the rest.  Any thread. */
+ * thread reads), the walks over allocations, zones, keys and replicas skip
+ * such a record instead, and a damaged transfer zone reads as none
+ * (SPFDB_ENOTFOUND), each calling FN(description, ARG) on the reading
+ * thread: a server goes on serving the rest.  Any thread. */
 typedef void (*spfdb_damage_fn)(const char *desc, void *arg);
 void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg);
 int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap);

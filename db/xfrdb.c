@@ -393,6 +393,9 @@ int spfdb_xfr_zone_get(spfdb_txn *t, struct spfdb_xfr_zone *out)
         rc = spfdb_xfr_zone_rules(out->name, NULL, NULL)
                  ? store_bad_name_of(t, "transfer zone", out->name, strlen(out->name))
                  : store_bad_name_of(t, "transfer zone NS host", out->ns, strlen(out->ns));
+    /* a server with a damage handler goes on as if none were set */
+    if (rc == SPFDB_EBADNAME && store_walk_skip(t, rc) == 0)
+        rc = SPFDB_ENOTFOUND;
     return rc;
 }
 
@@ -547,8 +550,10 @@ static int replica_each(const char *name, size_t n, const MDB_val *m, void *arg)
         char c[SPFDB_ADDRPORT_STRLEN];
         int addr_ok = r.addr[0] && canonical(r.addr, 0, &ap, c, NULL) == 0 &&
                       strcmp(c, r.addr) == 0;
-        return addr_ok ? store_bad_name_of(w->t, "key name of a replica", r.key, strlen(r.key))
-                       : store_bad_name_of(w->t, "replica address", name, n);
+        return store_walk_skip(w->t, addr_ok ? store_bad_name_of(w->t, "key name of a replica",
+                                                                 r.key, strlen(r.key))
+                                             : store_bad_name_of(w->t, "replica address", name,
+                                                                 n));
     }
     return rc ? rc : ((spfdb_replica_fn)w->fn)(&r, w->arg);
 }

@@ -166,6 +166,9 @@ class Server(Base):
         mdb_put(self.dir, "allocs", ("bad" + ESC).encode(), struct.pack(">IQQ", 99, 0, 0))
         mdb_put(self.dir, "zones", b"ns.example",
                 zone_value([b"ns1.example.net", ("a" + ESC).encode()]))
+        mdb_put(self.dir, "xfr", b"zone", b"\x01" + s8(("t" + ESC).encode()) + s8(b"ns.x"))
+        mdb_put(self.dir, "xfr", b"key\x00" + ("k" + ESC).encode(),
+                b"\x01\x01\x20" + b"s" * 32 + struct.pack(">q", 0))
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -200,6 +203,7 @@ class Server(Base):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn('the stored allocation name "bad' + ESC_SHOWN + '" breaks', err)
         self.assertIn('the stored NS host "a' + ESC_SHOWN + '" of zone "ns.example" breaks', err)
+        self.assertIn('the stored transfer zone "t' + ESC_SHOWN + '" breaks', err)
         self.assertFalse([c for c in err if ord(c) < 0x20 and c != "\n"], err)
 
 
