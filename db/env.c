@@ -1,5 +1,6 @@
 /* env.c: the bottom layer: the LMDB environment, transactions and their
  * failure modes (spfdb.h "Rules"), errors and cursors (env.h). */
+#define _GNU_SOURCE /* O_PATH */
 #include "bytes.h"
 #include "env.h"
 #include "store.h"
@@ -392,7 +393,8 @@ static int env_open_files(MDB_env *mdb, int dfd, const struct stat *dst, int rdo
 /* The directory, opened once: every later step is on this inode. */
 static int dir_open(const char *dir, struct stat *st)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* O_PATH: search permission is enough, as for a path */
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
     if (fd < 0)
         return errno == EACCES                      ? SPFDB_EACCES
