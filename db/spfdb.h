@@ -82,17 +82,44 @@ int spfdb_env_reader_check(spfdb_env *env);
  * the copy's data.mdb into an empty directory. */
 int spfdb_env_copy(spfdb_env *env, const char *dir);
 
-/* Files spfdb_env_open creates in the database directory get mode 0660
- * whatever the umask.  Run as root, it opens and creates them as the
- * directory's owner and group (setfsuid/setfsgid), so they are theirs and
- * nothing is changed by path afterwards; anyone else's files get the
- * directory's group only from a setgid directory.  A data.mdb or lock.mdb
- * that is not a regular file is refused (SPFDB_ENOTREG).  The directory is
- * meant to be owned by spfdbd's user and shared by the spfdb group (its
- * admins), mode 2770.  Thread rule: spfdb_env_open changes the process's
- * umask and this thread's filesystem ids for its duration: call it while
- * the process is single-threaded (spfdb-ctl; spfdbd before its workers
- * start). */
+/* The same for a process that must never write the database (spfdbd,
+ * SPEC §4): data.mdb is opened read-only (MDB_RDONLY) and nothing is
+ * created or converted, so it needs read access to data.mdb and write
+ * access to lock.mdb only.  SPFDB_ENODB when the directory holds no
+ * database yet, SPFDB_EOLDFORMAT for an older format (a writer, any
+ * spfdb-ctl command, converts it).  spfdb_write() on it fails. */
+int spfdb_env_open_ro(const char *dir, spfdb_env **out);
+
+/* The directory (env.c says why): it must not be writable by its group or
+ * others, and must be owned by the process's user or by root; else
+ * SPFDB_EUNSAFE, whoever runs it.  The recommended layout (docs/
+ * operations.md): the directory root:spfdb 0750, data.mdb root:spfdb-admin
+ * 0664 (its writers' group; spfdbd reads it as "other", which only group
+ * spfdb can reach through the directory), lock.mdb root:spfdb 0660.  A
+ * data.mdb or lock.mdb that is not a regular file with a single name (a
+ * symlink, a hard link, a fifo...) is refused (SPFDB_ENOTREG).  Files
+ * spfdb_env_open creates get mode 0660 whatever the umask.  Run as root,
+ * it opens and creates them as the directory's owner and group
+ * (setfsuid/setfsgid), so they are theirs and a link their owner planted
+ * reaches only what the owner could write.  LMDB is given the directory
+ * as /proc/self/fd/N: /proc must be mounted (else SPFDB_EIO).  Thread
+ * rule: spfdb_env_open changes the process's umask and this thread's
+ * filesystem ids for its duration: call it while the process is
+ * single-threaded (spfdb-ctl; spfdbd before its workers start). */
+
+/* A stored name that breaks SPEC §2's rules (no write stores one: the
+ * database was changed behind the library) is damage: a read that needs
+ * the record fails with SPFDB_EBADNAME, and spfdb_env_damage copies the
+ * env's last such finding into BUF (CAP bytes), the name escaped
+ * (spfdb_escape, names.h), e.g. 'allocation name "a\x0ab"': 1, or 0 when
+ * there was none.  With a handler set (spfdb_env_on_damage, before any
+ * thread reads), the walks over allocations, zones, keys and replicas skip
+ * such a record instead, and a damaged transfer zone reads as none
+ * (SPFDB_ENOTFOUND), each calling FN(description, ARG) on the reading
+ * thread: a server goes on serving the rest.  Any thread. */
+typedef void (*spfdb_damage_fn)(const char *desc, void *arg);
+void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg);
+int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap);
 
 /* LMDB's version string, for the start-up log line. */
 const char *spfdb_lmdb_version(void);

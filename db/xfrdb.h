@@ -35,8 +35,9 @@ int xfr_zone_name(spfdb_txn *t, char *name);
 /* The stored values' decoders (pure): the record of key "key" 0 NAME
  * (NLEN octets), "zone", "replica" 0 ADDR, "primary", "follow", stored as
  * B[0..LEN), into *OUT, checked as the setters check what they store
- * (names, addresses canonical and none twice, lengths): 0, or
- * SPFDB_EFORMAT. */
+ * (names, addresses canonical and none twice, lengths): 0, SPFDB_EFORMAT
+ * for a record that cannot be read, or SPFDB_EBADNAME for a name or
+ * address in it that breaks the setters' rules (*OUT holds it then). */
 int xfr_key_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
                    struct spfdb_key *out);
 int xfr_zone_decode(const uint8_t *b, size_t len, struct spfdb_xfr_zone *out);

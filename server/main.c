@@ -3,8 +3,9 @@
  *
  * Start-up order: bind every socket (DNS and metrics) and set up the
  * threads that will serve them (--workers UDP workers on each address, one
- * TCP thread for all), drop privileges (--user), open the database (so
- * files LMDB creates belong to that user), open each thread's read view
+ * TCP thread for all), drop privileges (--user), open the database
+ * read-only (spfdbd never writes it), give up every capability (caps.h),
+ * open each thread's read view
  * (its zone table built once), start the threads, then say READY: every
  * start-up error is reported before anything is served.  main owns the
  * DNS sockets and closes them once the threads are freed.  The main thread
@@ -29,6 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "log.h"
 #include "metrics.h"
 #include "sockets.h"
@@ -37,6 +39,7 @@
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
+#include "view.h"
 #include "xfrserve.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
@@ -454,19 +457,40 @@ static int bind_all(struct server *srv)
     return 0;
 }
 
+/* spfdbd reads only, but a data.mdb its user may write could still be
+ * changed by a compromised server: say so (SPEC §4). */
+static void warn_writable(const char *db)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/data.mdb", db);
+    if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0)
+        log_warn("%s is writable by spfdbd's user: a compromised server could change it; "
+                 "give it to the writers' group (spfdbd(8) FILES)", path);
+}
+
 static int open_db(struct server *srv)
 {
     const struct options *o = srv->o;
-    int rc = spfdb_env_open(o->db, &srv->env);
+    char err[200];
+    /* Read-only: spfdbd never writes its database (SPEC §4). */
+    int rc = spfdb_env_open_ro(o->db, &srv->env);
 
     if (rc != 0) {
         log_err("cannot open database %s: %s%s", o->db, spfdb_strerror(rc),
                 rc == SPFDB_ENODIR ? " (create it, then add a zone with spfdb-ctl)"
-                : rc == SPFDB_EACCES && o->user != NULL
-                    ? " (the directory and its files must be writable by --user)"
+                : rc == SPFDB_EACCES
+                    ? " (spfdbd's user needs read access to data.mdb and write access to "
+                      "lock.mdb: see spfdbd(8) FILES)"
                     : "");
         return EXIT_DB;
     }
+    spfdb_env_on_damage(srv->env, view_on_damage, NULL);
+    if (caps_drop(err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EXIT_START;
+    }
+    warn_writable(o->db);
     rc = spfdb_env_reader_check(srv->env);
     if (rc < 0)
         log_warn("reader check: %s", spfdb_strerror(rc));

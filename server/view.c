@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
@@ -41,9 +42,13 @@ static int build_zone(const struct spfdb_zone *z, void *arg)
     struct build *b = arg;
     int rc = zonetab_add_zone(b->t, z);
 
+    char esc[4 * SPFDB_NAME_MAX + 1];
+
     if (rc == SPFDB_EINVAL) {
-        if (b->v->id == 0)
-            log_warn("zone %s cannot be served, skipped", z->name);
+        if (b->v->id == 0) {
+            spfdb_escape(esc, sizeof esc, z->name, strlen(z->name));
+            log_warn("zone %s cannot be served, skipped", esc);
+        }
         return 0;
     }
     return rc;
@@ -54,12 +59,24 @@ static int build_alloc(const struct spfdb_alloc *a, void *arg)
     struct build *b = arg;
     int rc = zonetab_add_alloc(b->t, a->name, a->id);
 
+    char esc[4 * SPFDB_LABEL_MAX + 1];
+
     if (rc == SPFDB_EINVAL) {
-        if (b->v->id == 0)
-            log_warn("allocation %s cannot be served, skipped", a->name);
+        if (b->v->id == 0) {
+            spfdb_escape(esc, sizeof esc, a->name, strlen(a->name));
+            log_warn("allocation %s cannot be served, skipped", esc);
+        }
         return 0;
     }
     return rc;
+}
+
+void view_on_damage(const char *desc, void *arg)
+{
+    (void)arg;
+    /* DESC comes escaped from the library: no control character reaches the log */
+    log_warn("the stored %s breaks the data model's rules: record skipped (the database is "
+             "damaged; restore it from a backup)", desc);
 }
 
 static int count_key(const struct spfdb_key *k, void *arg)

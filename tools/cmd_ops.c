@@ -61,6 +61,9 @@ static void make_head(char *head, const char *when, const struct spfdb_log_rec *
     }
 }
 
+/* Every name and setting of a change is printed escaped: a record read back
+ * from a damaged database must not put control characters on a terminal
+ * (SPEC §3). */
 static void print_change_text(FILE *f, const char *head, const struct spfdb_log_change *ch)
 {
     char p[SPFDB_PREFIX_STRLEN];
@@ -69,14 +72,22 @@ static void print_change_text(FILE *f, const char *head, const struct spfdb_log_
     switch (ch->op) {
     case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
         spfdb_prefix_format(&ch->p, p, sizeof p);
-        fprintf(f, "%s %s\n", ch->alloc, p);
+        ctl_put_escaped(f, ch->alloc);
+        fprintf(f, " %s\n", p);
         break;
     case SPFDB_LOG_ALLOC_ADD: case SPFDB_LOG_ALLOC_DEL:
-        fprintf(f, "%s\n", ch->alloc);
+        ctl_put_escaped(f, ch->alloc);
+        putc('\n', f);
         break;
     default:
-        fprintf(f, "%s %s%s%s%s\n", ch->zone, *ch->alloc ? "delegated:" : "provider", ch->alloc,
-                *ch->detail ? " " : "", ch->detail);
+        ctl_put_escaped(f, ch->zone);
+        fputs(*ch->alloc ? " delegated:" : " provider", f);
+        ctl_put_escaped(f, ch->alloc);
+        if (*ch->detail) {
+            putc(' ', f);
+            ctl_put_escaped(f, ch->detail);
+        }
+        putc('\n', f);
     }
 }
 
