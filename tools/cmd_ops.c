@@ -326,7 +326,7 @@ static int print_chain(spfdb_txn *txn, const struct spf_job *j, const char *pare
                    ";   leaves hold, so _spf answers exists:%%{i}.%s instead;\n"
                    ";   publish exists: or _ip\n", 2u, base);
     else
-        fprintf(f, ";   _spf: %u DNS lookup%s today (%u CIDR%s in the top record%s), no\n"
+        fprintf(f, ";   _spf: %u DNS lookup%s today (%u CIDR%s, in the top record%s), no\n"
                    ";   macros: for receivers whose verifiers do not expand macros (or expand\n"
                    ";   IPv6 %%{i} wrongly); as the set grows it takes up to 4 lookups, then\n"
                    ";   falls back to exists: (2 lookups, macros needed)\n",

@@ -266,15 +266,15 @@ class SpfRecord(unittest.TestCase):
             'example.com. IN TXT "v=spf1 include:_spf.acme.iphmx.example ~all"'])
         self.assertIn(";   exists: 1 DNS lookup; a sender not listed makes it a void lookup", out)
         self.assertIn(";   _ip: 1 DNS lookup, never void", out)
-        self.assertIn(";   _spf: 1 DNS lookup today (0 CIDRs in the top record), no", out)
+        self.assertIn(";   _spf: 1 DNS lookup today (0 CIDRs, in the top record), no", out)
         # the chain's cost follows the set: merged CIDRs, then leaves
         db.ok("add", "--allocation", "acme", "192.0.2.0/25", "192.0.2.128/25", "2001:db8::/48")
         out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
-        self.assertIn(";   _spf: 1 DNS lookup today (2 CIDRs in the top record), no", out)
+        self.assertIn(";   _spf: 1 DNS lookup today (2 CIDRs, in the top record), no", out)
         many = "".join("10.%d.0.%d\n" % (i // 100, 2 * (i % 100)) for i in range(60))
         db.ok("add", "--allocation", "acme", "-", input=many)
         out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
-        self.assertIn(";   _spf: 3 DNS lookups today (62 CIDRs in the top record and 2 leaves)",
+        self.assertIn(";   _spf: 3 DNS lookups today (62 CIDRs, in the top record and 2 leaves)",
                       out)
         many = "".join("10.%d.1.%d\n" % (i // 100, 2 * (i % 100)) for i in range(200))
         db.ok("add", "--allocation", "acme", "-", input=many)
