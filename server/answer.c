@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "qname.h"
+#include "spfchain.h" /* spfchain_addr_text */
 #include "wire.h"
 #include "xfrzone.h"
 #include "zones.h"
@@ -154,19 +155,6 @@ static uint8_t decide_form(struct answer_state *s, const struct zone *z, uint16_
     return ANSWER_LISTED; /* or not: form_looked_up() says */
 }
 
-/* Decimal of V (0-255) at P: the octets written. */
-static size_t put_octet(char *p, unsigned v)
-{
-    size_t n = 0;
-
-    if (v >= 100)
-        p[n++] = (char)('0' + v / 100);
-    if (v >= 10)
-        p[n++] = (char)('0' + v / 10 % 10);
-    p[n++] = (char)('0' + v % 10);
-    return n;
-}
-
 /* S's `_ip` reply, once the database said whether the address is LISTED
  * (<0: it could not be read).  A listed address gets its own term, so
  * the include matches exactly that sender. */
@@ -188,26 +176,19 @@ static uint8_t form_looked_up(struct answer_state *s, int listed)
     if (s->family == 4) {
         memcpy(p, "ip4:", 4);
         p += 4;
-        for (unsigned i = 0; i < 4; i++) {
-            p += put_octet(p, s->addr[i]);
-            *p++ = i < 3 ? '.' : ' ';
-        }
+        p += spfchain_addr_text(p, 4, s->addr);
+        *p++ = ' ';
     }
     if (s->family == 6 || s->mapped) {
         /* RFC 5952 form; an IPv4-mapped name also gets its ip6: reading. */
-        struct spfdb_prefix pf = { .family = 6, .len = 128 };
-        char buf[SPFDB_PREFIX_STRLEN];
-        if (s->mapped) {
-            pf.addr[10] = pf.addr[11] = 0xFF;
-            memcpy(pf.addr + 12, s->addr, 4);
-        } else {
-            memcpy(pf.addr, s->addr, 16);
-        }
-        spfdb_prefix_format(&pf, buf, sizeof buf);
-        size_t l = strlen(buf) - 4; /* "/128" */
+        uint8_t a6[16] = { [10] = 0xFF, [11] = 0xFF };
+        if (s->mapped)
+            memcpy(a6 + 12, s->addr, 4);
+        else
+            memcpy(a6, s->addr, 16);
         memcpy(p, "ip6:", 4);
-        memcpy(p + 4, buf, l);
-        p += 4 + l;
+        p += 4;
+        p += spfchain_addr_text(p, 6, s->mapped ? a6 : s->addr);
         *p++ = ' ';
     }
     memcpy(p, "~all", 4);

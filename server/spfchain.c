@@ -225,38 +225,98 @@ static size_t rdata_max(const char *parent, unsigned i)
 static int fill(struct text *t, const char *prefix, const char *suffix, char (*terms)[64],
                 unsigned n, unsigned *ti, size_t rdmax)
 {
-    struct text try;
-
     t->len = 0;
     put(t, prefix);
     for (; *ti < n; (*ti)++) {
-        try = *t;
-        put(&try, " ");
-        put(&try, terms[*ti]);
-        size_t keep = try.len;
-        put(&try, suffix);
-        if (!fits(try.b, try.len, rdmax))
+        size_t keep = t->len; /* try the term with the suffix after it, in place */
+        put(t, " ");
+        put(t, terms[*ti]);
+        size_t with = t->len;
+        put(t, suffix);
+        int ok = fits(t->b, t->len, rdmax);
+        t->len = ok ? with : keep;
+        if (!ok)
             break;
-        try.len = keep;
-        *t = try;
     }
     put(t, suffix);
     return fits(t->b, t->len, rdmax);
 }
 
-static void term(const struct spfdb_prefix *p, char *out)
+/* Decimal of V at P: the octets written. */
+static size_t put_dec(char *p, unsigned v)
 {
-    char buf[SPFDB_PREFIX_STRLEN];
-    size_t n;
+    size_t n = 0;
 
-    spfdb_prefix_format(p, buf, sizeof buf);
-    n = strlen(buf);
+    if (v >= 100)
+        p[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+        p[n++] = (char)('0' + v / 10 % 10);
+    p[n++] = (char)('0' + v % 10);
+    return n;
+}
+
+size_t spfchain_addr_text(char *p, int family, const uint8_t *a)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned g[8], best = 8, bestlen = 1; /* the first longest run of 2+ zero groups */
+    size_t n = 0;
+
+    if (family == 4) {
+        for (unsigned i = 0; i < 4; i++) {
+            n += put_dec(p + n, a[i]);
+            if (i < 3)
+                p[n++] = '.';
+        }
+        return n;
+    }
+    for (unsigned i = 0; i < 8; i++)
+        g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    for (unsigned i = 0; i < 8;) {
+        unsigned j = i;
+        while (j < 8 && g[j] == 0)
+            j++;
+        if (j - i > bestlen) {
+            best = i;
+            bestlen = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    for (unsigned i = 0; i < 8;) {
+        if (i == best) {
+            p[n++] = ':';
+            p[n++] = ':';
+            i += bestlen;
+            continue;
+        }
+        if (n > 0 && p[n - 1] != ':')
+            p[n++] = ':';
+        for (int shift = 12, lead = 1; shift >= 0; shift -= 4) {
+            unsigned d = g[i] >> shift & 0xF;
+            if (d || !lead || shift == 0) {
+                p[n++] = hex[d];
+                lead = 0;
+            }
+        }
+        i++;
+    }
+    return n;
+}
+
+/* The term of P into OUT (64 octets), NUL-terminated: its length. */
+static size_t term(const struct spfdb_prefix *p, char *out)
+{
+    size_t n = 4;
+
+    memcpy(out, p->family == 4 ? "ip4:" : "ip6:", 4);
+    n += spfchain_addr_text(out + 4, p->family, p->addr);
     /* A whole address is its own prefix (RFC 7208 §5.6: the length
      * defaults to /32 and /128): shorter terms, more to a record. */
-    if ((p->family == 4 && p->len == 32) || (p->family == 6 && p->len == 128))
-        buf[n - (p->family == 4 ? 3 : 4)] = '\0';
-    strcpy(out, p->family == 4 ? "ip4:" : "ip6:");
-    strcat(out, buf);
+    if (p->len != (p->family == 4 ? 32 : 128)) {
+        out[n++] = '/';
+        n += put_dec(out + n, p->len);
+    }
+    out[n] = '\0';
+    return n;
 }
 
 int spfchain_render(const struct spfchain_set *s, const char *parent, const char *addr_base,
@@ -268,9 +328,13 @@ int spfchain_render(const struct spfchain_set *s, const char *parent, const char
 
     if (strlen(parent) > SPFDB_NAME_MAX || strlen(addr_base) > SPFDB_NAME_MAX)
         return SPFDB_EINVAL;
+    size_t total = 0;
     for (unsigned i = 0; i < n; i++)
-        term(&s->cidr[i], terms[i]);
-    for (k = 0; !s->over && k <= SPFCHAIN_LEAVES; k++) {
+        total += 1 + term(&s->cidr[i], terms[i]);
+    /* Four records cannot hold more than four times 450 octets of terms:
+     * such a set falls back without trying. */
+    int hopeless = total > (1 + SPFCHAIN_LEAVES) * SPFCHAIN_TEXT_MAX;
+    for (k = 0; !s->over && !hopeless && k <= SPFCHAIN_LEAVES; k++) {
         char suffix[4 * (SPFDB_NAME_MAX + 32)] = "";
         unsigned ti = 0, ok = 1;
         for (unsigned i = 1; i <= k; i++) {
@@ -284,7 +348,7 @@ int spfchain_render(const struct spfchain_set *s, const char *parent, const char
         if (ok && ti == n)
             break;
     }
-    out->fallback = k > SPFCHAIN_LEAVES || s->over;
+    out->fallback = k > SPFCHAIN_LEAVES || s->over || hopeless;
     if (out->fallback) {
         k = 0;
         rec[0].len = 0;

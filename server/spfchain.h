@@ -72,6 +72,12 @@ struct spfchain {
 int spfchain_render(const struct spfchain_set *s, const char *parent, const char *addr_base,
                     uint32_t ttl, struct spfchain *out);
 
+/* ADDR of FAMILY (4: 4 octets, 6: 16) as text at P, not NUL-terminated:
+ * a dotted quad, or RFC 5952 (lowercase, the first longest run of two or
+ * more zero groups as "::"); the same as spfdb_prefix_format's address,
+ * without snprintf.  At most 39 octets; returns how many. */
+size_t spfchain_addr_text(char *p, int family, const uint8_t *addr);
+
 /* The text of record I of C (no strings' length octets) into BUF of CAP
  * (at least SPFCHAIN_TEXT_MAX + 1) octets, NUL-terminated: for printing and
  * tests. */

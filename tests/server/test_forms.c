@@ -38,7 +38,7 @@ static int listed(uint32_t alloc, int family, const uint8_t *a)
     if (family == 4 && alloc == CUST)
         return memcmp(a, (uint8_t[]){ 192, 0, 2, 1 }, 4) == 0;
     if (family == 6 && alloc == ACME)
-        return memcmp(a, v6, 16) == 0;
+        return memcmp(a, v6, 16) == 0 || a[0] == 0x30; /* and 3000::/8 */
     return 0;
 }
 
@@ -260,6 +260,40 @@ static void test_ip_listed_v6_and_mapped(void **state)
     assert_txt(&r, "v=spf1 ip4:203.0.113.9 ip6:::ffff:cb00:7109 ~all", 300);
     ask("203.0.113.9." IP, 255, &r); /* ANY: the TXT (RFC 8482 §4.1) */
     assert_txt(&r, "v=spf1 ip4:203.0.113.9 ~all", 300);
+}
+
+/* Listed IPv6 names of every zero-run shape: the ip6: term is the address
+ * in RFC 5952 form, as spfdb_prefix_format writes it. */
+static void test_ip_v6_text_oracle(void **state)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    (void)state;
+    for (unsigned round = 0; round < 3000; round++) {
+        struct spfdb_prefix p = { .family = 6, .len = 128 };
+        char name[200], want[100], fmt[SPFDB_PREFIX_STRLEN];
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p.addr[0] = 0x30;
+        for (unsigned g = 0; g < 8; g++) { /* each group zero, small or full, at random */
+            unsigned kind = (unsigned)(x >> (3 * g)) % 4, v = (unsigned)(x >> (5 * g + 20));
+            uint16_t val = kind < 2 ? 0 : kind == 2 ? (uint16_t)(v & 0xF) : (uint16_t)v;
+            if (g == 0)
+                val = (uint16_t)(0x3000 | (val & 0xFF));
+            p.addr[2 * g] = (uint8_t)(val >> 8);
+            p.addr[2 * g + 1] = (uint8_t)val;
+        }
+        size_t o = 0;
+        for (unsigned i = 0; i < 16; i++)
+            o += (size_t)sprintf(name + o, "%x.%x.", p.addr[i] >> 4, p.addr[i] & 0xF);
+        strcpy(name + o, IP);
+        spfdb_prefix_format(&p, fmt, sizeof fmt);
+        fmt[strlen(fmt) - 4] = 0;
+        snprintf(want, sizeof want, "v=spf1 ip6:%s ~all", fmt);
+        struct reply r;
+        ask(name, 16, &r);
+        assert_txt(&r, want, 300);
+    }
 }
 
 static void test_ip_unlisted_is_never_void(void **state)
@@ -748,6 +782,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ip_listed_v4_bytes),
         cmocka_unit_test(test_ip_listed_v6_and_mapped),
+        cmocka_unit_test(test_ip_v6_text_oracle),
         cmocka_unit_test(test_ip_unlisted_is_never_void),
         cmocka_unit_test(test_ip_tails),
         cmocka_unit_test(test_ip_other_types_nodata),
