@@ -148,6 +148,7 @@ static int rebuild(struct view *v)
     }
     zonetab_free(v->zones);
     v->zones = b.t;
+    spfcache_reset(v->chains); /* keyed by zone: the old zones are gone */
     return 0;
 }
 
