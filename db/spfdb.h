@@ -446,6 +446,12 @@ int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_p
 typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);
 int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 
+/* The maximal entries of ALLOC_ID (those inside no other entry: pairwise
+ * disjoint, their union the allocation's set), IPv4 before IPv6, each in
+ * address order.  FN's nonzero return stops the walk and is returned.
+ * Read-only; for spfdbd's `_spf` chain (server/spfchain.h). */
+int spfdb_maximal_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
+
 /* The query path: is the address listed?  FAMILY is 4 (ADDR holds 4 bytes)
  * or 6 (16 bytes; no ::ffff:0:0/96 mapping is done here).  1 listed, 0 not,
  * <0 on a read failure.  A bounded, small number of B-tree descents whatever

@@ -38,6 +38,15 @@ struct answer_env {
      * query needs a lookup. */
     void (*covers_many)(void *ctx, struct spfdb_query *q, unsigned n);
     void *covers_ctx;
+    /* The `_spf` chain (SPEC §4): record LEAF (0: `_spf…` itself, 1-3 the
+     * leaves) of allocation ALLOC served in zone Z, whose `_spf` node hangs
+     * under the wire name PARENT (the query's bytes, any letter case):
+     * 0 with *RR (a whole TXT record, owner 0xC00C) and *LEN, valid until
+     * the batch ends; <0 the database could not be read (SERVFAIL).  NULL:
+     * every `_spf` TXT query is SERVFAIL. */
+    int (*spf_chain)(void *ctx, const struct zone *z, uint32_t alloc, const uint8_t *parent,
+                     unsigned leaf, const uint8_t **rr, uint16_t *len);
+    void *spf_ctx;
     const struct xfrzone *xfr;   /* the transfer zone (SPEC §5), or NULL: none */
     uint16_t tcp_idle_100ms;     /* edns-tcp-keepalive TIMEOUT sent over TCP */
     uint8_t xfr_room;            /* TCP: a transfer may start (xfrserve.h) */
@@ -80,6 +89,12 @@ struct answer_state {
     uint8_t xfr;               /* the name is in the transfer zone (xfrzone.h) */
     uint16_t apex;
     const struct zone *zone;
+    /* The `_ip` and `_spf` forms (answer.c's form_*): */
+    uint8_t form;              /* FORM_* of answer.c; 0: an address name */
+    uint8_t mapped;            /* `_ip`: a 32-nibble name of an IPv4-mapped address */
+    uint8_t leaf;              /* `_spf`: the record, 0 (the top) to 3 */
+    uint16_t parent;           /* `_spf`: offset of its parent name in the message */
+    uint8_t txt[112];          /* `_ip`: the listed address's TXT record */
 };
 
 /* One query of a batch and its reply.  The caller sets the first four

@@ -19,6 +19,7 @@ enum {
     DNS_T_A = 1,
     DNS_T_NS = 2,
     DNS_T_SOA = 6,
+    DNS_T_TXT = 16,
     DNS_T_OPT = 41,
     DNS_T_IXFR = 251,
     DNS_T_AXFR = 252,

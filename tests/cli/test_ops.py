@@ -254,6 +254,48 @@ class SpfRecord(unittest.TestCase):
         self.assertEqual(out.splitlines()[0], "exists:%{i}.spf.default.iphmx.example")
         self.assertNotIn("spf.cust.example", out)
 
+    def test_every_form_with_its_cost(self):
+        db = self.db
+        provider_setup(db)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        lines = out.splitlines()
+        txt = [l for l in lines if " IN TXT " in l]
+        self.assertEqual(txt, [
+            'example.com. IN TXT "v=spf1 exists:%{i}.spf.acme.iphmx.example ~all"',
+            'example.com. IN TXT "v=spf1 include:%{i}._ip.acme.iphmx.example ~all"',
+            'example.com. IN TXT "v=spf1 include:_spf.acme.iphmx.example ~all"'])
+        self.assertIn(";   exists: 1 DNS lookup; a sender not listed makes it a void lookup", out)
+        self.assertIn(";   _ip: 1 DNS lookup, never void", out)
+        self.assertIn(";   _spf: 1 DNS lookup today (0 CIDRs, in the top record), no", out)
+        # the chain's cost follows the set: merged CIDRs, then leaves
+        db.ok("add", "--allocation", "acme", "192.0.2.0/25", "192.0.2.128/25", "2001:db8::/48")
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 1 DNS lookup today (2 CIDRs, in the top record), no", out)
+        many = "".join("10.%d.0.%d\n" % (i // 100, 2 * (i % 100)) for i in range(60))
+        db.ok("add", "--allocation", "acme", "-", input=many)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 3 DNS lookups today (62 CIDRs, in the top record and 2 leaves)",
+                      out)
+        many = "".join("10.%d.1.%d\n" % (i // 100, 2 * (i % 100)) for i in range(200))
+        db.ok("add", "--allocation", "acme", "-", input=many)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 2 DNS lookups today, macros needed", out)
+        self.assertIn("_spf answers exists:%{i}.spf.acme.iphmx.example instead", out)
+        self.assertNotIn("warning", out)
+
+    def test_long_delegated_zone_warns_for_ipv6_ip_names(self):
+        db = self.db
+        db.ok("allocation", "add", "acme")
+        # 185 characters: the longest whose IPv6 _ip names fit 253; 186 warns
+        for n, warns in ((55, False), (56, True)):
+            zone = ".".join(["a" * 60, "b" * 60, "c" * n, "example"])
+            r = db.ok("zone", "add", zone, "--allocation", "acme", "--ns", "ns1.prov.example",
+                      "--ns", "ns2.prov.example")
+            self.assertEqual("IPv6 senders cannot match include:%{i}._ip." in r.stderr, warns)
+            out = db.ok("spf-record", "acme", "--zone", zone).stdout
+            self.assertEqual(";   warning: _ip.%s is too long for IPv6 senders" % zone in out,
+                             warns, zone)
+
     def test_errors(self):
         provider_setup(self.db)
         self.db.fails(2, "spf-record", "nope", want=["unknown allocation 'nope'"])
