@@ -36,6 +36,7 @@ struct target {
     int outstanding;
     unsigned tries;           /* transmissions of the outstanding request */
     int64_t deadline;         /* ms (monotonic): the next retransmission, or giving up */
+    int64_t last_sent;        /* ms (monotonic): the last transmission */
     uint32_t want;            /* the newest serial to tell */
     uint32_t sent;            /* the outstanding request's serial */
     uint16_t id;
@@ -202,11 +203,12 @@ int notify_open(struct notifier *n, spfdb_env *env)
 
 /* ---- sending --------------------------------------------------------------- */
 
-static void send_msg(struct notifier *n, struct target *t)
+static void send_msg(struct notifier *n, struct target *t, int64_t now)
 {
     int fd = n->fd[t->fam];
     ssize_t r = -1;
 
+    t->last_sent = now;
     if (fd >= 0) {
         do
             r = sendto(fd, t->msg, t->len, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -271,16 +273,21 @@ static void start_round(struct notifier *n, struct target *t, int64_t now)
     t->outstanding = 1;
     t->tries = 1;
     t->deadline = now + NOTIFY_FIRST_WAIT_MS;
-    send_msg(n, t);
+    send_msg(n, t, now);
 }
 
-/* Tell T the serial N holds now (a commit, start-up, a new target). */
+/* Tell T the serial N holds now (a commit, start-up, a new target).
+ * With a request outstanding for under a second, the serial waits for
+ * its answer or its retransmission (coalescing a burst); one waiting
+ * longer is replaced at once by a new round for this serial, so a
+ * replica back from a pause is not left until a late retransmission (up
+ * to 16 s away).  Either way a target gets at most one NOTIFY a second
+ * while it does not answer. */
 static void tell(struct notifier *n, struct target *t, int64_t now)
 {
     t->want = n->serial;
-    if (!t->outstanding)
+    if (!t->outstanding || now - t->last_sent >= NOTIFY_FIRST_WAIT_MS)
         start_round(n, t, now);
-    /* else: coalesced, the retransmission or the answer carries it */
 }
 
 static void end_round(struct notifier *n, struct target *t)
@@ -315,7 +322,7 @@ static void on_deadline(struct notifier *n, struct target *t, int64_t now)
     t->deadline = now + ((int64_t)NOTIFY_FIRST_WAIT_MS << t->tries);
     t->tries++;
     bump(&n->c.retransmitted, 1);
-    send_msg(n, t);
+    send_msg(n, t, now);
 }
 
 /* ---- replies --------------------------------------------------------------- */

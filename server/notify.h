@@ -14,13 +14,15 @@
  *
  * Each replica (a target) has at most one NOTIFY outstanding, signed with
  * its own key (xfr/notify.h).  A new serial goes out at once when none is
- * outstanding; otherwise it waits, and the next retransmission, or the
- * answer, sends a NOTIFY for the newest serial (coalescing: a burst of
- * commits costs one message per target, never a queue).  Unanswered, a
- * NOTIFY is sent again after 1, 2, 4 and 8 s, and after a last 16 s wait
- * (31 s in all, NOTIFY_TRIES transmissions) the round is given up until
- * the next commit; the replica's own SOA checks (REFRESH, RETRY) then
- * find the change.  A reply is an answer only when it comes from the
+ * outstanding, or when the outstanding one was last sent a second or more
+ * ago (it replaces it, with a new round); otherwise it waits, and the
+ * next retransmission, or the answer, sends a NOTIFY for the newest
+ * serial (coalescing: a burst of commits costs one message per target,
+ * never a queue, and an unanswering target gets at most one a second).
+ * Unanswered, a NOTIFY is sent again after 1, 2, 4 and 8 s, and after a
+ * last 16 s wait (31 s in all, NOTIFY_TRIES transmissions) the round is
+ * given up until the next commit; the replica's own SOA checks (REFRESH,
+ * RETRY) then find the change.  A reply is an answer only when it comes from the
  * target's address and port, is a reply to the outstanding request and
  * its TSIG verifies; anything else is counted and, at most every
  * NOTIFY_LOG_S per target, logged.  A replica whose settings change
