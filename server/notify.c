@@ -53,7 +53,6 @@ struct notifier {
     int fd[FAMS];              /* -1: none */
     char src[FAMS][80];        /* the source, for the log; "" for the wildcard */
     spfdb_env *env;
-    spfdb_txn *txn;            /* reset between looks */
     pthread_t thread;
     int started;
     int stopping;              /* set by notify_stop, read by the thread (relaxed) */
@@ -192,11 +191,12 @@ int notify_new(struct notifier **out, const struct notify_source *src, unsigned 
 
 int notify_open(struct notifier *n, spfdb_env *env)
 {
-    int rc = spfdb_txn_read(env, &n->txn);
+    spfdb_txn *txn;
+    int rc = spfdb_txn_read(env, &txn);
 
     if (rc != 0)
         return rc;
-    spfdb_txn_reset(n->txn);
+    spfdb_txn_close(txn);
     n->env = env;
     return 0;
 }
@@ -611,22 +611,25 @@ static int reload(struct notifier *n, spfdb_txn *txn, int64_t now)
 static void look(struct notifier *n, int64_t now)
 {
     struct spfdb_info info;
+    spfdb_txn *txn;
     uint64_t id;
     uint32_t old = n->serial;
     int rc = spfdb_env_last_txnid(n->env, &id), first = !n->loaded;
 
     if (rc == SPFDB_EBUSY || (rc == 0 && n->loaded && id == n->txnid))
         return; /* a remap in this process: look again at the next poll */
+    /* A read transaction per look, not one kept: its reader slot is free
+     * between commits (the answering threads hold theirs for good). */
     if (rc == 0)
-        rc = spfdb_txn_renew(n->txn);
+        rc = spfdb_txn_read(n->env, &txn);
     if (rc == 0) {
-        id = spfdb_txn_id(n->txn);
-        rc = spfdb_info_get(n->txn, &info);
+        id = spfdb_txn_id(txn);
+        rc = spfdb_info_get(txn, &info);
         if (rc == 0 && (first || info.xfr_gen != n->xfr_gen)) {
             n->serial = info.serial; /* new targets are told this one */
-            rc = reload(n, n->txn, now);
+            rc = reload(n, txn, now);
         }
-        spfdb_txn_reset(n->txn);
+        spfdb_txn_close(txn);
     }
     if (rc != 0) {
         n->serial = old;
@@ -709,8 +712,6 @@ void notify_free(struct notifier *n)
     for (int fam = 0; fam < FAMS; fam++)
         if (n->fd[fam] >= 0)
             close(n->fd[fam]);
-    if (n->txn != NULL)
-        spfdb_txn_close(n->txn);
     for (size_t i = 0; i < n->nt; i++)
         explicit_bzero(n->t[i], sizeof *n->t[i]);
     free_targets(n);

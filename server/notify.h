@@ -7,10 +7,11 @@
  * address) or to the wildcard, on an ephemeral port unless one is given.
  * It watches the database with spfdb_env_last_txnid every NOTIFY_POLL_MS
  * (one read of LMDB's meta page; NOTIFY_IDLE_MS while there is no
- * replica to tell): a changed id is read on the thread's own read handle,
- * renewed and reset at once, for the serial and, when spfdb_info.xfr_gen
- * changed, the transfer zone, the replicas and their keys.  No transfer
- * zone, no NOTIFY.
+ * replica to tell): a changed id is read in a read transaction of its
+ * own, closed at once (so the thread holds no reader slot between
+ * commits), for the serial and, when spfdb_info.xfr_gen changed, the
+ * transfer zone, the replicas and their keys.  No transfer zone, no
+ * NOTIFY.
  *
  * Each replica (a target) has at most one NOTIFY outstanding, signed with
  * its own key (xfr/notify.h).  A new serial goes out at once when none is
@@ -65,7 +66,8 @@ struct notifier;
  * names it.  0 and *OUT, or -1 with a one-line reason in ERR. */
 int notify_new(struct notifier **out, const struct notify_source *src, unsigned nsrc, char *err,
                size_t errcap);
-/* Take a read handle on ENV (which outlives N).  0 or a negative SPFDB_E*. */
+/* Read from ENV (which outlives N); a first read transaction checks it.
+ * 0 or a negative SPFDB_E*. */
 int notify_open(struct notifier *n, spfdb_env *env);
 /* Start the thread: 0 or an errno value. */
 int notify_start(struct notifier *n);
