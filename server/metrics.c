@@ -66,8 +66,12 @@
  *       RCODE (the replica lacks the zone, or this primary)
  *   spfdb_notify_failed_total                    rounds given up unanswered
  *       after 5 transmissions in 31 s
- *   spfdb_notify_bad_replies_total               datagrams not taken as an
- *       answer: a TSIG that does not verify, unsigned, stray or late
+ *   spfdb_notify_bad_replies_total               replies to an outstanding
+ *       NOTIFY whose TSIG does not verify (another key or secret, unsigned,
+ *       a TSIG error such as BADKEY): not taken as answers
+ *   spfdb_notify_stray_replies_total             other datagrams on the
+ *       NOTIFY socket: late or duplicate answers, answers to a NOTIFY since
+ *       replaced, malformed, from an address that is no replica
  *   spfdb_notify_send_errors_total               sendto failures
  *   spfdb_notify_replicas                        gauge: replicas told of commits
  *   spfdb_notify_outstanding                     gauge: NOTIFYs awaiting an answer
@@ -273,8 +277,11 @@ static void notifies(struct out *o, struct notifier *n)
     one(o, "spfdb_notify_failed_total", "counter",
         "NOTIFY rounds given up without an answer.", c.failed);
     one(o, "spfdb_notify_bad_replies_total", "counter",
-        "Datagrams to the NOTIFY socket not taken as an answer (unverified, stray or late).",
+        "Replies to an outstanding NOTIFY whose TSIG does not verify (not taken as answers).",
         c.bad_replies);
+    one(o, "spfdb_notify_stray_replies_total", "counter",
+        "Other datagrams to the NOTIFY socket: late, duplicate, replaced, malformed, unknown.",
+        c.stray);
     one(o, "spfdb_notify_send_errors_total", "counter", "NOTIFY send failures.", c.send_errors);
     one(o, "spfdb_notify_replicas", "gauge", "Replicas told of each commit.", c.targets);
     one(o, "spfdb_notify_outstanding", "gauge", "NOTIFYs awaiting an answer.", c.outstanding);

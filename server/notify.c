@@ -375,12 +375,12 @@ static void on_reply(struct notifier *n, struct target *t, size_t len, int64_t n
     int rc;
 
     if (!t->outstanding) {
-        bump(&n->c.bad_replies, 1); /* late: a duplicate, or a round given up */
+        bump(&n->c.stray, 1); /* late: a duplicate, or a round given up */
         return;
     }
     rc = xfr_notify_check(&t->ctx, t->id, &n->origin, n->rx, len, (uint64_t)time(NULL), &r);
     if (rc == XFR_NOTIFY_FOREIGN) {
-        bump(&n->c.bad_replies, 1);
+        bump(&n->c.stray, 1); /* e.g. the answer to a request since replaced */
         return;
     }
     if (rc == XFR_NOTIFY_UNVERIFIED) {
@@ -424,7 +424,7 @@ static void receive(struct notifier *n, int fd, int64_t now)
             if (same_peer(n->t[k], &from))
                 t = n->t[k];
         if (t == NULL || (size_t)r > sizeof n->rx) {
-            bump(&n->c.bad_replies, 1);
+            bump(&n->c.stray, 1);
             continue;
         }
         on_reply(n, t, (size_t)r, now);

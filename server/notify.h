@@ -82,7 +82,8 @@ struct notify_counts {
     uint64_t answered;      /* answered NOERROR, verified */
     uint64_t refused;       /* answered with another RCODE, verified */
     uint64_t failed;        /* rounds given up, never answered */
-    uint64_t bad_replies;   /* datagrams not taken as an answer: unverified, stray */
+    uint64_t bad_replies;   /* replies to the outstanding request whose TSIG does not verify */
+    uint64_t stray;         /* other datagrams: late, duplicate, malformed, from elsewhere */
     uint64_t send_errors;   /* sendto failures (no socket for the family included) */
     uint64_t targets;       /* gauge: replicas told of commits */
     uint64_t outstanding;   /* gauge: NOTIFYs waiting for an answer */

@@ -265,8 +265,9 @@ class Basic(NotifyCase):
         self.assertLess(max(delays), 1.0)
         m = self.wait_metrics(sent=22, answered=22)
         self.assertEqual((m["sent"], m["answered"], m["retransmitted"], m["failed"],
-                          m["refused"], m["bad_replies"], m["replicas"], m["outstanding"]),
-                         (22, 22, 0, 0, 0, 0, 2, 0), m)
+                          m["refused"], m["bad_replies"], m["stray_replies"], m["replicas"],
+                          m["outstanding"]),
+                         (22, 22, 0, 0, 0, 0, 0, 2, 0), m)
 
     def test_backoff_then_give_up(self):
         """Unanswered: again after 1, 2, 4 and 8 s, then given up at 31 s;
@@ -432,6 +433,30 @@ class Source(NotifyCase):
         g = r.next(3)
         self.assert_notify(g, self.serial())
         self.assertEqual(g.src[:2], ("::1", sport))
+
+    def test_answer_only_from_the_replica(self):
+        """A correctly signed answer sent from another port is not an answer
+        (counted stray), nor is junk; the same answer from the replica's
+        own address and port is."""
+        r = self.replica(mode="silent")
+        sport = T.free_port()
+        self.start("--notify-source", "127.0.0.1:%d" % sport)
+        g = r.next(3)
+        self.assert_notify(g)
+        self.assertEqual(g.src, ("127.0.0.1", sport))
+        answer = dns.message.make_response(g.msg).to_wire()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.sendto(answer, ("127.0.0.1", sport))
+            other.sendto(b"\x00" * 5, ("127.0.0.1", sport))
+        m = self.wait_metrics(stray_replies=2)
+        self.assertEqual((m["stray_replies"], m["answered"], m["outstanding"]), (2, 0, 1), m)
+        g2 = r.next(2)  # retransmitted: still unanswered
+        self.assert_notify(g2)
+        self.assertEqual(g2.wire, g.wire)
+        r.sock.sendto(answer, ("127.0.0.1", sport))
+        m = self.wait_metrics(answered=1, outstanding=0)
+        self.assertEqual((m["answered"], m["outstanding"], m["bad_replies"]), (1, 0, 0), m)
+        self.assertTrue(r.none_within(2.5))
 
     def test_bad_sources(self):
         for args in (["--notify-source", "127.0.0.2", "--notify-source", "127.0.0.3"],
