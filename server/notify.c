@@ -129,8 +129,8 @@ static int open_socket(struct notifier *n, int fam, const struct notify_source *
     if (fd < 0) {
         if (src == NULL && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT))
             return 0; /* no IPv6 here: replicas over it count send errors */
-        snprintf(err, errcap, "cannot make the NOTIFY socket (%s): %s", fam == FAM_4 ? "IPv4" : "IPv6",
-                 strerror(errno));
+        snprintf(err, errcap, "cannot make the NOTIFY socket (%s): %s",
+                 fam == FAM_4 ? "IPv4" : "IPv6", strerror(errno));
         return -1;
     }
     if (af == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
@@ -433,10 +433,17 @@ static void receive(struct notifier *n, int fd, int64_t now)
 
 /* ---- the database ---------------------------------------------------------- */
 
+/* A target holds a copy of its key's secret: wiped before it goes. */
+static void target_free(struct target *t)
+{
+    explicit_bzero(t, sizeof *t);
+    free(t);
+}
+
 static void free_targets(struct notifier *n)
 {
     for (size_t i = 0; i < n->nt; i++)
-        free(n->t[i]);
+        target_free(n->t[i]);
     free(n->t);
     n->t = NULL;
     n->nt = 0;
@@ -485,7 +492,8 @@ static int load_replica(const struct spfdb_replica *rp, void *arg)
         t->secret_len = k.secret_len;
         if (tsig_key_set(&t->key, k.name, k.secret, k.secret_len) != TSIG_OK) {
             log_err("NOTIFY: key %s of replica %s cannot sign", k.name, rp->addr);
-            free(t);
+            explicit_bzero(&k, sizeof k);
+            target_free(t);
             return 0;
         }
         if (rp->ap.family == 4) {
@@ -509,7 +517,7 @@ static int load_replica(const struct spfdb_replica *rp, void *arg)
     grown = realloc(l->t, (l->nt + 1) * sizeof *l->t);
     if (grown == NULL) {
         if (t->seen == 2)
-            free(t);
+            target_free(t);
         return l->rc = SPFDB_ENOMEM;
     }
     l->t = grown;
@@ -560,7 +568,7 @@ static int reload(struct notifier *n, spfdb_txn *txn, int64_t now)
     if (rc != 0) {
         for (size_t i = 0; i < l.nt; i++)
             if (l.t[i]->seen == 2)
-                free(l.t[i]);
+                target_free(l.t[i]);
         free(l.t);
         return rc;
     }
@@ -568,7 +576,7 @@ static int reload(struct notifier *n, spfdb_txn *txn, int64_t now)
     changed = zone_changed || l.nt != n->nt;
     for (size_t i = 0; i < n->nt; i++) {
         if (!n->t[i]->seen) {
-            free(n->t[i]);
+            target_free(n->t[i]);
             changed = 1;
         }
     }
@@ -712,8 +720,6 @@ void notify_free(struct notifier *n)
     for (int fam = 0; fam < FAMS; fam++)
         if (n->fd[fam] >= 0)
             close(n->fd[fam]);
-    for (size_t i = 0; i < n->nt; i++)
-        explicit_bzero(n->t[i], sizeof *n->t[i]);
     free_targets(n);
     free(n);
 }
