@@ -256,6 +256,43 @@ static void test_unverified(void **state)
                      XFR_NOTIFY_VERIFIED);
 }
 
+/* Every single-bit change and every truncation of a real answer is
+ * refused: no octet of a reply is outside the checks or the MAC.  But
+ * the letter case of the TSIG's key and algorithm names, which the MAC
+ * covers in lowercase (RFC 8945 §4.3.3). */
+static void test_every_change_refused(void **state)
+{
+    struct fix *f = *state;
+    struct xfr_notify_reply r;
+    uint8_t rep[1024], bad[1024];
+    size_t n = replica_reply(f, &f->key, 1, 0, NOW, rep, sizeof rep, 1), tsig_at;
+    unsigned case_ok = 0;
+
+    assert_int_equal(tsig_find(rep, n, &tsig_at), TSIG_OK);
+    assert_int_equal(xfr_notify_check(&f->ctx, ID, &f->origin, rep, n, NOW, &r),
+                     XFR_NOTIFY_VERIFIED);
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            int letter = (rep[i] | 0x20) >= 'a' && (rep[i] | 0x20) <= 'z';
+            int got;
+            memcpy(bad, rep, n);
+            bad[i] ^= (uint8_t)(1u << bit);
+            got = xfr_notify_check(&f->ctx, ID, &f->origin, bad, n, NOW, &r);
+            if (i >= tsig_at && bit == 5 && letter && got == XFR_NOTIFY_VERIFIED)
+                case_ok++;
+            else
+                assert_int_not_equal(got, XFR_NOTIFY_VERIFIED);
+        }
+    }
+    /* the letters of "replica1.key" and of "hmac-sha256" */
+    assert_int_equal(case_ok, strlen("replicakey") + strlen("hmacsha"));
+    for (size_t len = 0; len < n; len++)
+        assert_int_not_equal(xfr_notify_check(&f->ctx, ID, &f->origin, rep, len, NOW, &r),
+                             XFR_NOTIFY_VERIFIED);
+    assert_int_equal(xfr_notify_check(&f->ctx, ID, &f->origin, rep, n, NOW, &r),
+                     XFR_NOTIFY_VERIFIED);
+}
+
 static void test_space(void **state)
 {
     struct fix *f = *state;
@@ -302,6 +339,7 @@ int main(void)
         cmocka_unit_test_setup(test_question_may_be_left_out, setup),
         cmocka_unit_test_setup(test_foreign, setup),
         cmocka_unit_test_setup(test_unverified, setup),
+        cmocka_unit_test_setup(test_every_change_refused, setup),
         cmocka_unit_test_setup(test_space, setup),
     };
 
