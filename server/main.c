@@ -3,7 +3,7 @@
  *
  * Start-up order: bind every socket (DNS and metrics) and set up the
  * threads that will serve them (--workers UDP workers on each address, one
- * TCP thread for all), drop privileges (--user), open the database (so
+ * TCP thread for all; the NOTIFY sender's sockets), drop privileges (--user), open the database (so
  * files LMDB creates belong to that user), open each thread's read view
  * (its zone table built once), start the threads, then say READY: every
  * start-up error is reported before anything is served.  main owns the
