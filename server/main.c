@@ -1,11 +1,10 @@
 /* main.c: spfdbd's command line, start-up, wiring, signals and shutdown
  * (SPEC §4).
  *
- * Start-up order: bind every socket (DNS, NOTIFY and metrics) and set up
- * the threads that will serve them (--workers UDP workers on each address,
- * one TCP thread for all, the NOTIFY sender), drop privileges (--user),
- * open the database (so files LMDB creates belong to that user), open each
- * thread's read view
+ * Start-up order: bind every socket (DNS, NOTIFY, metrics) and set up the
+ * threads that will serve them (--workers UDP workers on each address, one
+ * TCP thread for all), drop privileges (--user), open the database (so
+ * files LMDB creates belong to that user), open each thread's read view
  * (its zone table built once), start the threads, then say READY: every
  * start-up error is reported before anything is served.  main owns the
  * DNS sockets and closes them once the threads are freed.  The main thread
