@@ -1,7 +1,7 @@
 /* main.c: spfdbd's command line, start-up, wiring, signals and shutdown
  * (SPEC §4).
  *
- * Start-up order: bind every socket (DNS and metrics) and set up the
+ * Start-up order: bind every socket (DNS, NOTIFY, metrics) and set up the
  * threads that will serve them (--workers UDP workers on each address, one
  * TCP thread for all), drop privileges (--user), open the database
  * read-only (spfdbd never writes it), give up every capability (caps.h),
@@ -33,6 +33,7 @@
 #include "caps.h"
 #include "log.h"
 #include "metrics.h"
+#include "notifier.h"
 #include "sockets.h"
 #include "spfdb.h"
 #include "stdfds.h"
@@ -57,6 +58,8 @@ struct options {
     int with_metrics;
     struct sock_addr metrics;
     const char *user;      /* --user: switch to it after binding */
+    struct notify_source nsrc[2]; /* --notify-source: one per address family */
+    unsigned nnsrc;
     uid_t uid;
     gid_t gid;
 };
@@ -71,6 +74,7 @@ struct server {
     struct udp_worker **udp;   /* [nudp]: worker i serves udp_fd[i] */
     struct tcp_thread *tcp;    /* worker nudp */
     struct xfr_pool *xfr;      /* transfer threads, fed by the TCP thread */
+    struct notifier *notify;   /* the NOTIFY sender's thread */
     const struct stats **stats; /* [nudp + 1]: the UDP workers' counters, then TCP's */
     unsigned udp_started;      /* UDP workers running */
     int tcp_started;
@@ -106,6 +110,9 @@ static void usage(FILE *f)
             "                          or the longest-open one when none is idle\n"
             "  --tcp-idle-timeout S    close a TCP connection idle for S seconds (default 10)\n"
             "  --metrics ADDR:PORT     serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+            "  --notify-source ADDR[:PORT]  send NOTIFY to replicas from ADDR (one IPv4 and\n"
+            "                          one IPv6 address at most; [V6] or [V6]:PORT); no\n"
+            "                          port: any free one.  Default: the system's choice\n"
             "  --user NAME             when started as root: switch to user NAME (and its\n"
             "                          groups) once the sockets are bound\n"
             "  --help                  show this help\n"
@@ -146,7 +153,7 @@ static int bad_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     enum { O_DB = 256, O_LISTEN, O_WORKERS, O_TCP_MAX, O_TCP_IDLE, O_METRICS, O_USER, O_HELP,
-           O_VERSION };
+           O_VERSION, O_NOTIFY_SOURCE };
     static const struct option longopts[] = {
         { "db", required_argument, NULL, O_DB },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -157,6 +164,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "user", required_argument, NULL, O_USER },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
+        { "notify-source", required_argument, NULL, O_NOTIFY_SOURCE },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -208,6 +216,19 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_USER:
             o->user = optarg;
             break;
+        case O_NOTIFY_SOURCE: {
+            struct notify_source ns;
+            if (notify_source_parse(optarg, &ns) != 0)
+                return bad_usage("bad --notify-source %s: expected ADDR, ADDR:PORT, [ADDR] or "
+                                 "[ADDR]:PORT",
+                                 optarg);
+            for (unsigned i = 0; i < o->nnsrc; i++)
+                if (o->nsrc[i].ss.ss_family == ns.ss.ss_family)
+                    return bad_usage("--notify-source %s: one IPv4 and one IPv6 address at most",
+                                     optarg);
+            o->nsrc[o->nnsrc++] = ns; /* two families: at most two */
+            break;
+        }
         case O_HELP:
             usage(stdout);
             return 0;
@@ -292,7 +313,7 @@ static int drop_privileges(const struct options *o)
  * timers, the database, the standard descriptors). */
 static rlim_t nofile_need(const struct options *o)
 {
-    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) +
+    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) + 2 /* NOTIFY */ +
            (o->with_metrics ? METRICS_CONN_MAX + 1 : 0) + 64;
 }
 
@@ -446,6 +467,10 @@ static int bind_all(struct server *srv)
             return EXIT_START;
         }
     }
+    if (notify_new(&srv->notify, o->nsrc, o->nnsrc, err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EXIT_START;
+    }
     if (o->with_metrics &&
         metrics_new(srv->base, &o->metrics, &srv->metrics, err, sizeof err) != 0) {
         log_err("%s", err);
@@ -505,6 +530,10 @@ static int open_db(struct server *srv)
         if (srv->metrics != NULL)
             metrics_set_xfr(srv->metrics, srv->xfr);
     }
+    if (rc >= 0)
+        rc = notify_open(srv->notify, srv->env);
+    if (rc >= 0 && srv->metrics != NULL)
+        metrics_set_notify(srv->metrics, srv->notify);
     if (rc >= 0 && srv->metrics != NULL)
         rc = metrics_start(srv->metrics, srv->env, srv->stats, srv->nudp + 1, time(NULL));
     if (rc < 0) {
@@ -565,6 +594,13 @@ static int serve(struct server *srv, const sigset_t *sigs)
         }
         srv->tcp_started = err == 0;
     }
+    if (rc == 0) {
+        int err = notify_start(srv->notify);
+        if (err != 0) {
+            log_err("cannot start the NOTIFY thread: %s", strerror(err));
+            rc = EXIT_START;
+        }
+    }
     if (rc == 0 && main_events(srv, sigs) != 0) {
         log_err("cannot set up the main event loop");
         rc = EXIT_START;
@@ -590,6 +626,7 @@ static int serve(struct server *srv, const sigset_t *sigs)
         tcp_join(srv->tcp);
     if (srv->xfr != NULL)
         xfr_pool_stop(srv->xfr); /* after the TCP thread: nothing is handed over any more */
+    notify_stop(srv->notify);
     if (rc == 0)
         log_stop(srv->sig, srv->stats, srv->nudp + 1);
     return rc;
@@ -607,6 +644,7 @@ static void server_free(struct server *srv)
         udp_free(srv->udp[i]);
     tcp_free(srv->tcp);
     xfr_pool_free(srv->xfr);
+    notify_free(srv->notify);
     for (unsigned i = 0; i < srv->nudp; i++)
         if (srv->udp_fd[i] >= 0)
             close(srv->udp_fd[i]);

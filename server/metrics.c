@@ -57,6 +57,24 @@
  *       sent, their length fields included
  *   spfdb_xfr_active                             gauge: transfer connections
  *       open now (at most 16)
+ *   spfdb_notify_sent_total                      NOTIFY messages sent to
+ *       replicas, retransmissions included (notifier.h)
+ *   spfdb_notify_retransmitted_total             ... of which retransmissions
+ *   spfdb_notify_answered_total                  NOTIFYs answered NOERROR,
+ *       the reply's TSIG verified
+ *   spfdb_notify_refused_total                   NOTIFYs answered with another
+ *       RCODE (the replica lacks the zone, or this primary)
+ *   spfdb_notify_failed_total                    rounds given up unanswered
+ *       after 5 transmissions in 31 s
+ *   spfdb_notify_bad_replies_total               replies to an outstanding
+ *       NOTIFY whose TSIG does not verify (another key or secret, unsigned,
+ *       a TSIG error such as BADKEY): not taken as answers
+ *   spfdb_notify_stray_replies_total             other datagrams on the
+ *       NOTIFY socket: late or duplicate answers, answers to a NOTIFY since
+ *       replaced, malformed, from an address that is no replica
+ *   spfdb_notify_send_errors_total               sendto failures
+ *   spfdb_notify_replicas                        gauge: replicas told of commits
+ *   spfdb_notify_outstanding                     gauge: NOTIFYs awaiting an answer
  *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
@@ -74,6 +92,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "notifier.h"
 #include "sockets.h"
 #include "stats.h"
 #include "xfrserve.h"
@@ -87,6 +106,7 @@ struct metrics {
     unsigned n;
     time_t start;
     struct xfr_pool *xfr;      /* NULL: no transfer series */
+    struct notifier *notify;   /* NULL: no NOTIFY series */
 };
 
 struct out {
@@ -241,6 +261,32 @@ static void transfers(struct out *o, struct xfr_pool *p)
     one(o, "spfdb_xfr_active", "gauge", "Transfer connections open now.", c.active);
 }
 
+static void notifies(struct out *o, struct notifier *n)
+{
+    struct notify_counts c;
+
+    notify_counts(n, &c);
+    one(o, "spfdb_notify_sent_total", "counter",
+        "NOTIFY messages sent to replicas, retransmissions included.", c.sent);
+    one(o, "spfdb_notify_retransmitted_total", "counter", "NOTIFY retransmissions.",
+        c.retransmitted);
+    one(o, "spfdb_notify_answered_total", "counter", "NOTIFYs answered NOERROR (TSIG verified).",
+        c.answered);
+    one(o, "spfdb_notify_refused_total", "counter",
+        "NOTIFYs answered with an RCODE other than NOERROR (TSIG verified).", c.refused);
+    one(o, "spfdb_notify_failed_total", "counter",
+        "NOTIFY rounds given up without an answer.", c.failed);
+    one(o, "spfdb_notify_bad_replies_total", "counter",
+        "Replies to an outstanding NOTIFY whose TSIG does not verify (not taken as answers).",
+        c.bad_replies);
+    one(o, "spfdb_notify_stray_replies_total", "counter",
+        "Other datagrams to the NOTIFY socket: late, duplicate, replaced, malformed, unknown.",
+        c.stray);
+    one(o, "spfdb_notify_send_errors_total", "counter", "NOTIFY send failures.", c.send_errors);
+    one(o, "spfdb_notify_replicas", "gauge", "Replicas told of each commit.", c.targets);
+    one(o, "spfdb_notify_outstanding", "gauge", "NOTIFYs awaiting an answer.", c.outstanding);
+}
+
 /* The text of a scrape (http.h's body function). */
 static int scrape(struct evbuffer *b, void *arg)
 {
@@ -265,6 +311,8 @@ static int scrape(struct evbuffer *b, void *arg)
         http_refused(m->http));
     if (m->xfr != NULL)
         transfers(&o, m->xfr);
+    if (m->notify != NULL)
+        notifies(&o, m->notify);
     database(m, &o, now);
     return o.failed ? -1 : 0;
 }
@@ -312,6 +360,11 @@ int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *
 void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool)
 {
     m->xfr = pool;
+}
+
+void metrics_set_notify(struct metrics *m, struct notifier *n)
+{
+    m->notify = n;
 }
 
 void metrics_free(struct metrics *m)

@@ -39,6 +39,9 @@ struct xfr_pool;
 /* Report the transfer threads of POOL too (xfrserve.h); before BASE's
  * loop runs. */
 void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool);
+struct notifier;
+/* Report the NOTIFY sender N too (notify.h); before BASE's loop runs. */
+void metrics_set_notify(struct metrics *m, struct notifier *n);
 /* Close the socket and the read handle; BASE's loop must not be running. */
 void metrics_free(struct metrics *m);
 
