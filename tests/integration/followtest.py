@@ -219,8 +219,8 @@ def answer_key(server, name, qtype):
     """(rcode, sorted answer texts) of SERVER's reply to NAME QTYPE."""
     q = dns.message.make_query(name, qtype)
     r = dns.message.from_wire(T.udp_raw(server.addr(), q.to_wire(), timeout=2, tries=3))
-    return (r.rcode(), sorted(rr.to_text() for rr in r.answer),
-            sorted(rr.to_text() for rr in r.authority))
+    return (r.rcode(), tuple(sorted(rr.to_text() for rr in r.answer)),
+            tuple(sorted(rr.to_text() for rr in r.authority)))
 
 
 def probe_names():
