@@ -120,10 +120,11 @@ class Follower:
         self.refresh, self.retry, self.timeout = refresh, retry, timeout
         self.proc = None
         self.port = None
+        self.start_port = None  # a fixed NOTIFY port (a secondary's config names it)
         self.errpath = None
 
     def start(self):
-        self.port = T.free_port()
+        self.port = self.start_port or T.free_port()
         fd, self.errpath = tempfile.mkstemp(prefix="follow-", suffix=".log",
                                             dir=os.path.dirname(self.dbdir.rstrip("/")))
         cmd = self.pre + [FOLLOW, "--db", self.dbdir, "--listen", "127.0.0.1:%d" % self.port,
