@@ -377,7 +377,7 @@ static int transfer(struct follower *fl, unsigned i, int axfr)
     struct stage st;
     struct apply_result res;
     struct spfdb_follow nf;
-    int64_t t0 = mono_ms();
+    int64_t t0 = mono_ms(), t1;
     const char *what = axfr ? "AXFR" : "IXFR";
     char cmd[160];
     int rc;
@@ -394,6 +394,7 @@ static int transfer(struct follower *fl, unsigned i, int axfr)
     fx.total_ms = fl->total_ms;
     fx.stop = &stop_flag;
     rc = fetch_run(&fx);
+    t1 = mono_ms();
     if (rc != FETCH_OK) {
         stage_free(&st);
         if (rc == FETCH_ESTOP)
@@ -423,9 +424,9 @@ static int transfer(struct follower *fl, unsigned i, int axfr)
     if (rc == APPLY_OK) {
         log_info("applied %s from %s: serial %" PRIu32 " -> %" PRIu32 ", %" PRIu64
                  " entries added, %" PRIu64 " deleted, %" PRIu64 " zones or allocations changed, %"
-                 PRIu64 " octets, %" PRId64 " ms",
+                 PRIu64 " octets; transfer %" PRId64 " ms, apply %" PRId64 " ms",
                  form_name(fx.form), fl->prim.addr[i], fl->serial, nf.primary_serial, res.added,
-                 res.deleted, res.objects, fx.bytes, mono_ms() - t0);
+                 res.deleted, res.objects, fx.bytes, t1 - t0, mono_ms() - t1);
         fl->f = nf;
         fl->serial = nf.primary_serial;
         return 1;
