@@ -165,6 +165,32 @@ class Follow(unittest.TestCase):
         # the primary has no primary: no replica series
         self.assertIsNotNone(self.primary)
 
+    def test_7_commit_to_answer(self):
+        """20 changes, each followed by a NOTIFY to both replicas (as the
+        primary's sender does): time from the commit to both answering it."""
+        import statistics
+        for r in self.replicas:
+            self.notify(r)
+            self.converged(r)
+        times = []
+        for i in range(20):
+            name = ("192.0.2.%d.spf.eu.iphmx.example" % (100 + i), "A")
+            self.pdb.ctl("add", "--allocation", "eu", "192.0.2.%d/32" % (100 + i))
+            t0 = time.time()
+            serial = self.primary_serial()
+            for r in self.replicas:
+                F.send_notify(r.follower.port, F.make_notify(serial))
+            for r in self.replicas:
+                F.wait_until(lambda: F.answer_key(r.server, *name)[1], 5,
+                             "the replica to answer %s\n%s" % (name[0], r.follower.stderr()),
+                             step=0.001)
+            times.append(time.time() - t0)
+        print("\ncommit -> 2 replicas answer (NOTIFY from the test), 20 changes: "
+              "median %.1f ms, max %.1f ms" % (statistics.median(times) * 1000,
+                                               max(times) * 1000))
+        self.assertLess(max(times), 2.0)
+        self.pdb.ctl("del", "--allocation", "eu", *["192.0.2.%d/32" % (100 + i) for i in range(20)])
+
 
 if __name__ == "__main__":
     F.main()
