@@ -110,13 +110,33 @@ def db_serial(db):
     return out
 
 
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+                 "/usr/lib/faketime/libfaketimeMT.so.1")
+
+
+def faketime_env(offset):
+    """Environment that runs a program with its clock OFFSET off ("-10m",
+    "+15d").  libfaketime is preloaded into the program itself, not through
+    the faketime wrapper, so the process the test starts and stops is the
+    program (the wrapper would leave it running when stopped).  The
+    monotonic clock stays true: only TSIG and the metrics' clock move."""
+    lib = next((l for l in FAKETIME_LIBS if os.path.exists(l)), None)
+    if lib is None:
+        raise AssertionError("libfaketime is not installed (faketime package)")
+    return {"LD_PRELOAD": lib, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_NO_CACHE": "1",
+            # ASan wants to come first; libfaketime only wraps clock calls
+            "ASAN_OPTIONS": "verify_asan_link_order=0"}
+
+
 class Follower:
     """One spfdb-follow process on DBDIR, receiving NOTIFY on a free port."""
 
-    def __init__(self, dbdir, args=(), pre=(), refresh=1, retry=1, timeout=5):
+    def __init__(self, dbdir, args=(), env=None, refresh=1, retry=1, timeout=5):
         self.dbdir = dbdir
         self.args = list(args)
-        self.pre = list(pre)
+        self.env = env
         self.refresh, self.retry, self.timeout = refresh, retry, timeout
         self.proc = None
         self.port = None
@@ -127,12 +147,13 @@ class Follower:
         self.port = self.start_port or T.free_port()
         fd, self.errpath = tempfile.mkstemp(prefix="follow-", suffix=".log",
                                             dir=os.path.dirname(self.dbdir.rstrip("/")))
-        cmd = self.pre + [FOLLOW, "--db", self.dbdir, "--listen", "127.0.0.1:%d" % self.port,
+        cmd = [FOLLOW, "--db", self.dbdir, "--listen", "127.0.0.1:%d" % self.port,
                           "--refresh", str(self.refresh), "--retry", str(self.retry),
                           "--timeout", str(self.timeout)] + self.args
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                         preexec_fn=T.die_with_parent)
+                                         preexec_fn=T.die_with_parent,
+                                         env=dict(os.environ, **(self.env or {})))
         finally:
             os.close(fd)
         # listening once its start line is written (sockets are bound before)
@@ -178,12 +199,12 @@ class Replica:
     """A replica database following PRIMARY_ADDR ("127.0.0.1:PORT") with
     key KEYNAME (secret SECRET), its spfdb-follow and its spfdbd."""
 
-    def __init__(self, primary_addr, secret=SECRET, keyname="k1", follow_args=(), pre=(),
+    def __init__(self, primary_addr, secret=SECRET, keyname="k1", follow_args=(),
                  refresh=1, server_args=()):
         self.db = T.Db(prefix="replica-")
         add_key(self.db, keyname, secret)
         self.db.ctl("primary", "set", primary_addr, "--key", keyname, "--zone", ZONE)
-        self.follower = Follower(self.db.dir, args=follow_args, pre=pre, refresh=refresh)
+        self.follower = Follower(self.db.dir, args=follow_args, refresh=refresh)
         self.server = None
         self.server_args = list(server_args)
 

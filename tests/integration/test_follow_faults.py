@@ -6,13 +6,13 @@ fault ends:
   follower and primary);
 - the primary killed mid-transfer (a large AXFR held by the proxy);
 - the follower killed with kill -9 while applying a large transfer;
-- a wrong key; a clock ten minutes off (faketime on the follower);
+- a wrong key; a clock ten minutes off (libfaketime in the follower);
 - the primary's log pruned past the replica's serial (IXFR answered in
   AXFR form);
 - the primary restored from an older backup (a lower serial: data kept,
   counted; AXFR once its serial passes the replica's);
 - past EXPIRE without contact, the replica's spfdbd raises the alert
-  (faketime on spfdbd) and keeps answering."""
+  (libfaketime on spfdbd) and keeps answering."""
 import json
 import os
 import re
@@ -25,7 +25,6 @@ import urllib.request
 import spfdbtest as T
 import followtest as F
 
-FAKETIME = shutil.which("faketime")
 BIG = 150000
 
 
@@ -193,18 +192,11 @@ class Faults(unittest.TestCase):
         self.pdb.ctl("del", "--allocation", "acme", "198.18.0.0/15")
 
     def test_clock_skew(self):
-        self.assertIsNotNone(FAKETIME, "faketime is not installed")
         r = self.new_replica()
         old = F.answers(r.server)
         serial = r.serial()
         r.follower.stop()
-        os.environ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
-        os.environ["ASAN_OPTIONS"] = "verify_asan_link_order=0"
-        try:
-            skewed = F.Follower(r.db.dir, pre=[FAKETIME, "-f", "-10m"]).start()
-        finally:
-            del os.environ["FAKETIME_DONT_FAKE_MONOTONIC"]
-            del os.environ["ASAN_OPTIONS"]
+        skewed = F.Follower(r.db.dir, env=F.faketime_env("-10m")).start()
         try:
             self.pdb.ctl("add", "--allocation", "acme", "198.18.0.0/15")
             w = self.watch(old)
@@ -273,20 +265,20 @@ class Faults(unittest.TestCase):
     def test_expired_alert(self):
         """spfdbd on the replica, its clock 15 days ahead: no contact for
         longer than EXPIRE; it still answers, and the metric says so."""
-        self.assertIsNotNone(FAKETIME, "faketime is not installed")
         r = self.new_replica()
         r.follower.stop()
         port = T.free_port()
-        env = {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "ASAN_OPTIONS": "verify_asan_link_order=0"}
-        os.environ.update(env)
+        env = F.faketime_env("+15d")
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)  # T.Server's spfdbd inherits it
         try:
-            s = T.Server(r.db.dir, args=["--metrics", "127.0.0.1:%d" % port])
-            s.cmd_orig = s.cmd
-            s.cmd = lambda p: [FAKETIME, "-f", "+15d"] + s.cmd_orig(p)
-            s.start()
+            s = T.Server(r.db.dir, args=["--metrics", "127.0.0.1:%d" % port]).start()
         finally:
-            for k in env:
-                del os.environ[k]
+            for k, v in saved.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as f:
                 text = f.read().decode()
