@@ -210,7 +210,8 @@ struct ctx {
     int oom;
 };
 
-static int failf(struct ctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failf(struct ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int failf(struct ctx *c, int code, const char *fmt, ...)
 {

@@ -92,7 +92,7 @@ int stage_event(void *arg, const struct xfr_in_event *ev);
 
 struct apply_result {
     uint64_t added, deleted;  /* entries */
-    uint64_t objects;         /* zones and allocations added, changed or deleted */
+    uint64_t objects;         /* zones and allocations added, deleted or (AXFR) stored */
     char err[512];            /* why, when not APPLY_OK */
 };
 

@@ -23,7 +23,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int failf(struct fetch *f, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failf(struct fetch *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int failf(struct fetch *f, int code, const char *fmt, ...)
 {
@@ -53,7 +54,8 @@ static int wait_fd(struct conn *c, short events)
         if (c->f->stop && *c->f->stop)
             return failf(c->f, FETCH_ESTOP, "stopped");
         if (left <= 0)
-            return failf(c->f, FETCH_ETIMEOUT, "the exchange took over %d s", c->f->total_ms / 1000);
+            return failf(c->f, FETCH_ETIMEOUT, "the exchange took over %d s",
+                         c->f->total_ms / 1000);
         if (left < ms)
             ms = (int)left;
         n = poll(&p, 1, ms);

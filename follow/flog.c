@@ -30,8 +30,8 @@ static void vlog(int prio, const char *fmt, va_list ap)
     if (to_journal())
         fprintf(stderr, "<%d>%s\n", prio, line);
     else
-        fprintf(stderr, "spfdb-follow: %s%s\n", prio == 3 ? "error: " : prio == 4 ? "warning: " : "",
-                line);
+        fprintf(stderr, "spfdb-follow: %s%s\n",
+                prio == 3 ? "error: " : prio == 4 ? "warning: " : "", line);
 }
 
 void log_err(const char *fmt, ...)

@@ -423,8 +423,9 @@ static int transfer(struct follower *fl, unsigned i, int axfr)
     stage_free(&st);
     if (rc == APPLY_OK) {
         log_info("applied %s from %s: serial %" PRIu32 " -> %" PRIu32 ", %" PRIu64
-                 " entries added, %" PRIu64 " deleted, %" PRIu64 " zones or allocations changed, %"
-                 PRIu64 " octets; transfer %" PRId64 " ms, apply %" PRId64 " ms",
+                 " entries added, %" PRIu64 " deleted, %" PRIu64
+                 " zone or allocation records written, %" PRIu64
+                 " octets; transfer %" PRId64 " ms, apply %" PRId64 " ms",
                  form_name(fx.form), fl->prim.addr[i], fl->serial, nf.primary_serial, res.added,
                  res.deleted, res.objects, fx.bytes, t1 - t0, mono_ms() - t1);
         fl->f = nf;
@@ -667,7 +668,8 @@ static void on_conn(struct follower *fl, struct conn *c)
             out[0] = (uint8_t)(outlen >> 8);
             out[1] = (uint8_t)outlen;
             /* a small reply to a client that just wrote: the buffer takes it */
-            if (send(c->fd, out, outlen + 2, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(outlen + 2)) {
+            ssize_t k = send(c->fd, out, outlen + 2, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k != (ssize_t)(outlen + 2)) {
                 conn_close(c);
                 return;
             }

@@ -194,7 +194,8 @@ static void test_axfr(void **state)
     first_axfr(env);
     assert_string_equal(dump(env, d),
                         "serial 100\nzone iphmx.example  300\nzone spf.customer.example acme 600"
-                        "\nacme: 198.51.100.0/24 198.51.100.7/32\ndefault: 64.0.0.0/4 2001:db8::/32");
+                        "\nacme: 198.51.100.0/24 198.51.100.7/32"
+                        "\ndefault: 64.0.0.0/4 2001:db8::/32");
     assert_int_equal(spfdb_txn_read(env, &t), 0);
     assert_int_equal(spfdb_follow_get(t, &f), 0);
     spfdb_txn_close(t);
