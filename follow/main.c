@@ -87,6 +87,8 @@ struct follower {
     struct conn conns[CONN_MAX];
 };
 
+/* The one global: a signal handler can reach nothing else.  Set by
+ * SIGTERM and SIGINT; the loop and fetch.c's waits check it. */
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig)
