@@ -191,6 +191,23 @@ class Follow(unittest.TestCase):
         self.assertLess(max(times), 2.0)
         self.pdb.ctl("del", "--allocation", "eu", *["192.0.2.%d/32" % (100 + i) for i in range(20)])
 
+    def test_8_second_primary(self):
+        """Primaries are tried in order: the first unreachable, the second
+        serves; a failure is logged for the first."""
+        dead = T.free_port()
+        r = F.Replica("127.0.0.1:%d" % dead, follow_args=())
+        r.db.ctl("primary", "set", "127.0.0.1:%d" % dead, "127.0.0.1:%d" % self.primary.port,
+                 "--key", "k1", "--zone", F.ZONE)
+        try:
+            r.start()
+            F.wait_until(lambda: F.soa_serial(r.server) == self.primary_serial(), 15,
+                         "the second primary to serve\n" + r.follower.stderr())
+            F.same_answers(self.primary, r.server, self)
+            self.assertRegex(r.follower.stderr(),
+                             r"SOA check from 127.0.0.1:%d failed: connect" % dead)
+        finally:
+            r.stop()
+
 
 if __name__ == "__main__":
     F.main()

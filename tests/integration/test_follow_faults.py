@@ -97,11 +97,19 @@ class Faults(unittest.TestCase):
 
     # ---- cut and corrupted ------------------------------------------------
 
+    def metrics(self, port):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as f:
+            text = f.read().decode()
+        return dict(re.findall(r"(?m)^(spfdb_replica_[a-z_]+(?:\{[^}]*\})?) (\S+)$", text))
+
     def cut_or_flip(self, mode):
-        r = self.new_replica()
+        port = T.free_port()
+        r = self.new_replica(server_args=["--metrics", "127.0.0.1:%d" % port])
         old = F.answers(r.server)
         serial = r.serial()
         n0 = self.failed_count()
+        m0 = self.metrics(port)
+        self.assertEqual(m0["spfdb_replica_lag_seconds"], "0")
         self.proxy.set(mode, 3000)
         self.pdb.ctl("replace", "--allocation", "eu", "-",
                      stdin=big_list(2000, 20 if mode == "cut" else 21) + "203.0.113.0/24\n")
@@ -110,9 +118,20 @@ class Faults(unittest.TestCase):
                      "two failed transfers\n" + r.follower.stderr())
         self.assertEqual(r.serial(), serial, "a broken transfer changed the data")
         self.assertEqual(F.answers(r.server), old)
+        # behind a newer serial it cannot apply: lag grows, failures count
+        F.wait_until(lambda: int(self.metrics(port)["spfdb_replica_lag_seconds"]) >= 2, 20,
+                     "the lag to show\n" + r.follower.stderr())
+        m = self.metrics(port)
+        self.assertGreater(int(m["spfdb_replica_primary_serial"]), serial)
+        self.assertEqual(int(m["spfdb_replica_serial"]), serial)
+        self.assertGreaterEqual(int(m['spfdb_replica_transfers_total{result="failure"}']),
+                                int(m0['spfdb_replica_transfers_total{result="failure"}']) + 2)
         self.proxy.set("pass")
         self.converged()
         w.stop(self)
+        m = self.metrics(port)
+        self.assertEqual(m["spfdb_replica_lag_seconds"], "0")
+        self.assertEqual(int(m["spfdb_replica_serial"]), self.primary_serial())
         return r.follower.stderr()
 
     def test_cut(self):
