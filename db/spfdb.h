@@ -414,6 +414,15 @@ struct spfdb_follow {
     uint32_t primary_serial; /* the primary's serial last seen */
     int64_t last_contact;    /* the last answer from a primary, or 0 */
     int64_t last_success;    /* the last transfer applied, or 0 */
+    /* Stored after the fields above (a record without them reads as 0):
+     * spfdb-follow's counters and what spfdbd's metrics derive from them. */
+    uint64_t transfers_ok;   /* transfers applied */
+    uint64_t failures;       /* exchanges with a primary that failed */
+    uint64_t rollbacks;      /* a primary's serial seen below ours (a restored backup) */
+    int64_t behind_since;    /* first saw a newer primary serial not yet applied, or 0 */
+    int64_t last_failure;    /* the last failed exchange, or 0 */
+    uint32_t expire;         /* the transfer zone SOA's EXPIRE last seen, or 0 */
+    int axfr_needed;         /* the next transfer is an AXFR (rollback, divergence) */
 };
 int spfdb_follow_get(spfdb_txn *txn, struct spfdb_follow *out);
 int spfdb_follow_put(spfdb_txn *txn, const struct spfdb_follow *f);

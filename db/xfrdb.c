@@ -731,6 +731,15 @@ int xfr_follow_decode(const uint8_t *b, size_t len, struct spfdb_follow *out)
     out->primary_serial = get_u32(&v);
     out->last_contact = (int64_t)get_u64(&v);
     out->last_success = (int64_t)get_u64(&v);
+    if (v.bad || v.n == v.cap)
+        return read_end(&v); /* the first form: no counters */
+    out->transfers_ok = get_u64(&v);
+    out->failures = get_u64(&v);
+    out->rollbacks = get_u64(&v);
+    out->behind_since = (int64_t)get_u64(&v);
+    out->last_failure = (int64_t)get_u64(&v);
+    out->expire = get_u32(&v);
+    out->axfr_needed = get8(&v) != 0;
     return read_end(&v);
 }
 
@@ -757,5 +766,12 @@ int spfdb_follow_put(spfdb_txn *t, const struct spfdb_follow *f)
     put_u32(&v, f->primary_serial);
     put_u64(&v, (uint64_t)f->last_contact);
     put_u64(&v, (uint64_t)f->last_success);
+    put_u64(&v, f->transfers_ok);
+    put_u64(&v, f->failures);
+    put_u64(&v, f->rollbacks);
+    put_u64(&v, (uint64_t)f->behind_since);
+    put_u64(&v, (uint64_t)f->last_failure);
+    put_u32(&v, f->expire);
+    put8(&v, f->axfr_needed ? 1 : 0);
     return rec_put(t, &k, &v, 0);
 }

@@ -11,7 +11,11 @@
  *   "primary"            what this replica follows: zone, key, address
  *                        count (1), each ADDR:PORT
  *   "follow"             the follower's state: synced (1), the primary's
- *                        serial seen (u32), last contact, last success (i64)
+ *                        serial seen (u32), last contact, last success (i64);
+ *                        then (absent in records of the first form, read
+ *                        as 0) transfers applied, failures, rollbacks (u64),
+ *                        behind since, last failure (i64), EXPIRE (u32),
+ *                        AXFR needed (1)
  * Every change is a quiet commit (t->quiet): durable, but no serial, no
  * change log record (the secrets stay out of it), no meta_gen; write.c
  * bumps xfr_gen instead.  Storing a value unchanged changes nothing.

@@ -76,6 +76,23 @@
  *   spfdb_notify_replicas                        gauge: replicas told of commits
  *   spfdb_notify_outstanding                     gauge: NOTIFYs awaiting an answer
  *
+ *   On a replica (a database with a primary, SPEC §5), from spfdb-follow's
+ *   state record:
+ *   spfdb_replica_serial                         gauge: the serial held
+ *   spfdb_replica_primary_serial                 gauge: the primary's, last seen
+ *   spfdb_replica_synced                         gauge: 1 once a transfer applied
+ *   spfdb_replica_lag_seconds                    gauge: 0 while the serial last
+ *       seen at a primary is held; else seconds since spfdb-follow first saw
+ *       a newer serial it has not applied (stored at its commits)
+ *   spfdb_replica_contact_age_seconds            gauge: since a primary last
+ *       answered (absent before the first answer)
+ *   spfdb_replica_last_success_timestamp_seconds gauge: last transfer applied
+ *   spfdb_replica_transfers_total{result}        success: transfers applied;
+ *       failure: SOA checks and transfers that failed, per primary tried
+ *   spfdb_replica_rollbacks_total                primary serials seen below ours
+ *   spfdb_replica_expired                        gauge: 1 when no primary
+ *       answered for longer than the transfer zone's EXPIRE (data still served)
+ *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
  * nothing was ever committed).
@@ -217,21 +234,75 @@ static int count_zone(const struct spfdb_zone *z, void *arg)
     return 0;
 }
 
+/* A replica's state (SPEC §5), from the follow record spfdb-follow keeps.
+ * The lag is 0 while the serial spfdb-follow last saw at a primary is the
+ * database's; otherwise the seconds since it first saw a newer one that
+ * it has not applied (as of its last commit: a transfer that succeeds at
+ * once is never counted). */
+static void replica(struct out *o, const struct spfdb_info *info, const struct spfdb_follow *f,
+                    time_t now)
+{
+    int64_t lag = f->behind_since > 0 && now > f->behind_since ? now - f->behind_since : 0;
+    int expired = f->synced && f->expire && f->last_contact &&
+                  (int64_t)now - f->last_contact > (int64_t)f->expire;
+
+    one(o, "spfdb_replica_serial", "gauge",
+        "The serial of the data this replica holds (the primary's, when it was applied).",
+        info->serial);
+    one(o, "spfdb_replica_primary_serial", "gauge", "The primary's serial last seen.",
+        f->primary_serial);
+    one(o, "spfdb_replica_synced", "gauge", "1 once a transfer has been applied.",
+        f->synced ? 1 : 0);
+    head(o, "spfdb_replica_lag_seconds", "gauge",
+         "Seconds since a newer primary serial was first seen and not yet applied; 0 in step.");
+    emit(o, "spfdb_replica_lag_seconds %" PRId64 "\n", lag);
+    if (f->last_contact > 0) {
+        head(o, "spfdb_replica_contact_age_seconds", "gauge",
+             "Seconds since a primary last answered (an authentic reply).");
+        emit(o, "spfdb_replica_contact_age_seconds %" PRId64 "\n", (int64_t)now - f->last_contact);
+    }
+    if (f->last_success > 0) {
+        head(o, "spfdb_replica_last_success_timestamp_seconds", "gauge",
+             "When the last transfer was applied, in Unix seconds.");
+        emit(o, "spfdb_replica_last_success_timestamp_seconds %" PRId64 "\n", f->last_success);
+    }
+    head(o, "spfdb_replica_transfers_total", "counter",
+         "Transfers applied (success), and exchanges with a primary that failed (failure).");
+    emit(o, "spfdb_replica_transfers_total{result=\"success\"} %" PRIu64 "\n", f->transfers_ok);
+    emit(o, "spfdb_replica_transfers_total{result=\"failure\"} %" PRIu64 "\n", f->failures);
+    one(o, "spfdb_replica_rollbacks_total", "counter",
+        "Times a primary's serial was seen below this replica's (a restored backup).",
+        f->rollbacks);
+    one(o, "spfdb_replica_expired", "gauge",
+        "1 when no primary has answered for longer than the transfer zone's EXPIRE.",
+        (uint64_t)expired);
+}
+
 /* The database as it is now, not as some worker last saw it: an idle
  * worker renews its snapshot only when a query comes. */
 static void database(struct metrics *m, struct out *o, time_t now)
 {
     struct spfdb_info info;
+    struct spfdb_primary prim;
+    struct spfdb_follow f;
     uint64_t zones = 0;
-    int rc = spfdb_txn_renew(m->txn);
+    int rc = spfdb_txn_renew(m->txn), is_replica = 0;
 
     if (rc == 0)
         rc = spfdb_info_get(m->txn, &info);
     if (rc == 0)
         rc = spfdb_zone_foreach(m->txn, count_zone, &zones);
+    if (rc == 0 && (rc = spfdb_primary_get(m->txn, &prim)) == 0) {
+        is_replica = 1;
+        rc = spfdb_follow_get(m->txn, &f);
+    } else if (rc == SPFDB_ENOTFOUND) {
+        rc = 0;
+    }
     spfdb_txn_reset(m->txn);
     if (rc != 0)
         return;
+    if (is_replica)
+        replica(o, &info, &f, now);
     one(o, "spfdb_database_serial", "gauge", "The SOA serial of every zone.", info.serial);
     if (info.changed > 0) {
         head(o, "spfdb_database_changed_timestamp_seconds", "gauge",
