@@ -9,11 +9,15 @@
  */
 #include "answer.h"
 
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
-
+#include <sys/socket.h>
 #include <time.h>
 
+#include "cookie.h"
 #include "qname.h"
+#include "rrl.h"
 #include "wire.h"
 #include "xfrzone.h"
 #include "zones.h"
@@ -155,10 +159,38 @@ static uint8_t looked_up(struct answer_state *s, int listed)
     return ANSWER_LISTED;
 }
 
-/* Parse and decide MSG[0..LEN) into S, up to the database lookup: returns
- * 1 when the reply needs its result (S->lookup), else 0. */
+/* The client's address octets (4 or 16; none when unknown), the cookie
+ * hash's last input. */
+static const uint8_t *client_ip(const struct sockaddr *peer, size_t *len)
+{
+    if (peer != NULL && peer->sa_family == AF_INET) {
+        *len = 4;
+        return (const uint8_t *)&((const struct sockaddr_in *)(const void *)peer)->sin_addr;
+    }
+    if (peer != NULL && peer->sa_family == AF_INET6) {
+        *len = 16;
+        return ((const struct sockaddr_in6 *)(const void *)peer)->sin6_addr.s6_addr;
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* The query's COOKIE (RFC 7873): checked, and the reply's made. */
+static void cookie(const struct answer_env *env, struct answer_state *s,
+                   const struct sockaddr *peer)
+{
+    size_t iplen;
+    const uint8_t *ip = client_ip(peer, &iplen);
+
+    s->cookie = (uint8_t)cookie_answer(env->cookies, s->q.msg + s->q.cookie_off, s->q.cookie_len,
+                                       ip, iplen, env->now, s->cookie_out);
+    s->r.cookie = s->cookie_out;
+}
+
+/* Parse and decide MSG[0..LEN) from PEER into S, up to the database
+ * lookup: returns 1 when the reply needs its result (S->lookup), else 0. */
 static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, size_t len,
-                            int transport, struct answer_state *s)
+                            const struct sockaddr *peer, int transport, struct answer_state *s)
 {
     s->r = (struct wire_reply){ .serial = env->serial };
     s->transport = (uint8_t)transport;
@@ -184,13 +216,48 @@ static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, si
         s->cls = decide(env, s);
         break;
     }
+    s->cookie = COOKIE_NONE;
+    if (s->q.cookie_len != 0 && env->cookies != NULL)
+        cookie(env, s, peer);
     return s->lookup;
 }
 
+enum { NOT_LIMITED = SIZE_MAX };
+
+/* Rate limiting (SPEC §4 "Abuse") of S's reply, whose rcode is RCODE:
+ * NOT_LIMITED to send it as it is, or the length of what goes instead
+ * (0: nothing). */
+static size_t limit_reply(const struct answer_env *env, struct answer_state *s,
+                          const struct sockaddr *peer, uint8_t rcode, uint8_t *out, size_t limit,
+                          struct answer_info *info)
+{
+    enum rrl_action a = rrl_check(env->rrl, peer, env->now_ms);
+
+    if (a == RRL_PASS)
+        return NOT_LIMITED;
+    info->limited = a == RRL_DROP                ? LIMITED_DROP
+                    : s->cookie != COOKIE_NONE ? LIMITED_BADCOOKIE
+                                               : LIMITED_SLIP;
+    if (env->rrl->dry_run)
+        return NOT_LIMITED;
+    if (a == RRL_DROP) {
+        info->cls = ANSWER_DROP;
+        info->rcode = 0;
+        return 0;
+    }
+    struct wire_reply r = { .rcode = rcode, .aa = s->r.aa, .tc = 1 };
+    if (info->limited == LIMITED_BADCOOKIE) /* a client cookie, and no valid server cookie */
+        r = (struct wire_reply){ .rcode = DNS_R_BADCOOKIE, .cookie = s->cookie_out };
+    info->rcode = (uint8_t)r.rcode;
+    return wire_reply(&s->q, &r, out, limit);
+}
+
 /* A query in the transfer zone: TSIG checked, then xfrzone.h's table.
- * Off the common path: only names under no served zone get here. */
-static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, uint8_t *out,
-                        size_t limit, struct answer_info *info)
+ * Off the common path: only names under no served zone get here.  A
+ * verified query is never rate limited; the others are. */
+static size_t xfr_reply(const struct answer_env *env, struct answer_state *s,
+                        const struct sockaddr *peer, uint8_t *out, size_t limit,
+                        struct answer_info *info)
 {
     struct tsig_ctx ctx;
     uint64_t now = (uint64_t)time(NULL);
@@ -206,13 +273,20 @@ static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, ui
         info->transfer = 1;
         return 0;
     }
+    if (env->rrl != NULL && s->transport == ANSWER_UDP && act != XFRZ_SOA &&
+        act != XFRZ_REFUSED_SIGNED) {
+        size_t n = limit_reply(env, s, peer, info->rcode, out, limit, info);
+        if (n != NOT_LIMITED)
+            return n;
+    }
     return xfrzone_write(env->xfr, &s->q, act, &ctx, err, env->serial, now, out, limit);
 }
 
-/* Write S's reply into OUT[0..CAP).  LISTED (read only when S->lookup): 1
- * listed, 0 not, <0 the database could not be read. */
+/* Write S's reply to PEER into OUT[0..CAP).  LISTED (read only when
+ * S->lookup): 1 listed, 0 not, <0 the database could not be read. */
 static size_t write_reply(const struct answer_env *env, struct answer_state *s, int listed,
-                          uint8_t *out, size_t cap, struct answer_info *info)
+                          const struct sockaddr *peer, uint8_t *out, size_t cap,
+                          struct answer_info *info)
 {
     size_t limit;
 
@@ -220,6 +294,8 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
         s->cls = looked_up(s, listed);
     info->cls = s->cls;
     info->transfer = 0;
+    info->cookie = s->cookie;
+    info->limited = LIMITED_NOT;
     if (s->cls == ANSWER_DROP) {
         info->qtype = 0;
         info->rcode = 0;
@@ -240,7 +316,13 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
             limit = cap;
     }
     if (s->xfr)
-        return xfr_reply(env, s, out, limit, info);
+        return xfr_reply(env, s, peer, out, limit, info);
+    /* Exempt, neither limited nor counted: TCP, and a valid server cookie. */
+    if (env->rrl != NULL && s->transport == ANSWER_UDP && s->cookie != COOKIE_VALID) {
+        size_t n = limit_reply(env, s, peer, info->rcode, out, limit, info);
+        if (n != NOT_LIMITED)
+            return n;
+    }
     return wire_reply(&s->q, &s->r, out, limit);
 }
 
@@ -252,7 +334,7 @@ static void batch(const struct answer_env *env, int transport, struct answer_msg
     struct answer_msg *end = m + n;
 
     for (struct answer_msg *p = m; p < end; p++) {
-        if (parse_and_decide(env, p->q, p->qlen, transport, &p->st)) {
+        if (parse_and_decide(env, p->q, p->qlen, p->peer, transport, &p->st)) {
             l->alloc_id = p->st.alloc;
             l->family = p->st.family;
             memcpy(l->addr, p->st.addr, sizeof l->addr);
@@ -263,8 +345,8 @@ static void batch(const struct answer_env *env, int transport, struct answer_msg
         env->covers_many(env->covers_ctx, look, (unsigned)(l - look));
     l = look;
     for (struct answer_msg *p = m; p < end; p++)
-        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->out, p->cap,
-                             &p->info);
+        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->peer, p->out,
+                             p->cap, &p->info);
 }
 
 void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
@@ -283,6 +365,7 @@ size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen,
     m.qlen = qlen;
     m.out = out;
     m.cap = cap;
+    m.peer = env->peer;
     answer_batch(env, transport, &m, 1);
     if (info)
         *info = m.info;
