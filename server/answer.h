@@ -7,11 +7,16 @@
  * reads overlap; then it writes each reply into its own buffer.  A UDP
  * worker passes one recvmmsg batch, the TCP thread one message
  * (answer_query: a batch of one), the bench and the tests what they test.
- * It never allocates, never blocks and keeps no state between calls; the
- * database is reached only through env->covers_many, which decides what a
- * failed read becomes (the server's read view, view.h: retried once, then
- * SERVFAIL).  Safe to call from many threads with distinct envs and
- * messages.
+ * It never allocates, never blocks and keeps no state between calls but
+ * the rate limiter's table its caller passes (env->rrl); the database is
+ * reached only through env->covers_many, which decides what a failed read
+ * becomes (the server's read view, view.h: retried once, then SERVFAIL).
+ * The per-query defences decide here too: a COOKIE option is checked and
+ * answered (cookie.h, with env->cookies, the client's address and
+ * env->now), and a UDP reply is rate limited (rrl.h) after it is decided,
+ * unless exempt.  With env->cookies and env->rrl NULL they cost nothing
+ * but a test each.  Safe to call from many threads with distinct envs,
+ * rate limiters and messages.
  */
 #ifndef SPFDB_ANSWER_H
 #define SPFDB_ANSWER_H
