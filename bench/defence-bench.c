@@ -1,7 +1,7 @@
 /* defence-bench: what DNS Cookies and rate limiting cost per query, side by
  * side (docs/performance.md).
  *
- *   defence-bench [-r ROUNDS] [-n QUERIES]
+ *   defence-bench [-r ROUNDS] [-n QUERIES] [-o VARIANT]
  *
  * Answers QUERIES (default 65536) queries for listed and unlisted names of
  * an in-memory zone (the lookup a constant, so the figures are the answer
@@ -13,8 +13,13 @@
  *   valid       a valid server cookie: checked, sent back
  *   rrl-1       rate limiting on (never reached), all from one /24
  *   rrl-64k     rate limiting on, from 65,536 /24s (every one a table miss)
- * and prints each variant's median ns per query and its difference to
- * base.  No database, no sockets: the figures isolate the defences.
+ * and prints each variant's median ns per query and the median over rounds
+ * of its difference to base in the same round (the rounds are paired, so a
+ * noisy machine slows both sides of a difference).  No database, no
+ * sockets: the figures isolate the defences.  -o VARIANT (0 = base ..)
+ * runs that one alone, for
+ *   valgrind --tool=callgrind --toggle-collect=run_variant defence-bench -r 1 -o V
+ * whose instructions divided by QUERIES are stable to a few instructions.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -81,6 +86,26 @@ static size_t build(uint8_t *q, unsigned i, const uint8_t *cookie, size_t clen)
     return n;
 }
 
+static uint64_t check;
+
+/* The timed loop (named for callgrind's --toggle-collect). */
+void run_variant(const struct answer_env *env, uint8_t *const *wire, const uint16_t *len,
+                 unsigned nq, const struct sockaddr *const *peer, struct answer_msg *m);
+void run_variant(const struct answer_env *env, uint8_t *const *wire, const uint16_t *len,
+                 unsigned nq, const struct sockaddr *const *peer, struct answer_msg *m)
+{
+    static uint8_t out[BATCH][1232];
+
+    for (unsigned i = 0; i < nq; i += BATCH) {
+        for (unsigned j = 0; j < BATCH; j++)
+            m[j] = (struct answer_msg){ .q = wire[i + j], .qlen = len[i + j], .out = out[j],
+                                        .cap = sizeof out[j], .peer = peer[i + j] };
+        answer_batch(env, ANSWER_UDP, m, BATCH);
+        for (unsigned j = 0; j < BATCH; j++)
+            check += m[j].len + m[j].info.limited * 1000000u;
+    }
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -89,16 +114,18 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    unsigned rounds = 9, nq = 65536;
+    unsigned rounds = 9, nq = 65536, only = NV;
     int opt;
 
-    while ((opt = getopt(argc, argv, "r:n:")) != -1) {
+    while ((opt = getopt(argc, argv, "r:n:o:")) != -1) {
         if (opt == 'r')
             rounds = (unsigned)strtoul(optarg, NULL, 10);
         else if (opt == 'n')
             nq = (unsigned)strtoul(optarg, NULL, 10);
+        else if (opt == 'o')
+            only = (unsigned)strtoul(optarg, NULL, 10);
         else {
-            fputs("usage: defence-bench [-r ROUNDS] [-n QUERIES]\n", stderr);
+            fputs("usage: defence-bench [-r ROUNDS] [-n QUERIES] [-o VARIANT]\n", stderr);
             return 2;
         }
     }
@@ -143,14 +170,22 @@ int main(int argc, char **argv)
         }
     }
 
-    static uint8_t out[BATCH][1232];
     struct answer_msg m[BATCH];
+    uint8_t **qp = malloc((size_t)NV * nq * sizeof *qp);
+    const struct sockaddr **pp = malloc((size_t)NV * nq * sizeof *pp);
     double *ns = calloc((size_t)rounds * NV, sizeof *ns);
-    uint64_t check = 0;
-    if (ns == NULL)
+    if (ns == NULL || qp == NULL || pp == NULL)
         return 3;
+    for (unsigned v = 0; v < NV; v++) {
+        for (unsigned i = 0; i < nq; i++) {
+            qp[v * nq + i] = wire[v] + (size_t)i * QMAX;
+            pp[v * nq + i] = (const struct sockaddr *)(v == V_RRL1 ? &one : &peer[i]);
+        }
+    }
     for (unsigned r = 0; r < rounds; r++) {
         for (unsigned v = 0; v < NV; v++) {
+            if (only < NV && v != only)
+                continue;
             struct answer_env env = { .zones = tab, .serial = 1, .covers_many = covers_many,
                                       .now = t + 60, .now_ms = 5000 };
             if (v != V_BASE)
@@ -158,32 +193,29 @@ int main(int argc, char **argv)
             if (v == V_RRL1 || v == V_RRL64K)
                 env.rrl = rrl_new(RRL_RATE_MAX, 1, 0, 0x9E3779B97F4A7C15ull);
             double t0 = now();
-            for (unsigned i = 0; i < nq; i += BATCH) {
-                for (unsigned j = 0; j < BATCH; j++)
-                    m[j] = (struct answer_msg){
-                        .q = wire[v] + (size_t)(i + j) * QMAX, .qlen = len[v * nq + i + j],
-                        .out = out[j], .cap = sizeof out[j],
-                        .peer = (const struct sockaddr *)(v == V_RRL64K ? &peer[i + j]
-                                                                        : v == V_RRL1 ? &one
-                                                                        : &peer[i + j]) };
-                answer_batch(&env, ANSWER_UDP, m, BATCH);
-                for (unsigned j = 0; j < BATCH; j++)
-                    check += m[j].len + m[j].info.limited * 1000000u;
-            }
+            run_variant(&env, qp + v * nq, len + v * nq, nq, pp + v * nq, m);
             ns[v * rounds + r] = (now() - t0) * 1e9 / nq;
             rrl_free(env.rrl);
         }
     }
-    printf("%u queries x %u rounds, batches of %u (median ns/query; difference to base)\n", nq,
-           rounds, BATCH);
-    double base = 0;
+    if (only < NV) {
+        printf("%s: %.1f ns/query (checksum %llu)\n", vname[only], ns[only * rounds],
+               (unsigned long long)check);
+        return 0;
+    }
+    printf("%u queries x %u rounds, batches of %u: median ns/query, and the median of the\n"
+           "paired differences to base (same round)\n", nq, rounds, BATCH);
+    double *d = calloc(rounds, sizeof *d);
+    if (d == NULL)
+        return 3;
     for (unsigned v = 0; v < NV; v++) {
+        for (unsigned r = 0; r < rounds; r++)
+            d[r] = ns[v * rounds + r] - ns[r];
+        qsort(d, rounds, sizeof *d, cmp);
+        double dm = d[rounds / 2];
         qsort(ns + v * rounds, rounds, sizeof *ns, cmp);
-        double med = ns[v * rounds + rounds / 2];
-        if (v == V_BASE)
-            base = med;
-        printf("  %-11s %7.1f ns  %+6.1f ns  (rounds %.1f .. %.1f)\n", vname[v], med, med - base,
-               ns[v * rounds], ns[v * rounds + rounds - 1]);
+        printf("  %-11s %7.1f ns  %+6.1f ns  (min %.1f)\n", vname[v], ns[v * rounds + rounds / 2],
+               dm, ns[v * rounds]);
     }
     /* The hash alone: cookie_answer for a valid cookie, and for a client
      * cookie alone. */

@@ -222,42 +222,50 @@ static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, si
     return s->lookup;
 }
 
-enum { NOT_LIMITED = SIZE_MAX };
+/* SPEC §4's UDP size rule for Q's reply, in a buffer of CAP. */
+static size_t udp_limit(const struct query *q, size_t cap)
+{
+    size_t limit = 512;
 
-/* Rate limiting (SPEC §4 "Abuse") of S's reply, whose rcode is RCODE:
- * NOT_LIMITED to send it as it is, or the length of what goes instead
- * (0: nothing). */
+    if (q->has_opt && q->udp_size > limit)
+        limit = q->udp_size < EDNS_UDP_SIZE ? q->udp_size : EDNS_UDP_SIZE;
+    return cap < limit ? cap : limit;
+}
+
+/* Rate limiting (SPEC §4 "Abuse") of S's reply to PEER, already written
+ * into OUT[0..LEN): the length of what goes instead (LEN: the reply as it
+ * is; 0: nothing).  A pass over a UDP batch's replies, made only when
+ * limiting is on, so that without it the query path holds no trace of it. */
 static size_t limit_reply(const struct answer_env *env, struct answer_state *s,
-                          const struct sockaddr *peer, uint8_t rcode, uint8_t *out, size_t limit,
+                          const struct sockaddr *peer, uint8_t *out, size_t cap, size_t len,
                           struct answer_info *info)
 {
     enum rrl_action a = rrl_check(env->rrl, peer, env->now_ms);
 
     if (a == RRL_PASS)
-        return NOT_LIMITED;
+        return len;
     info->limited = a == RRL_DROP                ? LIMITED_DROP
                     : s->cookie != COOKIE_NONE ? LIMITED_BADCOOKIE
                                                : LIMITED_SLIP;
     if (env->rrl->dry_run)
-        return NOT_LIMITED;
+        return len;
     if (a == RRL_DROP) {
         info->cls = ANSWER_DROP;
         info->rcode = 0;
         return 0;
     }
-    struct wire_reply r = { .rcode = rcode, .aa = s->r.aa, .tc = 1 };
+    struct wire_reply r = { .rcode = info->rcode, .aa = (out[2] & 0x04) != 0, .tc = 1 };
     if (info->limited == LIMITED_BADCOOKIE) /* a client cookie, and no valid server cookie */
         r = (struct wire_reply){ .rcode = DNS_R_BADCOOKIE, .cookie = s->cookie_out };
     info->rcode = (uint8_t)r.rcode;
-    return wire_reply(&s->q, &r, out, limit);
+    return wire_reply(&s->q, &r, out, udp_limit(&s->q, cap));
 }
 
 /* A query in the transfer zone: TSIG checked, then xfrzone.h's table.
  * Off the common path: only names under no served zone get here.  A
  * verified query is never rate limited; the others are. */
-static size_t xfr_reply(const struct answer_env *env, struct answer_state *s,
-                        const struct sockaddr *peer, uint8_t *out, size_t limit,
-                        struct answer_info *info)
+static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, uint8_t *out,
+                        size_t limit, struct answer_info *info)
 {
     struct tsig_ctx ctx;
     uint64_t now = (uint64_t)time(NULL);
@@ -273,20 +281,14 @@ static size_t xfr_reply(const struct answer_env *env, struct answer_state *s,
         info->transfer = 1;
         return 0;
     }
-    if (env->rrl != NULL && s->transport == ANSWER_UDP && act != XFRZ_SOA &&
-        act != XFRZ_REFUSED_SIGNED) {
-        size_t n = limit_reply(env, s, peer, info->rcode, out, limit, info);
-        if (n != NOT_LIMITED)
-            return n;
-    }
+    s->exempt = act == XFRZ_SOA || act == XFRZ_REFUSED_SIGNED; /* signed, verified */
     return xfrzone_write(env->xfr, &s->q, act, &ctx, err, env->serial, now, out, limit);
 }
 
-/* Write S's reply to PEER into OUT[0..CAP).  LISTED (read only when
- * S->lookup): 1 listed, 0 not, <0 the database could not be read. */
+/* Write S's reply into OUT[0..CAP).  LISTED (read only when S->lookup): 1
+ * listed, 0 not, <0 the database could not be read. */
 static size_t write_reply(const struct answer_env *env, struct answer_state *s, int listed,
-                          const struct sockaddr *peer, uint8_t *out, size_t cap,
-                          struct answer_info *info)
+                          uint8_t *out, size_t cap, struct answer_info *info)
 {
     size_t limit;
 
@@ -309,20 +311,10 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
         s->r.keepalive = s->q.keepalive;
         s->r.keepalive_100ms = env->tcp_idle_100ms;
     } else {
-        limit = 512;
-        if (s->q.has_opt && s->q.udp_size > limit)
-            limit = s->q.udp_size < EDNS_UDP_SIZE ? s->q.udp_size : EDNS_UDP_SIZE;
-        if (cap < limit)
-            limit = cap;
+        limit = udp_limit(&s->q, cap);
     }
     if (s->xfr)
-        return xfr_reply(env, s, peer, out, limit, info);
-    /* Exempt, neither limited nor counted: TCP, and a valid server cookie. */
-    if (env->rrl != NULL && s->transport == ANSWER_UDP && s->cookie != COOKIE_VALID) {
-        size_t n = limit_reply(env, s, peer, info->rcode, out, limit, info);
-        if (n != NOT_LIMITED)
-            return n;
-    }
+        return xfr_reply(env, s, out, limit, info);
     return wire_reply(&s->q, &s->r, out, limit);
 }
 
@@ -345,8 +337,14 @@ static void batch(const struct answer_env *env, int transport, struct answer_msg
         env->covers_many(env->covers_ctx, look, (unsigned)(l - look));
     l = look;
     for (struct answer_msg *p = m; p < end; p++)
-        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->peer, p->out,
-                             p->cap, &p->info);
+        p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->out, p->cap,
+                             &p->info);
+    /* Exempt, neither limited nor counted: TCP, a valid server cookie, a
+     * verified transfer-zone query; and no reply is no reply. */
+    if (env->rrl != NULL && transport == ANSWER_UDP)
+        for (struct answer_msg *p = m; p < end; p++)
+            if (p->len != 0 && p->st.cookie != COOKIE_VALID && !(p->st.xfr && p->st.exempt))
+                p->len = limit_reply(env, &p->st, p->peer, p->out, p->cap, p->len, &p->info);
 }
 
 void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)

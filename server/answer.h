@@ -105,6 +105,7 @@ struct answer_state {
     uint8_t xfr;               /* the name is in the transfer zone (xfrzone.h) */
     uint16_t apex;
     const struct zone *zone;
+    uint8_t exempt;            /* (xfr) signed and verified: never rate limited */
     uint8_t cookie;            /* enum cookie_state */
     uint8_t cookie_out[COOKIE_REPLY_LEN]; /* the reply's COOKIE, when COOKIE */
 };
