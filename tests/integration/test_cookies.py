@@ -2,11 +2,13 @@
 kdig learn spfdbd's server cookie and send it back, over UDP and TCP; the
 metrics count it valid.  A forged or another server's cookie gets a fresh one
 and a normal answer; malformed lengths get FORMERR; servers sharing
---cookie-secret-file accept each other's cookies; a bad secret file stops
-start-up."""
+--cookie-secret-file accept each other's cookies, and so do BIND (named,
+cookie-secret) and Knot (knotd, mod-cookies) given the same secret; a bad
+secret file stops start-up."""
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -275,6 +277,124 @@ class SharedSecret(CookieCase):
                            capture_output=True, text=True, timeout=20)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("cannot read --cookie-secret-file", p.stderr)
+
+
+NAMED = shutil.which("named") or "/usr/sbin/named"
+KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
+NAMED_CONF = """options {{ directory "{dir}"; pid-file "{dir}/named.pid";
+          session-keyfile "{dir}/session.key"; managed-keys-directory "{dir}";
+          listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+          recursion no; notify no; dnssec-validation no;
+          cookie-algorithm siphash24; cookie-secret "{secret}"; }};
+controls {{ }};
+"""
+KNOT_CONF = """server:
+    listen: 127.0.0.1@{port}
+    rundir: {dir}
+database:
+    storage: {dir}
+mod-cookies:
+  - id: shared
+    secret: 0x{secret}
+template:
+  - id: default
+    global-module: mod-cookies/shared
+zone:
+  - domain: example.
+    file: {dir}/example.zone
+"""
+
+
+class Peer:
+    """named or knotd on a free loopback port, answering with cookies made
+    from SECRET; stopped by its PID."""
+
+    def __init__(self, top, kind):
+        self.dir = os.path.join(top, kind)
+        os.makedirs(self.dir, exist_ok=True)
+        self.kind, self.proc = kind, None
+
+    def start(self):
+        for _ in range(5):
+            self.port = T.free_port()
+            if self.kind == "named":
+                conf = os.path.join(self.dir, "named.conf")
+                with open(conf, "w") as f:
+                    f.write(NAMED_CONF.format(dir=self.dir, port=self.port, secret=SECRET))
+                argv = [NAMED, "-g", "-c", conf]
+            else:
+                conf = os.path.join(self.dir, "knot.conf")
+                with open(conf, "w") as f:
+                    f.write(KNOT_CONF.format(dir=self.dir, port=self.port, secret=SECRET))
+                with open(os.path.join(self.dir, "example.zone"), "w") as f:
+                    f.write("$ORIGIN example.\n$TTL 60\n@ SOA ns1 h 1 60 60 60 60\n"
+                            "@ NS ns1\nns1 A 192.0.2.1\n")
+                argv = [KNOTD, "-c", conf]
+            self.log = open(os.path.join(self.dir, "log"), "w+")
+            self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
+                                         stdin=subprocess.DEVNULL, preexec_fn=T.die_with_parent)
+            deadline = time.time() + 15
+            while time.time() < deadline and self.proc.poll() is None:
+                try:
+                    self.ask(b"\x01" * 8, tries=1)
+                    return self
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        raise AssertionError("%s did not start:\n%s" % (self.kind, self.logtext()))
+
+    def ask(self, cookie, tries=4):
+        # knotd sends only some of its BADCOOKIE replies (badcookie-slip): ask again.
+        return T.udp_raw(("127.0.0.1", self.port), cookie_query("example.", cookie, qtype=6),
+                         timeout=0.5, tries=tries)
+
+    def logtext(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def rcode_of(wire):
+    o = T.opt_of(wire)
+    return ((o.ttl >> 24) << 4 if o else 0) | T.Header(wire).rcode
+
+
+class Interop(CookieCase):
+    """RFC 9018's point: servers of other makes behind one address share the
+    secret.  A cookie made by named or knotd is valid at spfdbd (sent back
+    as it came), and one made by spfdbd is valid at knotd (no BADCOOKIE)."""
+
+    def test_named_and_knot(self):
+        for kind in ("named", "knotd"):
+            peer = Peer(self.db.top, kind).start()
+            try:
+                before = cookies(self.settle())
+                client = bytes.fromhex("5a5b5c5d5e5f6061")
+                r = peer.ask(client)
+                theirs = opt_cookie(r)
+                self.assertEqual(len(theirs), 24, kind)
+                self.assertEqual(theirs[8:12], b"\x01\0\0\0", kind + ": an RFC 9018 cookie")
+                for proto in ("udp", "tcp"):
+                    r = T.exchange(self.server.addr(), cookie_query(LISTED, theirs), proto)
+                    self.assertEqual(opt_cookie(r), theirs, "%s's cookie at spfdbd" % kind)
+                after = cookies(self.settle())
+                self.assertEqual(after["valid"] - before["valid"], 2, kind)
+                if kind == "knotd":
+                    ours = opt_cookie(T.udp_raw(self.server.addr(), cookie_query(LISTED, client)))
+                    self.assertEqual(rcode_of(peer.ask(ours)), 0, "spfdbd's cookie at knotd")
+                    forged = ours[:16] + bytes(b ^ 0xFF for b in ours[16:])
+                    self.assertEqual(rcode_of(peer.ask(forged)), 23, "a forged one at knotd")
+            finally:
+                peer.stop()
 
 
 if __name__ == "__main__":
