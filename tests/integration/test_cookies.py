@@ -279,6 +279,41 @@ class SharedSecret(CookieCase):
         self.assertIn("cannot read --cookie-secret-file", p.stderr)
 
 
+class CookiesV6(CookieCase):
+    """Over IPv6 the hash covers the 16-octet client address (::1 here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        assert T.ipv6_loopback_works(), "this test needs ::1"
+        cls.db = T.Db()
+        cls.server = None
+        try:
+            cls.setup_db(cls.db)
+            cls.secret_file = os.path.join(cls.db.top, "cookie-secret")
+            with open(cls.secret_file, "w") as f:
+                f.write(SECRET + "\n")
+            cls.server = MetricsServer(cls.db.dir, listen=("[::1]:{port}",),
+                                       args=["--cookie-secret-file", cls.secret_file]).start()
+        except BaseException:
+            if cls.server is not None:
+                cls.server.stop()
+            cls.db.cleanup()
+            raise
+
+    def test_v6(self):
+        cmd = [DIG, "@::1", "-p", str(self.server.port), "+norec", "+time=3", "+cookie",
+               LISTED, "A"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+        m = re.search(r"^; COOKIE: ([0-9a-f]{48}) \(good\)$", out, re.M)
+        self.assertIsNotNone(m, out)
+        c = bytes.fromhex(m.group(1))
+        self.check_server_cookie(c.hex())
+        self.assertEqual(c[16:], siphash24(bytes.fromhex(SECRET), c[:16] + b"\0" * 15 + b"\1"))
+        for proto in ("udp", "tcp"):
+            r = T.exchange(self.server.addr(), cookie_query(LISTED, c), proto)
+            self.assertEqual(opt_cookie(r), c)
+
+
 NAMED = shutil.which("named") or "/usr/sbin/named"
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 NAMED_CONF = """options {{ directory "{dir}"; pid-file "{dir}/named.pid";
