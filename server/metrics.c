@@ -13,7 +13,8 @@
  *       unlisted (NXDOMAIN for a full address), tail (NODATA for a partial
  *       address name), zone (apex, allocation nodes, other NXDOMAIN),
  *       refused, malformed (FORMERR, NOTIMP, BADVERS), servfail (database
- *       read failure), dropped (no reply: shorter than a header, or QR set)
+ *       read failure), dropped (no reply: shorter than a header, QR set, or
+ *       dropped by --rate-limit)
  *   spfdb_responses_total{rcode}                 replies by RCODE: NOERROR,
  *       FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS
  *   spfdb_udp_responses_sent_total               UDP replies the kernel took
