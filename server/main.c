@@ -421,11 +421,18 @@ static void log_ready(const struct options *o, unsigned zones)
         snprintf(user, sizeof user, "%s", pw->pw_name);
     else
         snprintf(user, sizeof user, "uid %u", (unsigned)geteuid());
+    char rate[64];
+    if (o->rate_limit > 0)
+        snprintf(rate, sizeof rate, "%u a second%s", o->rate_limit,
+                 o->rate_dry_run ? " (dry run)" : "");
+    else
+        snprintf(rate, sizeof rate, "off");
     log_info("ready: spfdbd %s (libevent %s, %.*s), listening on %s, %u worker%s, "
-             "database %s with %u zone%s, metrics %s, user %s",
+             "database %s with %u zone%s, metrics %s, user %s, rate limit %s, cookie secret %s",
              SPFDB_VERSION, event_get_version(), lmdb_len(lmdb), lmdb, addrs, o->workers,
              o->workers == 1 ? "" : "s", o->db, zones, zones == 1 ? "" : "s",
-             o->with_metrics ? o->metrics.text : "off", user);
+             o->with_metrics ? o->metrics.text : "off", user, rate,
+             o->cookie_file ? o->cookie_file : "random");
 }
 
 static void log_stop(int sig, const struct stats *const *each, unsigned n)
