@@ -9,12 +9,16 @@
  */
 #include "answer.h"
 
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
-
+#include <sys/socket.h>
 #include <time.h>
 
+#include "cookie.h"
 #include "qname.h"
 #include "spfchain.h" /* spfchain_addr_text */
+#include "rrl.h"
 #include "wire.h"
 #include "xfrzone.h"
 #include "zones.h"
@@ -313,10 +317,38 @@ static uint8_t looked_up(struct answer_state *s, int listed)
     return ANSWER_LISTED;
 }
 
-/* Parse and decide MSG[0..LEN) into S, up to the database lookup: returns
- * 1 when the reply needs its result (S->lookup), else 0. */
+/* The client's address octets (4 or 16; none when unknown), the cookie
+ * hash's last input. */
+static const uint8_t *client_ip(const struct sockaddr *peer, size_t *len)
+{
+    if (peer != NULL && peer->sa_family == AF_INET) {
+        *len = 4;
+        return (const uint8_t *)&((const struct sockaddr_in *)(const void *)peer)->sin_addr;
+    }
+    if (peer != NULL && peer->sa_family == AF_INET6) {
+        *len = 16;
+        return ((const struct sockaddr_in6 *)(const void *)peer)->sin6_addr.s6_addr;
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* The query's COOKIE (RFC 7873): checked, and the reply's made. */
+static void cookie(const struct answer_env *env, struct answer_state *s,
+                   const struct sockaddr *peer)
+{
+    size_t iplen;
+    const uint8_t *ip = client_ip(peer, &iplen);
+
+    s->cookie = (uint8_t)cookie_answer(env->cookies, s->q.msg + s->q.cookie_off, s->q.cookie_len,
+                                       ip, iplen, env->now, s->cookie_out);
+    s->r.cookie = s->cookie_out;
+}
+
+/* Parse and decide MSG[0..LEN) from PEER into S, up to the database
+ * lookup: returns 1 when the reply needs its result (S->lookup), else 0. */
 static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, size_t len,
-                            int transport, struct answer_state *s)
+                            const struct sockaddr *peer, int transport, struct answer_state *s)
 {
     s->r = (struct wire_reply){ .serial = env->serial };
     s->transport = (uint8_t)transport;
@@ -343,11 +375,54 @@ static int parse_and_decide(const struct answer_env *env, const uint8_t *msg, si
         s->cls = decide(env, s);
         break;
     }
+    s->cookie = COOKIE_NONE;
+    if (s->q.cookie_len != 0 && env->cookies != NULL)
+        cookie(env, s, peer);
     return s->lookup;
 }
 
+/* SPEC §4's UDP size rule for Q's reply, in a buffer of CAP. */
+static size_t udp_limit(const struct query *q, size_t cap)
+{
+    size_t limit = 512;
+
+    if (q->has_opt && q->udp_size > limit)
+        limit = q->udp_size < EDNS_UDP_SIZE ? q->udp_size : EDNS_UDP_SIZE;
+    return cap < limit ? cap : limit;
+}
+
+/* Rate limiting (SPEC §4 "Abuse") of S's reply to PEER, already written
+ * into OUT[0..LEN): the length of what goes instead (LEN: the reply as it
+ * is; 0: nothing).  A pass over a UDP batch's replies, made only when
+ * limiting is on, so that without it the query path holds no trace of it. */
+static size_t limit_reply(const struct answer_env *env, struct answer_state *s,
+                          const struct sockaddr *peer, uint8_t *out, size_t cap, size_t len,
+                          struct answer_info *info)
+{
+    enum rrl_action a = rrl_check(env->rrl, peer, env->now_ms);
+
+    if (a == RRL_PASS)
+        return len;
+    info->limited = a == RRL_DROP                ? LIMITED_DROP
+                    : s->cookie != COOKIE_NONE ? LIMITED_BADCOOKIE
+                                               : LIMITED_SLIP;
+    if (env->rrl->dry_run)
+        return len;
+    if (a == RRL_DROP) {
+        info->cls = ANSWER_DROP;
+        info->rcode = 0;
+        return 0;
+    }
+    struct wire_reply r = { .rcode = info->rcode, .aa = (out[2] & 0x04) != 0, .tc = 1 };
+    if (info->limited == LIMITED_BADCOOKIE) /* a client cookie, and no valid server cookie */
+        r = (struct wire_reply){ .rcode = DNS_R_BADCOOKIE, .cookie = s->cookie_out };
+    info->rcode = (uint8_t)r.rcode;
+    return wire_reply(&s->q, &r, out, udp_limit(&s->q, cap));
+}
+
 /* A query in the transfer zone: TSIG checked, then xfrzone.h's table.
- * Off the common path: only names under no served zone get here. */
+ * Off the common path: only names under no served zone get here.  A
+ * verified query is never rate limited; the others are. */
 static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, uint8_t *out,
                         size_t limit, struct answer_info *info)
 {
@@ -365,6 +440,7 @@ static size_t xfr_reply(const struct answer_env *env, struct answer_state *s, ui
         info->transfer = 1;
         return 0;
     }
+    s->exempt = act == XFRZ_SOA || act == XFRZ_REFUSED_SIGNED; /* signed, verified */
     return xfrzone_write(env->xfr, &s->q, act, &ctx, err, env->serial, now, out, limit);
 }
 
@@ -381,6 +457,8 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
         s->cls = form_chain(env, s);
     info->cls = s->cls;
     info->transfer = 0;
+    info->cookie = s->cookie;
+    info->limited = LIMITED_NOT;
     if (s->cls == ANSWER_DROP) {
         info->qtype = 0;
         info->rcode = 0;
@@ -394,11 +472,7 @@ static size_t write_reply(const struct answer_env *env, struct answer_state *s, 
         s->r.keepalive = s->q.keepalive;
         s->r.keepalive_100ms = env->tcp_idle_100ms;
     } else {
-        limit = 512;
-        if (s->q.has_opt && s->q.udp_size > limit)
-            limit = s->q.udp_size < EDNS_UDP_SIZE ? s->q.udp_size : EDNS_UDP_SIZE;
-        if (cap < limit)
-            limit = cap;
+        limit = udp_limit(&s->q, cap);
     }
     if (s->xfr)
         return xfr_reply(env, s, out, limit, info);
@@ -413,7 +487,7 @@ static void batch(const struct answer_env *env, int transport, struct answer_msg
     struct answer_msg *end = m + n;
 
     for (struct answer_msg *p = m; p < end; p++) {
-        if (parse_and_decide(env, p->q, p->qlen, transport, &p->st)) {
+        if (parse_and_decide(env, p->q, p->qlen, p->peer, transport, &p->st)) {
             l->alloc_id = p->st.alloc;
             l->family = p->st.family;
             memcpy(l->addr, p->st.addr, sizeof l->addr);
@@ -426,6 +500,12 @@ static void batch(const struct answer_env *env, int transport, struct answer_msg
     for (struct answer_msg *p = m; p < end; p++)
         p->len = write_reply(env, &p->st, p->st.lookup ? (l++)->result : 0, p->out, p->cap,
                              &p->info);
+    /* Exempt, neither limited nor counted: TCP, a valid server cookie, a
+     * verified transfer-zone query; and no reply is no reply. */
+    if (env->rrl != NULL && transport == ANSWER_UDP)
+        for (struct answer_msg *p = m; p < end; p++)
+            if (p->len != 0 && p->st.cookie != COOKIE_VALID && !(p->st.xfr && p->st.exempt))
+                p->len = limit_reply(env, &p->st, p->peer, p->out, p->cap, p->len, &p->info);
 }
 
 void answer_batch(const struct answer_env *env, int transport, struct answer_msg *m, unsigned n)
@@ -444,6 +524,7 @@ size_t answer_query(const struct answer_env *env, const uint8_t *q, size_t qlen,
     m.qlen = qlen;
     m.out = out;
     m.cap = cap;
+    m.peer = env->peer;
     answer_batch(env, transport, &m, 1);
     if (info)
         *info = m.info;

@@ -25,15 +25,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "caps.h"
+#include "cookie.h"
 #include "log.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "rrl.h"
 #include "sockets.h"
 #include "spfdb.h"
 #include "stdfds.h"
@@ -62,6 +66,9 @@ struct options {
     unsigned nnsrc;
     uid_t uid;
     gid_t gid;
+    unsigned rate_limit;   /* --rate-limit N; 0: off */
+    int rate_dry_run;      /* --rate-limit-dry-run */
+    const char *cookie_file; /* --cookie-secret-file; NULL: a random secret */
 };
 
 /* The running server, owned by the main thread. */
@@ -82,6 +89,7 @@ struct server {
     struct metrics *metrics;
     struct event *sigev[3], *tick;
     int sig;                   /* the signal that stopped the loop */
+    struct cookie_secrets cookies; /* read-only once the threads start */
 };
 
 static unsigned online_cpus(void)
@@ -115,6 +123,13 @@ static void usage(FILE *f)
             "                          port: any free one.  Default: the system's choice\n"
             "  --user NAME             when started as root: switch to user NAME (and its\n"
             "                          groups) once the sockets are bound\n"
+            "  --rate-limit N          at most N UDP replies a second to each client /24\n"
+            "                          (IPv4) or /56 (IPv6); over it replies are truncated\n"
+            "                          and dropped in turn.  Default: off\n"
+            "  --rate-limit-dry-run    with --rate-limit: count in the metrics, limit nothing\n"
+            "  --cookie-secret-file F  DNS Cookie secrets, 32 hex digits a line (the first\n"
+            "                          makes cookies, all are accepted); share it among the\n"
+            "                          servers of one service.  Default: random at start\n"
             "  --help                  show this help\n"
             "  --version               show the version\n"
             "\n"
@@ -153,7 +168,7 @@ static int bad_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     enum { O_DB = 256, O_LISTEN, O_WORKERS, O_TCP_MAX, O_TCP_IDLE, O_METRICS, O_USER, O_HELP,
-           O_VERSION, O_NOTIFY_SOURCE };
+           O_VERSION, O_NOTIFY_SOURCE, O_RATE_LIMIT, O_RATE_DRY_RUN, O_COOKIE_FILE };
     static const struct option longopts[] = {
         { "db", required_argument, NULL, O_DB },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -165,6 +180,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { "notify-source", required_argument, NULL, O_NOTIFY_SOURCE },
+        { "rate-limit", required_argument, NULL, O_RATE_LIMIT },
+        { "rate-limit-dry-run", no_argument, NULL, O_RATE_DRY_RUN },
+        { "cookie-secret-file", required_argument, NULL, O_COOKIE_FILE },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -229,6 +247,17 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->nsrc[o->nnsrc++] = ns; /* two families: at most two */
             break;
         }
+        case O_RATE_LIMIT:
+            if (parse_uint(optarg, 1, RRL_RATE_MAX, &o->rate_limit) != 0)
+                return bad_usage("bad --rate-limit %s: expected 1 to 1000000 replies a second",
+                                 optarg);
+            break;
+        case O_RATE_DRY_RUN:
+            o->rate_dry_run = 1;
+            break;
+        case O_COOKIE_FILE:
+            o->cookie_file = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -246,6 +275,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         return bad_usage("unexpected argument %s", argv[optind]);
     if (o->db == NULL)
         return bad_usage("%s", "--db DIR is required");
+    if (o->rate_dry_run && o->rate_limit == 0)
+        return bad_usage("%s", "--rate-limit-dry-run needs --rate-limit N");
     if (o->naddrs == 0) {
         if (sock_addr_parse("0.0.0.0:53", &o->addrs[0]) != 0 ||
             sock_addr_parse("[::]:53", &o->addrs[1]) != 0)
@@ -414,11 +445,18 @@ static void log_ready(const struct options *o, unsigned zones)
         snprintf(user, sizeof user, "%s", pw->pw_name);
     else
         snprintf(user, sizeof user, "uid %u", (unsigned)geteuid());
+    char rate[64];
+    if (o->rate_limit > 0)
+        snprintf(rate, sizeof rate, "%u a second%s", o->rate_limit,
+                 o->rate_dry_run ? " (dry run)" : "");
+    else
+        snprintf(rate, sizeof rate, "off");
     log_info("ready: spfdbd %s (libevent %s, %.*s), listening on %s, %u worker%s, "
-             "database %s with %u zone%s, metrics %s, user %s",
+             "database %s with %u zone%s, metrics %s, user %s, rate limit %s, cookie secret %s",
              SPFDB_VERSION, event_get_version(), lmdb_len(lmdb), lmdb, addrs, o->workers,
              o->workers == 1 ? "" : "s", o->db, zones, zones == 1 ? "" : "s",
-             o->with_metrics ? o->metrics.text : "off", user);
+             o->with_metrics ? o->metrics.text : "off", user, rate,
+             o->cookie_file ? o->cookie_file : "random");
 }
 
 static void log_stop(int sig, const struct stats *const *each, unsigned n)
@@ -433,6 +471,70 @@ static void log_stop(int sig, const struct stats *const *each, unsigned n)
              " UDP errors or drops, %" PRIu64 " database read failures",
              sig == SIGINT ? "SIGINT" : "SIGTERM", t.udp_tx, tcp,
              t.udp_txdrop + t.udp_rxerr + t.udp_txerr, t.db_fail);
+}
+
+/* The cookie secrets: --cookie-secret-file (read before privileges are
+ * dropped, so it may be root's alone), else 16 random octets.  -1 to go
+ * on, or the exit status. */
+static int cookie_init(const struct options *o, struct cookie_secrets *c)
+{
+    char text[1024];
+    unsigned line;
+    struct stat sb;
+    ssize_t n = 0;
+    int fd;
+
+    if (o->cookie_file == NULL) {
+        c->n = 1;
+        if (getrandom(c->key[0], COOKIE_SECRET_LEN, 0) != COOKIE_SECRET_LEN) {
+            log_err("cannot make a cookie secret: %s", strerror(errno));
+            return EXIT_START;
+        }
+        return -1;
+    }
+    fd = open(o->cookie_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, &sb) != 0 || (n = read(fd, text, sizeof text - 1)) < 0) {
+        log_err("cannot read --cookie-secret-file %s: %s", o->cookie_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return EXIT_START;
+    }
+    close(fd);
+    if (cookie_secrets_parse(c, text, (size_t)n, &line) != 0) {
+        if (line)
+            log_err("--cookie-secret-file %s line %u: expected 32 hex digits", o->cookie_file,
+                    line);
+        else
+            log_err("--cookie-secret-file %s: expected 1 to %d secrets of 32 hex digits",
+                    o->cookie_file, COOKIE_SECRETS_MAX);
+        return EXIT_USAGE;
+    }
+    if (sb.st_mode & S_IROTH)
+        log_warn("--cookie-secret-file %s can be read by every user: anyone who reads it can "
+                 "forge cookies",
+                 o->cookie_file);
+    return -1;
+}
+
+/* Every UDP worker's table and the cookie secrets, before the threads
+ * start; 0 or -1. */
+static int defences(struct server *srv)
+{
+    const struct options *o = srv->o;
+
+    for (unsigned i = 0; i < srv->nudp; i++) {
+        struct rrl *r = NULL;
+        uint64_t seed;
+        if (o->rate_limit > 0 &&
+            (getrandom(&seed, sizeof seed, 0) != sizeof seed ||
+             (r = rrl_new(o->rate_limit, o->workers, o->rate_dry_run, seed)) == NULL))
+            return -1;
+        udp_set_defences(srv->udp[i], &srv->cookies, r);
+    }
+    tcp_set_cookies(srv->tcp, &srv->cookies);
+    if (srv->metrics != NULL)
+        metrics_set_rate_limit(srv->metrics, o->rate_limit, o->rate_dry_run);
+    return 0;
 }
 
 /* Bind everything, then switch user: nothing after this needs root. */
@@ -567,6 +669,10 @@ static int serve(struct server *srv, const sigset_t *sigs)
     unsigned zones = 0;
     int rc = bind_all(srv);
 
+    if (rc == 0 && defences(srv) != 0) {
+        log_err("cannot set up rate limiting: out of memory or randomness");
+        rc = EXIT_START;
+    }
     if (rc == 0)
         rc = open_db(srv);
     /* Counted before the workers start: worker 0 may replace its table
@@ -676,6 +782,8 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc < 0)
         rc = check_user(&o);
+    if (rc < 0)
+        rc = cookie_init(&o, &srv.cookies);
     if (rc >= 0)
         return rc;
     for (unsigned i = 0; i < o.naddrs; i++) {

@@ -13,7 +13,8 @@
  *       unlisted (NXDOMAIN for a full address), tail (NODATA for a partial
  *       address name), zone (apex, allocation nodes, other NXDOMAIN),
  *       refused, malformed (FORMERR, NOTIMP, BADVERS), servfail (database
- *       read failure), dropped (no reply: shorter than a header, or QR set)
+ *       read failure), dropped (no reply: shorter than a header, QR set, or
+ *       dropped by --rate-limit)
  *   spfdb_responses_total{rcode}                 replies by RCODE: NOERROR,
  *       FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS
  *   spfdb_udp_responses_sent_total               UDP replies the kernel took
@@ -92,6 +93,17 @@
  *   spfdb_replica_rollbacks_total                primary serials seen below ours
  *   spfdb_replica_expired                        gauge: 1 when no primary
  *       answered for longer than the transfer zone's EXPIRE (data still served)
+ *   spfdb_cookie_queries_total{cookie}           queries with a COOKIE option
+ *       (RFC 7873), by what it held: client_only (a client cookie alone),
+ *       valid (a server cookie of ours, in its time window), bad (another
+ *       server's, a stale one or a forged one: answered with a fresh one)
+ *   spfdb_rate_limited_total{action}             UDP replies over --rate-limit,
+ *       by what was done: slip (sent truncated), badcookie (sent BADCOOKIE
+ *       with a fresh cookie in place of the slip), drop (not sent); with
+ *       --rate-limit-dry-run what would have been done (all sent whole)
+ *   spfdb_rate_limit_per_second                  gauge: --rate-limit N, 0 off
+ *   spfdb_rate_limit_dry_run                     gauge: 1 with
+ *       --rate-limit-dry-run
  *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
@@ -124,6 +136,8 @@ struct metrics {
     time_t start;
     struct xfr_pool *xfr;      /* NULL: no transfer series */
     struct notifier *notify;   /* NULL: no NOTIFY series */
+    unsigned rate_limit;       /* --rate-limit, 0: off */
+    int rate_dry_run;
 };
 
 struct out {
@@ -178,7 +192,7 @@ static void results(struct out *o, const struct stats *st)
         unsigned code;
         const char *name;
     } rcode[] = { { 0, "NOERROR" }, { 1, "FORMERR" }, { 2, "SERVFAIL" }, { 3, "NXDOMAIN" },
-                  { 4, "NOTIMP" },  { 5, "REFUSED" }, { 16, "BADVERS" } };
+                  { 4, "NOTIMP" },  { 5, "REFUSED" }, { 16, "BADVERS" }, { 23, "BADCOOKIE" } };
 
     head(o, "spfdb_query_results_total", "counter",
          "DNS queries by what was answered (dropped: no reply sent).");
@@ -225,6 +239,28 @@ static void io_counters(struct out *o, const struct stats *st)
         "Address lookups that failed twice and were answered SERVFAIL.", st->db_fail);
     one(o, "spfdb_database_zone_read_failures_total", "counter",
         "Zone table re-reads that failed (the previous table kept serving).", st->db_meta_fail);
+}
+
+static void defences(struct out *o, const struct stats *st, const struct metrics *m)
+{
+    static const char *const cookie[COOKIE_BAD] = { "client_only", "valid", "bad" };
+    static const char *const action[LIMITED_DROP] = { "slip", "badcookie", "drop" };
+
+    head(o, "spfdb_cookie_queries_total", "counter",
+         "Queries with a DNS COOKIE option, by what it held.");
+    for (unsigned i = 0; i < COOKIE_BAD; i++)
+        emit(o, "spfdb_cookie_queries_total{cookie=\"%s\"} %" PRIu64 "\n", cookie[i],
+             st->cookies[i]);
+    head(o, "spfdb_rate_limited_total", "counter",
+         "UDP replies over the rate limit, by action (in dry-run mode: would have been).");
+    for (unsigned i = 0; i < LIMITED_DROP; i++)
+        emit(o, "spfdb_rate_limited_total{action=\"%s\"} %" PRIu64 "\n", action[i],
+             st->limited[i]);
+    one(o, "spfdb_rate_limit_per_second", "gauge",
+        "Replies a second allowed per client prefix (--rate-limit); 0: no rate limiting.",
+        m->rate_limit);
+    one(o, "spfdb_rate_limit_dry_run", "gauge",
+        "1 when rate limiting only counts (--rate-limit-dry-run).", (uint64_t)m->rate_dry_run);
 }
 
 static int count_zone(const struct spfdb_zone *z, void *arg)
@@ -376,6 +412,7 @@ static int scrape(struct evbuffer *b, void *arg)
     queries(&o, &st);
     results(&o, &st);
     io_counters(&o, &st);
+    defences(&o, &st, m);
     one(&o, "spfdb_metrics_connections_refused_total", "counter",
         "Metrics connections closed on arrival (16 were open) or not accepted (out of "
         "descriptors).",
@@ -436,6 +473,12 @@ void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool)
 void metrics_set_notify(struct metrics *m, struct notifier *n)
 {
     m->notify = n;
+}
+
+void metrics_set_rate_limit(struct metrics *m, unsigned rate, int dry_run)
+{
+    m->rate_limit = rate;
+    m->rate_dry_run = dry_run != 0;
 }
 
 void metrics_free(struct metrics *m)

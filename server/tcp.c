@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
@@ -49,6 +50,7 @@ struct tcp_conn {
     unsigned writing : 1; /* replies wait for the socket: ev_write on, ev_read off */
     struct tcpframe in;   /* queries not answered yet, and the 2 s of the one arriving */
     struct evbuffer *out; /* replies the socket has not taken yet */
+    struct sockaddr_storage peer; /* the client (cookies: answer_env.peer) */
     struct event ev_read, ev_write, ev_timer;
     TAILQ_ENTRY(tcp_conn) lru;  /* by last activity */
     TAILQ_ENTRY(tcp_conn) age;  /* by arrival */
@@ -124,6 +126,7 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 static void batch_begin(struct tcp_thread *t)
 {
     view_begin(t->view, &t->env);
+    t->env.now = (uint32_t)time(NULL); /* cookie timestamps */
     t->active = 1;
 }
 
@@ -262,6 +265,7 @@ static int conn_answer(struct tcp_conn *c)
             began = 1;
         }
         t->env.xfr_room = t->xfr != NULL && xfr_pool_room(t->xfr);
+        t->env.peer = (const struct sockaddr *)&c->peer;
         size_t len = answer_query(&t->env, m, mlen, t->reply + 2, TCP_MSGMAX, ANSWER_TCP, &info);
         if (info.transfer) {
             rc = conn_flush(c);
@@ -373,11 +377,14 @@ static int conn_open(struct tcp_thread *t, int fd)
     struct event_base *base = t->base;
     struct tcp_conn *c = calloc(1, sizeof *c);
     int unsent = TCP_UNSENT, on = 1;
+    socklen_t plen = sizeof c->peer;
 
     if (c == NULL)
         return -1;
     c->t = t;
     c->fd = fd;
+    if (getpeername(fd, (struct sockaddr *)&c->peer, &plen) != 0)
+        c->peer.ss_family = AF_UNSPEC; /* a cookie then hashes no address */
     tcpframe_init(&c->in, TCP_MSGMAX, TCP_READ);
     c->out = evbuffer_new();
     /* Replies are whole messages written at once: no reason to wait for
@@ -543,6 +550,11 @@ int tcp_listen(struct tcp_thread *t, int fd, const char *name, char *err, size_t
         return -1;
     }
     return 0;
+}
+
+void tcp_set_cookies(struct tcp_thread *t, const struct cookie_secrets *cookies)
+{
+    t->env.cookies = cookies;
 }
 
 void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool)

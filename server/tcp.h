@@ -47,6 +47,10 @@ struct xfr_pool;
 void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool);
 /* Its read view on ENV (view_open).  0 or a negative SPFDB_E* code. */
 int tcp_open(struct tcp_thread *t, spfdb_env *env);
+struct cookie_secrets;
+/* Answer COOKIE options with COOKIES (shared, must outlive T); NULL:
+ * ignore them.  Before tcp_start. */
+void tcp_set_cookies(struct tcp_thread *t, const struct cookie_secrets *cookies);
 /* Run its loop in a new thread; 0 or an errno value. */
 int tcp_start(struct tcp_thread *t);
 /* Ask the loop to stop (any thread), then wait for it. */
