@@ -469,34 +469,59 @@ struct job {
     size_t n_gone, cap_gone;
     size_t next;               /* replace: merge position in it->v */
     const struct item *wide;   /* replace: first item to add the library refuses */
+    struct spfdb_entry_op *ops; /* the changes, for spfdb_entry_apply; room for cap_ops */
+    size_t cap_ops;
 };
+
+/* Room for N ops in J (kept across a rerun of the transaction). */
+static int ops_room(struct job *j, size_t n)
+{
+    if (n > j->cap_ops) {
+        struct spfdb_entry_op *v = realloc(j->ops, n * sizeof *v);
+        if (!v)
+            return SPFDB_ENOMEM;
+        j->ops = v;
+        j->cap_ops = n;
+    }
+    return 0;
+}
+
+static void op_set(struct spfdb_entry_op *op, const struct spfdb_prefix *p, int del)
+{
+    op->p = *p;
+    op->del = (uint8_t)del;
+    op->result = 0;
+}
 
 static int add_txn(spfdb_txn *txn, void *arg)
 {
     struct job *j = arg;
     struct spfdb_alloc a;
+    size_t n = 0;
     int r;
 
     ctl_txn_start(j->c);
     j->done = j->skipped = 0;
     if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
         return r;
+    if ((r = ops_room(j, j->it->n)) != 0)
+        return r;
+    /* the items are sorted, repeats marked: the ops are in order */
+    for (size_t k = 0; k < j->it->n; k++)
+        if (j->it->v[k].state != ST_DUP)
+            op_set(&j->ops[n++], &j->it->v[k].p, 0);
+    if ((r = spfdb_entry_apply(txn, a.id, j->ops, n, entry_flags(j->it), NULL, NULL)) != 0)
+        return r;
+    n = 0;
     for (size_t k = 0; k < j->it->n; k++) {
         struct item *i = &j->it->v[k];
         if (i->state == ST_DUP) {
             j->skipped++;
             continue;
         }
-        r = spfdb_entry_add_flags(txn, a.id, &i->p, entry_flags(j->it), NULL);
-        if (r == SPFDB_EEXIST) {
-            i->state = ST_PRESENT;
-            j->skipped++;
-        } else if (r == 0) {
-            i->state = ST_DONE;
-            j->done++;
-        } else {
-            return r;
-        }
+        i->state = j->ops[n++].result == 0 ? ST_DONE : ST_PRESENT;
+        j->done += i->state == ST_DONE;
+        j->skipped += i->state == ST_PRESENT;
     }
     return 0;
 }
@@ -525,6 +550,7 @@ ctl_status cmd_add(struct ctl *c, const struct ctl_args *a)
         snprintf(counts, sizeof counts, "added %zu, skipped %zu\n", j.done, j.skipped);
         r = finish(&it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL | SPFDB_NOTE_WIDE, counts);
     }
+    free(j.ops);
     items_free(&it);
     return r;
 }
@@ -652,6 +678,31 @@ static int merge_entry(const struct spfdb_prefix *p, void *arg)
     return 0;
 }
 
+/* Make the difference computed (j->gone, the items ST_NEW) in one call,
+ * its removals and additions merged in address order. */
+static int apply_diff(spfdb_txn *txn, struct job *j, uint32_t id)
+{
+    size_t n = 0, g = 0;
+    int r = ops_room(j, j->n_gone + j->it->n);
+
+    if (r)
+        return r;
+    for (size_t k = 0; k <= j->it->n; k++) {
+        const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
+        if (i && i->state != ST_NEW)
+            continue;
+        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0))
+            op_set(&j->ops[n++], &j->gone[g++], 1);
+        if (i)
+            op_set(&j->ops[n++], &i->p, 0);
+    }
+    r = spfdb_entry_apply(txn, id, j->ops, n, entry_flags(j->it), NULL, NULL);
+    for (size_t k = 0; r == 0 && k < n; k++)
+        if (j->ops[k].result != 0)
+            r = SPFDB_EFORMAT; /* the data changed under the transaction's feet */
+    return r;
+}
+
 /* Compute the difference (and apply it unless a dry run) in TXN. */
 static int replace_txn(spfdb_txn *txn, void *arg)
 {
@@ -680,14 +731,79 @@ static int replace_txn(spfdb_txn *txn, void *arg)
     }
     if (j->dry_run)
         return 0;
-    for (size_t k = 0; k < j->n_gone; k++)
-        if ((r = spfdb_entry_del(txn, a.id, &j->gone[k])) != 0)
-            return r;
-    for (size_t k = 0; k < j->it->n; k++)
-        if (j->it->v[k].state == ST_NEW &&
-            (r = spfdb_entry_add_flags(txn, a.id, &j->it->v[k].p, entry_flags(j->it), NULL)) != 0)
-            return r;
-    return 0;
+    return apply_diff(txn, j, a.id);
+}
+
+/* Append N bytes at S to B (B's sticky out-of-memory flag as buf_printf). */
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+/* Decimal V (< 1000) at S; returns the end. */
+static char *put_dec(char *s, unsigned v)
+{
+    if (v >= 100)
+        *s++ = (char)('0' + v / 100);
+    if (v >= 10)
+        *s++ = (char)('0' + v / 10 % 10);
+    *s++ = (char)('0' + v % 10);
+    return s;
+}
+
+/* P's canonical text (as spfdb_prefix_format) into BUF of
+ * SPFDB_PREFIX_STRLEN bytes, NUL-terminated; returns its length.  IPv4 is
+ * written here: spfdb_prefix_format's snprintf calls were a quarter of a
+ * million-line replace's time. */
+static size_t prefix_text(const struct spfdb_prefix *p, char *buf)
+{
+    char *s = buf;
+
+    if (p->family != 4) {
+        spfdb_prefix_format(p, buf, SPFDB_PREFIX_STRLEN);
+        return strlen(buf);
+    }
+    for (int i = 0; i < 4; i++) {
+        s = put_dec(s, p->addr[i]);
+        *s++ = i < 3 ? '.' : '/';
+    }
+    s = put_dec(s, p->len);
+    *s = '\0';
+    return (size_t)(s - buf);
+}
+
+/* "C P\n" into B: a diff line, C '+' or '-'; ALLOC (when not NULL) before
+ * P, with a blank. */
+static void diff_line(struct buf *b, char c, const char *alloc, const struct spfdb_prefix *p)
+{
+    char line[SPFDB_LABEL_MAX + SPFDB_PREFIX_STRLEN + 4], *s = line;
+
+    *s++ = c;
+    *s++ = ' ';
+    if (alloc) {
+        size_t n = strlen(alloc);
+        memcpy(s, alloc, n);
+        s += n;
+        *s++ = ' ';
+    }
+    s += prefix_text(p, s);
+    *s++ = '\n';
+    buf_add(b, line, (size_t)(s - line));
 }
 
 /* Write B's text to stdout once it holds a block, or at the end (LAST). */
@@ -710,7 +826,6 @@ static ctl_status put_block(struct buf *b, int last)
  * is open here; the lines go out in blocks as they are made. */
 static ctl_status replace_print(struct job *j)
 {
-    char p[SPFDB_PREFIX_STRLEN];
     size_t g = 0, added = 0;
     struct buf b = {0};
     ctl_status r = CTL_OK;
@@ -719,13 +834,10 @@ static ctl_status replace_print(struct job *j)
         const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
         if (i && i->state != ST_NEW)
             continue;
-        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0)) {
-            spfdb_prefix_format(&j->gone[g++], p, sizeof p);
-            buf_printf(&b, "- %s\n", p);
-        }
+        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0))
+            diff_line(&b, '-', NULL, &j->gone[g++]);
         if (i) {
-            spfdb_prefix_format(&i->p, p, sizeof p);
-            buf_printf(&b, "+ %s\n", p);
+            diff_line(&b, '+', NULL, &i->p);
             added++;
         }
         r = put_block(&b, 0);
@@ -767,6 +879,7 @@ ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a)
             fprintf(stderr, "spfdb-ctl: dry run: nothing changed\n");
     }
     free(j.gone);
+    free(j.ops);
     items_free(&it);
     return r;
 }
