@@ -52,9 +52,13 @@ static int match(const uint8_t *a, const uint8_t *b, unsigned len)
 
 static void last_addr(const uint8_t *addr, unsigned len, unsigned n, uint8_t *end)
 {
+    unsigned full = len / 8;
+
     memcpy(end, addr, n);
-    for (unsigned b = len; b < n * 8; b++)
-        end[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+    if (full < n) { /* a byte at a time: the merge's maximal pass calls this per entry */
+        end[full] |= (uint8_t)(0xffu >> (len % 8));
+        memset(end + full + 1, 0xff, n - full - 1);
+    }
 }
 
 /* A += 1; returns 0 when it wrapped past the last address. */
