@@ -612,14 +612,13 @@ static int del_txn(spfdb_txn *txn, void *arg)
                           j->alloc, r == 0 ? " (entry " : "", r == 0 ? cv : "",
                           r == 0 ? " covers it)" : "");
     }
-    for (size_t k = 0; k < j->it->n; k++) {
-        struct item *i = &j->it->v[k];
-        if (i->state == ST_DUP)
-            continue;
-        if ((r = spfdb_entry_del(txn, a.id, &i->p)) != 0)
-            return r;
-        j->done++;
-    }
+    if ((r = ops_room(j, j->it->n)) != 0)
+        return r;
+    for (size_t k = 0; k < j->it->n; k++)
+        if (j->it->v[k].state != ST_DUP)
+            op_set(&j->ops[j->done++], &j->it->v[k].p, 1);
+    if ((r = spfdb_entry_apply(txn, a.id, j->ops, j->done, 0, NULL, NULL)) != 0)
+        return r;
     for (size_t k = 0; k < j->it->n; k++) {
         struct item *i = &j->it->v[k];
         i->covered = 0;
@@ -649,6 +648,7 @@ ctl_status cmd_del(struct ctl *c, const struct ctl_args *a)
         snprintf(counts, sizeof counts, "removed %zu\n", j.done);
         r = finish(&it, SPFDB_NOTE_MAPPED, counts);
     }
+    free(j.ops);
     items_free(&it);
     return r;
 }
