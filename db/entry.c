@@ -114,7 +114,7 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
 /* A family's changes are merged (set_merge: every stored entry read and
  * written once, in order) rather than made one by one (a descent or more
  * each, and a page copied and often split each) when they number at least
- * 1/MERGE_RATIO of its stored entries.  Measured in docs/design.md. */
+ * 1/MERGE_RATIO of its stored entries.  docs/design.md "Bulk changes". */
 #define MERGE_RATIO 8
 
 /* OPS[0..N) are in order, distinct, and allowed: 0, or the code with *BAD. */
@@ -168,7 +168,9 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
 
         for (j = i; j < n && ops[j].p.family == family; j++)
             ;
-        rc = (uint64_t)(j - i) * MERGE_RATIO >= stored
+        /* into an empty family, sorted adds are appended one by one
+         * (set.c's held-back run): no merge buffer, no second pass */
+        rc = stored > 0 && (uint64_t)(j - i) * MERGE_RATIO >= stored
                  ? set_merge(t, alloc_id, family, ops + i, j - i)
                  : apply_each(t, alloc_id, ops + i, j - i);
         for (size_t k = i; rc == 0 && k < j; k++) {
