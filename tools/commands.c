@@ -125,7 +125,8 @@ const struct ctl_cmd ctl_commands[] = {
      "  --allow-empty  with --replace: allow leaving a non-empty allocation empty\n"
      "                 (one listed alone)\n"
      "  --dry-run      print what would change, change nothing\n"
-     "  --force        accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n" JSON_OPT
+     "  --force        accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
+     "  --json         one JSON document on standard output, shape below\n"
      "Without --replace, entries are added (as add: one present or repeated is\n"
      "skipped with a note).  Output, allocations in name order, a line for each\n"
      "one that changed:\n"
