@@ -173,13 +173,9 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
         rc = stored > 0 && (uint64_t)(j - i) * MERGE_RATIO >= stored
                  ? set_merge(t, alloc_id, family, ops + i, j - i)
                  : apply_each(t, alloc_id, ops + i, j - i);
-        for (size_t k = i; rc == 0 && k < j; k++) {
-            if (ops[k].result != 0)
-                continue;
-            t->changed = 1;
-            delta += ops[k].del ? -1 : 1;
-            log_entry(t, alloc_id, t->cnt.name, ops[k].del ? LOG_DEL : LOG_ADD, &ops[k].p);
-        }
+        for (size_t k = i; rc == 0 && k < j; k++)
+            if (ops[k].result == 0)
+                delta += ops[k].del ? -1 : 1;
         /* counts_bump takes an int: a million at a time */
         while (rc == 0 && delta != 0) {
             int step = delta > 1000000 ? 1000000 : delta < -1000000 ? -1000000 : (int)delta;
@@ -187,5 +183,13 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
             delta -= step;
         }
     }
+    /* the log: the removals, then the additions, each in address order
+     * (as replace made them one by one) */
+    for (int del = 1; rc == 0 && del >= 0; del--)
+        for (size_t k = 0; k < n; k++)
+            if (ops[k].result == 0 && ops[k].del == del) {
+                t->changed = 1;
+                log_entry(t, alloc_id, t->cnt.name, del ? LOG_DEL : LOG_ADD, &ops[k].p);
+            }
     return rc;
 }

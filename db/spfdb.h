@@ -424,7 +424,8 @@ int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_p
  * rules' refusal of an add (SPFDB_EINVAL, SPFDB_ERULE; WHY as
  * spfdb_prefix_check) with the op's index in *BAD (when not NULL), checked
  * before anything changes; SPFDB_ENOTFOUND for no such allocation; or a
- * storage failure (sticky).  Cost: when a family's changes are many next
+ * storage failure (sticky).  The change log lists the removals made, then
+ * the additions, each in address order.  Cost: when a family's changes are many next
  * to its stored entries (docs/design.md "Bulk changes"), the stored
  * entries are read once, merged with the changes and written back in order
  * with the maximal entries recomputed in one pass: O(entries), sequential;

@@ -719,7 +719,7 @@ static int apply_diff(spfdb_txn *txn, struct job *j, uint32_t id, size_t g)
     r = spfdb_entry_apply(txn, id, j->ops, n, entry_flags(j->it), NULL, NULL);
     for (size_t k = 0; r == 0 && k < n; k++)
         if (j->ops[k].result != 0)
-            r = SPFDB_EFORMAT; /* the data changed under the transaction's feet */
+            r = SPFDB_EFORMAT; /* the diff was read in this transaction: damage */
     return r;
 }
 
@@ -1124,6 +1124,8 @@ static ctl_status import_line(struct items *it, const char *s, const char *e, ui
             snprintf(msg, sizeof msg, "longer than %d characters", SPFDB_LABEL_MAX);
         else if (memchr(f1, '\0', l1))
             snprintf(msg, sizeof msg, "a NUL byte");
+        if (spfdb_prefix_parse(f1, l1, NULL, NULL, NULL, 0) == 0)
+            snprintf(msg, sizeof msg, "a line is ALLOCATION PREFIX, the allocation first");
         ctl_err("%s line %u: bad allocation name %s: %s", it->src, line, ctl_quote(f1, l1, q),
                 msg);
         return CTL_USAGE;

@@ -105,7 +105,7 @@ const struct ctl_cmd ctl_commands[] = {
      "  --force            accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
      "Output: '+ PREFIX' for each entry added and '- PREFIX' for each removed, in\n"
      "address order, then 'added A, removed R, kept K'.\n"
-     "Many allocations at once: import --replace.\n"},
+     "For many allocations at once, see import.\n"},
     {"import", cmd_import, "add or replace the entries of many allocations at once",
      OPTS(OPT_REPLACE, OPT_ALLOW_EMPTY, OPT_DRY_RUN, OPT_FORCE, OPT_JSON), {1, 1}, WRITES,
      "usage: spfdb-ctl import [--replace [--allow-empty]] [--dry-run] [--force] [--json]\n"

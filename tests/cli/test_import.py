@@ -98,8 +98,8 @@ class Format(unittest.TestCase):
              ["stdin line 2", "'global member eu'", "member lines are not supported"]),
             ("acme 192.0.2.1\nacme bogus\n", ["stdin line 2", "'bogus'"]),
             ("acme 192.0.2.1\nacme 0.0.0.0/7\n", ["stdin line 2", "'0.0.0.0/7'", "--force"]),
-            ("x 192.0.2.1\n" * 3 + "acme 192.0.2.1\n192.0.2.5\n", ["stdin line 5",
-                                                                    "bad allocation name"]),
+            ("x 192.0.2.1\n" * 3 + "acme 192.0.2.1\n192.0.2.5\n",
+             ["stdin line 5", "bad allocation name '192.0.2.5'", "the allocation first"]),
         ]
         for text, want in cases:
             self.db.fails(2, "import", "-", input=text, want=want)

@@ -254,28 +254,43 @@ struct logcheck {
     int found;
 };
 
-/* The record holds the changes made, in the order of the ops. */
+/* The next op from K on that was made and is a removal (DEL 1) or an
+ * addition (DEL 0). */
+static size_t next_made(const struct ctx *c, size_t k, int del)
+{
+    while (k < c->nops && (c->want[k] != 0 || c->ops[k].del != del))
+        k++;
+    return k;
+}
+
+/* The record holds the changes made: the removals, then the additions,
+ * each in the order of the ops. */
 static int log_fn(struct spfdb_log_rec *r, void *arg)
 {
     struct logcheck *l = arg;
     struct spfdb_log_change ch;
     size_t k = 0;
-    int rc;
+    int rc, del = 1;
 
     l->found++;
     l->c->seq = r->seq;
     while ((rc = spfdb_log_next(r, &ch)) == 1) {
-        while (k < l->c->nops && l->c->want[k] != 0)
-            k++;
+        k = next_made(l->c, k, del);
+        if (k == l->c->nops && del) {
+            del = 0;
+            k = next_made(l->c, 0, 0);
+        }
         assert_true(k < l->c->nops);
-        assert_int_equal(ch.op, l->c->ops[k].del ? SPFDB_LOG_DEL : SPFDB_LOG_ADD);
+        assert_int_equal(ch.op, del ? SPFDB_LOG_DEL : SPFDB_LOG_ADD);
         assert_string_equal(ch.alloc, "other");
         assert_int_equal(spfdb_prefix_cmp(&ch.p, &l->c->ops[k].p), 0);
         k++;
     }
     assert_int_equal(rc, 0);
-    while (k < l->c->nops && l->c->want[k] != 0)
-        k++;
+    if (del)
+        k = next_made(l->c, k, 1) == l->c->nops ? next_made(l->c, 0, 0) : k;
+    else
+        k = next_made(l->c, k, 0);
     assert_int_equal(k, l->c->nops);
     return 0;
 }
