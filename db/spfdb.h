@@ -450,6 +450,29 @@ int spfdb_entry_has(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix
  * each shorter prefix length). */
 int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
                          struct spfdb_prefix *out);
+/* Many changes of one allocation at once (bulk add, replace, import).
+ * OPS holds N changes sorted by spfdb_prefix_cmp, no prefix twice; each
+ * is made as spfdb_entry_add_flags(txn, alloc_id, p, FLAGS) or
+ * spfdb_entry_del would make it, and its RESULT says how it went: 0 made,
+ * SPFDB_EEXIST an add of a present entry, SPFDB_ENOTFOUND a del of an
+ * absent one (both skipped, the rest goes on).  Returns 0, or: SPFDB_EINVAL
+ * (OPS out of order or repeating a prefix, or a malformed prefix) or the
+ * rules' refusal of an add (SPFDB_EINVAL, SPFDB_ERULE; WHY as
+ * spfdb_prefix_check) with the op's index in *BAD (when not NULL), checked
+ * before anything changes; SPFDB_ENOTFOUND for no such allocation; or a
+ * storage failure (sticky).  The change log lists the removals made, then
+ * the additions, each in address order.  Cost: when a family's changes are many next
+ * to its stored entries (docs/design.md "Bulk changes"), the stored
+ * entries are read once, merged with the changes and written back in order
+ * with the maximal entries recomputed in one pass: O(entries), sequential;
+ * otherwise each change is made on its own, O(log n) each. */
+struct spfdb_entry_op {
+    struct spfdb_prefix p;
+    uint8_t del;    /* 1: remove P, 0: add P */
+    int8_t result;  /* out: 0, SPFDB_EEXIST or SPFDB_ENOTFOUND */
+};
+int spfdb_entry_apply(spfdb_txn *txn, uint32_t alloc_id, struct spfdb_entry_op *ops, size_t n,
+                      unsigned flags, struct spfdb_why *why, size_t *bad);
 /* Entries in address order (family 4 before 6, then address, then length).
  * FN must not add or remove entries of the allocation. */
 typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);

@@ -253,8 +253,8 @@ class Names(unittest.TestCase):
 
     def test_words_still_completed(self):
         self.assertEqual(self.complete(""),
-                         sorted("add del replace list check allocation zone log spf-record "
-                                "backup key transfer replica primary help".split()))
+                         sorted("add del replace import list check allocation zone log "
+                                "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),

@@ -19,7 +19,7 @@ import unittest
 CTL = None
 SANITIZE = False
 
-COMMANDS = ["add", "del", "replace", "list", "check", "allocation add",
+COMMANDS = ["add", "del", "replace", "import", "list", "check", "allocation add",
             "allocation del", "allocation list", "zone add", "zone set",
             "zone del", "zone list", "log", "spf-record", "backup"]
 
@@ -874,6 +874,10 @@ class Committed(unittest.TestCase):
         ("del", [["add", "192.0.2.0/24"]], ["del", "192.0.2.0/24"], None,
          (["list"], "198.51.100.0/24\n"), True),
         ("replace", [], ["replace", "--allocation", "default", "-"], b"203.0.113.0/24\n",
+         (["list"], "203.0.113.0/24\n"), True),
+        ("import", [], ["import", "-"], b"acme 203.0.113.0/24\n",
+         (["list", "--allocation", "acme"], "203.0.113.0/24\n"), True),
+        ("import -", [["import", "-"]], ["import", "--replace", "-"], b"default 203.0.113.0/24\n",
          (["list"], "203.0.113.0/24\n"), True),
         ("allocation add", [], ["allocation", "add", "acme"], None,
          (["allocation", "list"], "acme 0 0\ndefault 1 0\n"), False),

@@ -549,13 +549,16 @@ class Completion(unittest.TestCase):
 
     def test_words(self):
         self.assertEqual(self.complete("", db=False),
-                         sorted("add del replace list check allocation zone log spf-record "
-                                "backup key transfer replica primary help".split()))
+                         sorted("add del replace import list check allocation zone log "
+                                "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),
                          ["--allocation", "--db", "--help", "--json", "--since"])
         self.assertEqual(self.complete("zone", "set", "--p"), ["--provider"])
+        self.assertEqual(self.complete("import", "--"),
+                         ["--allow-empty", "--db", "--dry-run", "--force", "--help", "--json",
+                          "--replace"])
         self.assertEqual(self.complete("--v", db=False), ["--version"])
 
     def test_names_from_the_database(self):
