@@ -38,7 +38,7 @@
 
 #include "apply.h"
 #include "fetch.h"
-#include "flog.h"
+#include "log.h"
 #include "notifyin.h"
 #include "spfdb.h"
 #include "stdfds.h"

@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#ifndef LOG_PROGRAM
+#define LOG_PROGRAM "spfdbd" /* spfdb-follow builds this file under its own name */
+#endif
+
 /* sd-daemon(3) wants the priority prefix only when stderr really is the
  * journal stream systemd gave us, not a pipe a child inherited it through.
  * Checked per line (lines are rare), so no state is kept. */
@@ -29,8 +33,8 @@ static void vlog(int prio, const char *fmt, va_list ap)
     if (to_journal())
         fprintf(stderr, "<%d>%s\n", prio, line);
     else
-        fprintf(stderr, "spfdbd: %s%s\n", prio == 3 ? "error: " : prio == 4 ? "warning: " : "",
-                line);
+        fprintf(stderr, LOG_PROGRAM ": %s%s\n",
+                prio == 3 ? "error: " : prio == 4 ? "warning: " : "", line);
 }
 
 void log_err(const char *fmt, ...)

@@ -1,9 +1,10 @@
-/* log.h: spfdbd's log lines, on stderr.
+/* log.h: spfdbd's and spfdb-follow's log lines, on stderr.
  *
  * One line per call, written with one stdio call, so lines from different
  * threads never interleave.  Under systemd (stderr is the journal stream
  * named by $JOURNAL_STREAM) each line starts with its sd-daemon priority
- * ("<3>", "<4>", "<6>"); otherwise with "spfdbd: " and "error: " or
+ * ("<3>", "<4>", "<6>"); otherwise with the program's name (LOG_PROGRAM at
+ * build, "spfdbd" by default), ": " and "error: " or
  * "warning: ".  Nothing is logged per query: the query path counts, and
  * repeated failures go through a caller-owned struct log_limit.
  */
