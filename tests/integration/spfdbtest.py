@@ -255,13 +255,19 @@ class ServerCase(unittest.TestCase):
         pass
 
     @classmethod
+    def make_server(cls):
+        """The class's server, not yet started: a subclass picks another kind
+        or other arguments (cls.db is set up by then)."""
+        return Server(cls.db.dir, listen=cls.listen, args=cls.server_args)
+
+    @classmethod
     def setUpClass(cls):
         cls.db = Db()
         cls.server = None
         try:
             cls.setup_db(cls.db)
             cls.db.t_last = time.time()
-            cls.server = Server(cls.db.dir, listen=cls.listen, args=cls.server_args).start()
+            cls.server = cls.make_server().start()
         except BaseException:
             if cls.server is not None:
                 cls.server.stop()

@@ -121,18 +121,8 @@ class MetricsCap(Base, T.ServerCase):
         A.build(db)
 
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.db.t_last = time.time()
-            cls.server = MetricsServer(cls.db.dir).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def make_server(cls):
+        return MetricsServer(cls.db.dir)
 
     def maddr(self):
         return ("127.0.0.1", self.server.mport)
@@ -236,18 +226,12 @@ class LowNofileServer(MetricsServer):
 
 class OutOfDescriptors(Base, T.ServerCase):
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            A.build(cls.db)
-            cls.db.t_last = time.time()
-            cls.server = LowNofileServer(cls.db.dir, workers=1).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def setup_db(cls, db):
+        A.build(db)
+
+    @classmethod
+    def make_server(cls):
+        return LowNofileServer(cls.db.dir, workers=1)
 
     def open_fds(self):
         return len(os.listdir("/proc/%d/fd" % self.server.proc.pid))

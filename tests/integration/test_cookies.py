@@ -59,22 +59,13 @@ class CookieCase(T.ServerCase):
         A.build(db)
 
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.secret_file = os.path.join(cls.db.top, "cookie-secret")
-            with open(cls.secret_file, "w") as f:
-                f.write("# shared by ns1 and ns2\n%s\n" % SECRET)
-            os.chmod(cls.secret_file, 0o600)
-            cls.server = MetricsServer(cls.db.dir, args=["--cookie-secret-file",
-                                                         cls.secret_file]).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def make_server(cls):
+        cls.secret_file = os.path.join(cls.db.top, "cookie-secret")
+        with open(cls.secret_file, "w") as f:
+            f.write("# shared by ns1 and ns2\n%s\n" % SECRET)
+        os.chmod(cls.secret_file, 0o600)
+        return MetricsServer(cls.db.dir, listen=cls.listen,
+                             args=["--cookie-secret-file", cls.secret_file])
 
     def settle(self):
         """The counters once they stop moving (a reply is counted after it
@@ -282,23 +273,12 @@ class SharedSecret(CookieCase):
 class CookiesV6(CookieCase):
     """Over IPv6 the hash covers the 16-octet client address (::1 here)."""
 
+    listen = ("[::1]:{port}",)
+
     @classmethod
     def setUpClass(cls):
         assert T.ipv6_loopback_works(), "this test needs ::1"
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.secret_file = os.path.join(cls.db.top, "cookie-secret")
-            with open(cls.secret_file, "w") as f:
-                f.write(SECRET + "\n")
-            cls.server = MetricsServer(cls.db.dir, listen=("[::1]:{port}",),
-                                       args=["--cookie-secret-file", cls.secret_file]).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+        super().setUpClass()
 
     def test_v6(self):
         cmd = [DIG, "@::1", "-p", str(self.server.port), "+norec", "+time=3", "+cookie",

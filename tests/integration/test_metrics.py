@@ -69,18 +69,9 @@ class Metrics(T.ServerCase):
         A.build(db)
 
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.t_start = time.time()
-            cls.server = MetricsServer(cls.db.dir).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def make_server(cls):
+        cls.t_start = time.time()
+        return MetricsServer(cls.db.dir)
 
     def get(self, path="/metrics", method="GET"):
         req = urllib.request.Request(self.server.url(path), method=method)

@@ -87,18 +87,8 @@ class ResolverCase(T.ServerCase):
         A.build(db)
 
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            args = ["--rate-limit", str(cls.rate)] if cls.rate else []
-            cls.server = MetricsServer(cls.db.dir, args=args).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def make_server(cls):
+        return MetricsServer(cls.db.dir, args=["--rate-limit", str(cls.rate)] if cls.rate else [])
 
     def check_all(self, port, cases, log):
         bad = ["%s: want %s, got %s" % (n, w, g) for n, w in cases

@@ -90,18 +90,9 @@ class RrlCase(T.ServerCase):
         A.build(db)
 
     @classmethod
-    def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.server = MetricsServer(cls.db.dir, workers=WORKERS,
-                                       args=["--rate-limit", str(RATE)] + list(cls.extra)).start()
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+    def make_server(cls):
+        return MetricsServer(cls.db.dir, workers=WORKERS,
+                             args=["--rate-limit", str(RATE)] + list(cls.extra))
 
     def settled(self):
         last = scrape(self.server)

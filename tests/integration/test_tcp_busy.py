@@ -67,19 +67,13 @@ class TcpBusyCap(T.ServerCase):
         A.build(db)
 
     @classmethod
+    def make_server(cls):
+        return MetricsServer(cls.db.dir, args=cls.server_args)
+
+    @classmethod
     def setUpClass(cls):
-        cls.db = T.Db()
-        cls.server = None
-        try:
-            cls.setup_db(cls.db)
-            cls.db.t_last = time.time()
-            cls.server = MetricsServer(cls.db.dir, args=cls.server_args).start()
-            time.sleep(0.3)  # the start-up probe's connection is gone
-        except BaseException:
-            if cls.server is not None:
-                cls.server.stop()
-            cls.db.cleanup()
-            raise
+        super().setUpClass()
+        time.sleep(0.3)  # the start-up probe's connection is gone
 
     def evicted(self):
         import urllib.request
