@@ -13,18 +13,15 @@ import ipaddress
 import os
 import random
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 
 import dns.message
 import dns.rdatatype
 
 import spfdbtest as T
+import test_unbound
 
-UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
-CHECKCONF = shutil.which("unbound-checkconf") or "/usr/sbin/unbound-checkconf"
 SPFQUERY = shutil.which("spfquery") or "/usr/bin/spfquery"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 PERL = shutil.which("perl") or "/usr/bin/perl"
@@ -150,54 +147,23 @@ def unbound_conf(top, port, ns_addr, spf_port, senders, strict):
     return "\n".join(lines)
 
 
-class Unbound:
+class Unbound(test_unbound.Unbound):
+    """unbound with the customers' SPF records as local data, also on port
+    53 of a loopback address of its own (for spfquery's resolv.conf)."""
+
     def __init__(self, top, spf_port, senders, strict):
-        self.top, self.spf_port, self.senders, self.strict = top, spf_port, senders, strict
-        self.proc = None
+        super().__init__(top, spf_port, strict)
+        self.senders = senders
 
-    def start(self):
-        last = ""
-        for _ in range(5):
-            self.port = T.free_port()
-            # a loopback address of our own for port 53
-            self.ns_addr = "127.%d.%d.%d" % (random.randrange(64, 250), random.randrange(1, 250),
-                                             random.randrange(2, 250))
-            conf = os.path.join(self.top, "unbound.conf")
-            with open(conf, "w") as f:
-                f.write(unbound_conf(self.top, self.port, self.ns_addr, self.spf_port,
-                                     self.senders, self.strict))
-            p = subprocess.run([CHECKCONF, conf], capture_output=True, text=True, timeout=30)
-            if p.returncode != 0:
-                raise AssertionError("unbound-checkconf: %s%s" % (p.stdout, p.stderr))
-            self.log = os.path.join(self.top, "unbound.log")
-            with open(self.log, "wb") as log:
-                self.proc = subprocess.Popen([UNBOUND, "-d", "-c", conf], stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=log, preexec_fn=T.die_with_parent)
-            deadline = time.time() + 15
-            while time.time() < deadline and self.proc.poll() is None:
-                try:
-                    for where in ((("127.0.0.1", self.port)), (self.ns_addr, 53)):
-                        T.udp_raw(where, T.make_query("ip.senders.test", "TXT", rd=True).to_wire(),
-                                  timeout=0.3, tries=1)
-                    return self
-                except OSError:
-                    time.sleep(0.1)
-            last = self.logtext()
-            self.stop()
-        raise AssertionError("unbound did not start:\n" + last)
+    def conf(self):
+        self.ns_addr = "127.%d.%d.%d" % (random.randrange(64, 250), random.randrange(1, 250),
+                                         random.randrange(2, 250))
+        return unbound_conf(self.top, self.port, self.ns_addr, self.spf_port, self.senders,
+                            self.strict)
 
-    def logtext(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+    def probes(self):
+        return [(("127.0.0.1", self.port), "ip.senders.test"),
+                ((self.ns_addr, 53), "ip.senders.test")]
 
 
 # ---- the three verifiers: [(domain, ip)] -> [result] -------------------------

@@ -96,13 +96,21 @@ class Unbound:
         self.proc = None
         self.log = None
 
+    def conf(self):
+        """unbound.conf's text for self.port (a subclass serves other data)."""
+        return unbound_conf(self.top, self.port, self.spf_port, self.strict)
+
+    def probes(self):
+        """(address, TXT name) pairs that answer once unbound is up."""
+        return [(("127.0.0.1", self.port), "prov.senders.test")]
+
     def start(self):
         last = ""
         for _ in range(5):
             self.port = T.free_port()
             conf = os.path.join(self.top, "unbound.conf")
             with open(conf, "w") as f:
-                f.write(unbound_conf(self.top, self.port, self.spf_port, self.strict))
+                f.write(self.conf())
             p = subprocess.run([CHECKCONF, conf], capture_output=True, text=True, timeout=30)
             if p.returncode != 0:
                 raise AssertionError("unbound-checkconf: %s%s" % (p.stdout, p.stderr))
@@ -114,9 +122,9 @@ class Unbound:
             deadline = time.time() + 15
             while time.time() < deadline and self.proc.poll() is None:
                 try:
-                    T.udp_raw(("127.0.0.1", self.port),
-                              T.make_query("prov.senders.test", "TXT", rd=True).to_wire(),
-                              timeout=0.3, tries=1)
+                    for where, name in self.probes():
+                        T.udp_raw(where, T.make_query(name, "TXT", rd=True).to_wire(),
+                                  timeout=0.3, tries=1)
                     return self
                 except OSError:
                     time.sleep(0.1)
