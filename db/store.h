@@ -30,12 +30,12 @@ struct spfdb_env {
     uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
     int follower;         /* spfdb_env_set_follower: may write a replica's data */
-    /* The read indexes built by this process's handles, one per snapshot,
-     * allocation and family, shared by every handle on that snapshot; the
-     * lock is taken to build or drop one, and only tried by a lookup that
-     * wants one built (index.c). */
+    /* The read indexes of this process's handles, in a table per data
+     * version shared by every handle on it (index.h); the lock is taken to
+     * adopt a new version or drop one, and only tried by a lookup that
+     * wants an index built (index.c). */
     pthread_mutex_t ix_lock;
-    struct ixshared *ix_list;
+    struct ixenv ix;
 };
 
 struct spfdb_txn {
