@@ -54,7 +54,7 @@ enum {
     IX_LEVELS = 17,           /* more than 2^32 members need */
     IX_TINY4 = 12, IX_TINY6 = 3, /* members of a one-line index */
     IX_TINY_KEYS = 16,        /* where its addresses start */
-    IX_CHUNK = 65536          /* bytes of a chunk of one-line indexes */
+    IX_SLAB = 65536           /* bytes of a slab chunk of one-line indexes */
 };
 #define IX_HUGE ((size_t)2 << 20) /* arrays this large are mapped, huge pages asked for */
 
@@ -135,8 +135,8 @@ static uint8_t *line_alloc(struct ixenv *x)
         memcpy(&x->free64, p, sizeof(void *));
         return p;
     }
-    if (c == NULL || c->used + IX_BLOCK > IX_CHUNK) {
-        c = aligned_alloc(IX_BLOCK, IX_CHUNK);
+    if (c == NULL || c->used + IX_BLOCK > IX_SLAB) {
+        c = aligned_alloc(IX_BLOCK, IX_SLAB);
         if (c == NULL)
             return NULL;
         c->next = x->slab;
@@ -172,12 +172,12 @@ static void entry_free(struct ixenv *x, uint8_t *e)
     }
 }
 
-/* E leaves the newest table: no table of gen HI or later holds it.  Out
- * of memory to note it, it is kept for good rather than freed under a
- * reader. */
-static void retire(struct ixenv *x, const uint8_t *e, uint64_t hi)
+/* MEM (an index, or a chunk when CHUNK) leaves the newest table: no
+ * table of gen HI or later holds it.  Out of memory to note it, it is
+ * kept for good rather than freed under a reader. */
+static void retire(struct ixenv *x, const void *mem, uint64_t hi, int chunk)
 {
-    if (e == NULL || e == ix_empty)
+    if (mem == NULL || mem == ix_empty)
         return;
     if (x->nret == x->capret) {
         size_t cap = x->capret ? x->capret * 2 : 64;
@@ -187,7 +187,17 @@ static void retire(struct ixenv *x, const uint8_t *e, uint64_t hi)
         x->ret = r;
         x->capret = cap;
     }
-    x->ret[x->nret++] = (struct ixretired){(uint8_t *)(uintptr_t)e, hi};
+    x->ret[x->nret++] = (struct ixretired){(void *)(uintptr_t)mem, hi, chunk};
+}
+
+/* A chunk leaves the newest table, and its indexes with it. */
+static void retire_chunk(struct ixenv *x, struct ixchunk *c, uint64_t hi)
+{
+    if (c == NULL)
+        return;
+    for (unsigned i = 0; i < IX_CHUNK; i++)
+        retire(x, c->slot[i], hi, 0);
+    retire(x, c, hi, 1);
 }
 
 /* Free the retired indexes no live table can hold. */
@@ -200,7 +210,9 @@ static void sweep(struct ixenv *x)
         if (tab->gen < min)
             min = tab->gen;
     for (size_t i = 0; i < x->nret; i++) {
-        if (x->ret[i].hi <= min)
+        if (x->ret[i].hi <= min && x->ret[i].chunk)
+            free(x->ret[i].mem);
+        else if (x->ret[i].hi <= min)
             entry_free(x, x->ret[i].mem);
         else
             x->ret[j++] = x->ret[i];
@@ -221,23 +233,17 @@ static void sweep(struct ixenv *x)
 
 /* ---- tables -------------------------------------------------------------- */
 
-static struct ixtab *tab_new(struct ixenv *x, uint64_t ver, uint32_t cap)
+static struct ixtab *tab_new(struct ixenv *x, uint64_t ver, uint32_t nch)
 {
     struct ixtab *tab = calloc(1, sizeof *tab);
 
-    if (tab == NULL)
-        return NULL;
-    tab->slot = calloc(cap ? cap : 1, sizeof *tab->slot);
-    tab->miss = calloc(cap ? cap : 1, 1);
-    if (tab->slot == NULL || tab->miss == NULL) {
-        free(tab->slot);
-        free(tab->miss);
+    if (tab == NULL || (tab->ch = calloc(nch ? nch : 1, sizeof *tab->ch)) == NULL) {
         free(tab);
         return NULL;
     }
     tab->ver = ver;
     tab->gen = ++x->gen;
-    tab->cap = cap;
+    tab->nch = nch;
     tab->refs = 1;
     tab->next = x->live;
     x->live = tab;
@@ -270,13 +276,14 @@ static void tab_unref(struct ixenv *x, struct ixtab *tab)
     for (pp = &x->live; *pp != tab; pp = &(*pp)->next)
         ;
     *pp = tab->next;
-    if (x->newest == tab) { /* its indexes may be in no other table */
-        for (uint32_t k = 0; k < tab->cap; k++)
-            retire(x, tab->slot[k], tab->gen + 1);
+    /* An older table's chunks are in a newer one or retired; the newest's
+     * may be in no other. */
+    if (x->newest == tab) {
+        for (uint32_t i = 0; i < tab->nch; i++)
+            retire_chunk(x, tab->ch[i], tab->gen + 1);
         x->newest = NULL;
     }
-    free(tab->slot);
-    free(tab->miss);
+    free(tab->ch);
     free(tab);
     sweep(x);
 }
@@ -290,31 +297,49 @@ struct marking {
 static void mark_changed(void *arg, uint32_t id)
 {
     struct marking *m = arg;
+    struct ixtab *tab = m->tab;
 
-    for (size_t k = (size_t)id * 2; k < (size_t)id * 2 + 2 && k < m->tab->cap; k++) {
-        retire(m->x, m->tab->slot[k], m->tab->gen);
-        m->tab->slot[k] = NULL;
+    for (uint64_t k = (uint64_t)id * 2; k < (uint64_t)id * 2 + 2; k++) {
+        uint64_t i = k >> IX_CHUNK_BITS;
+        struct ixchunk *c = i < tab->nch ? tab->ch[i] : NULL, *nc;
+        if (c == NULL || (c->slot[k % IX_CHUNK] == NULL && c->miss[k % IX_CHUNK] == 0))
+            continue;
+        if (i < m->from->nch && c == m->from->ch[i]) { /* shared: copied first */
+            nc = malloc(sizeof *nc);
+            if (nc == NULL) { /* then the chunk goes, all its indexes */
+                retire_chunk(m->x, c, tab->gen);
+                tab->ch[i] = NULL;
+                continue;
+            }
+            memcpy(nc, c, sizeof *nc);
+            retire(m->x, c, tab->gen, 1);
+            tab->ch[i] = c = nc;
+        }
+        retire(m->x, c->slot[k % IX_CHUNK], tab->gen, 0);
+        c->slot[k % IX_CHUNK] = NULL;
+        c->miss[k % IX_CHUNK] = 0;
     }
     if (m->x->b.tab == m->from && m->x->b.id == id)
         build_abandon(m->x);
 }
 
 /* The table of version VER made from the newest one, FROM (older): its
- * indexes but those of the allocations changed between them. */
-static struct ixtab *tab_derive(spfdb_txn *t, struct ixtab *from, uint64_t ver, uint32_t cap,
+ * chunks, those holding allocations changed between them copied without
+ * their indexes. */
+static struct ixtab *tab_derive(spfdb_txn *t, struct ixtab *from, uint64_t ver, uint32_t nch,
                                 index_changed_fn changed)
 {
     struct ixenv *x = &t->env->ix;
-    struct ixtab *tab = tab_new(x, ver, cap > from->cap ? cap : from->cap);
+    struct ixtab *tab = tab_new(x, ver, nch > from->nch ? nch : from->nch);
     struct marking m = {x, tab, from};
 
     if (tab == NULL)
         return NULL;
-    memcpy(tab->slot, from->slot, from->cap * sizeof *tab->slot);
+    memcpy(tab->ch, from->ch, from->nch * sizeof *tab->ch);
     if (changed(t, from->ver, ver, mark_changed, &m) != 0) {
-        for (uint32_t k = 0; k < tab->cap; k++) { /* unknown: none kept */
-            retire(x, tab->slot[k], tab->gen);
-            tab->slot[k] = NULL;
+        for (uint32_t i = 0; i < tab->nch; i++) { /* unknown: none kept */
+            retire_chunk(x, tab->ch[i], tab->gen);
+            tab->ch[i] = NULL;
         }
         build_abandon(x);
     }
@@ -335,7 +360,7 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
 {
     struct ixenv *x = &t->env->ix;
     struct ixtab *old = t->ix.tab, *tab = NULL;
-    uint32_t cap = next_id < UINT32_MAX / 2 ? next_id * 2 : UINT32_MAX;
+    uint32_t nch = (uint32_t)(((uint64_t)next_id * 2 + IX_CHUNK - 1) >> IX_CHUNK_BITS);
 
     t->ix.txnid = (uint64_t)mdb_txn_id(t->mdb);
     if (old != NULL && ver != 0 && old->ver == ver)
@@ -347,10 +372,10 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
         if (tab != NULL) {
             tab->refs++;
         } else if (x->newest != NULL && x->newest->ver < ver) {
-            tab = tab_derive(t, x->newest, ver, cap, changed);
+            tab = tab_derive(t, x->newest, ver, nch, changed);
             if (tab != NULL)
                 x->newest = tab;
-        } else if ((tab = tab_new(x, ver, cap)) != NULL && x->newest == NULL) {
+        } else if ((tab = tab_new(x, ver, nch)) != NULL && x->newest == NULL) {
             x->newest = tab; /* else a version older than the newest: its own */
         }
     }
@@ -386,13 +411,30 @@ void index_stats(spfdb_env *env, struct ixstats *out)
 
 /* ---- building ------------------------------------------------------------ */
 
-/* E is the index of TAB's slot K: lookups see it from now on. */
-static void publish(struct ixenv *x, struct ixtab *tab, size_t k, const uint8_t *e)
+/* E is the index of slot K of TAB, the newest table: lookups see it from
+ * now on (in the older tables that share its chunk too: they share it
+ * because the allocation is the same there).  Out of memory for a chunk,
+ * E is freed and the lookups descend. */
+static struct ixchunk *chunk_make(struct ixtab *tab, uint64_t k)
 {
-    __atomic_store_n(&tab->slot[k], e, __ATOMIC_RELEASE);
+    struct ixchunk *c = tab->ch[k >> IX_CHUNK_BITS];
+
+    if (c == NULL && (c = calloc(1, sizeof *c)) != NULL)
+        __atomic_store_n(&tab->ch[k >> IX_CHUNK_BITS], c, __ATOMIC_RELEASE);
+    return c;
+}
+
+static const uint8_t *publish(struct ixenv *x, struct ixtab *tab, uint64_t k, const uint8_t *e)
+{
+    struct ixchunk *c = chunk_make(tab, k);
+
+    if (c == NULL) {
+        entry_free(x, (uint8_t *)(uintptr_t)e);
+        return NULL;
+    }
+    __atomic_store_n(&c->slot[k % IX_CHUNK], e, __ATOMIC_RELEASE);
     x->builds++;
-    if (tab != x->newest)
-        retire(x, e, tab->gen + 1); /* in this table only */
+    return e;
 }
 
 /* Member I (of N-byte addresses, at M) into the index at MEM: level 0,
@@ -603,12 +645,12 @@ static uint8_t *tiny_build(struct ixenv *x, MDB_cursor *c, int fam, size_t count
 
 /* Work on the build under way, which is for TAB: the index when it is
  * now complete and for slot K, else NULL. */
-static const uint8_t *build_more(spfdb_txn *t, struct ixtab *tab, size_t k)
+static const uint8_t *build_more(spfdb_txn *t, struct ixtab *tab, uint64_t k)
 {
     struct ixenv *x = &t->env->ix;
     int rc = build_run(t, &x->b, &t->ix.budget);
     const uint8_t *e = x->b.mem;
-    size_t bk = x->b.k;
+    uint64_t bk = (uint64_t)x->b.id * 2 + (x->b.fam == 6);
 
     if (rc < 0) {
         build_abandon(x); /* the lookups descend, and meet the failure if it lasts */
@@ -616,38 +658,52 @@ static const uint8_t *build_more(spfdb_txn *t, struct ixtab *tab, size_t k)
     }
     if (rc == 0)
         return NULL;
-    publish(x, tab, bk, e);
     x->b.mem = NULL;
     x->b.tab = NULL;
+    e = publish(x, tab, bk, e);
     tab_unref(x, tab);
     return bk == k ? e : NULL;
 }
 
+/* The chunk of slot K in TAB, or NULL. */
+static inline struct ixchunk *chunk_of(const struct ixtab *tab, uint64_t k)
+{
+    return k >> IX_CHUNK_BITS < tab->nch ? __atomic_load_n(&tab->ch[k >> IX_CHUNK_BITS],
+                                                           __ATOMIC_ACQUIRE) : NULL;
+}
+
 /* Slot K (ID's FAMILY) of T's table has no index: build it when due and
- * allowed (the lock free, budget left).  The index, or NULL: descend. */
-static const uint8_t *ix_need(spfdb_txn *t, uint32_t id, int family, size_t k)
+ * allowed (the newest table, the lock free, budget left).  The index, or
+ * NULL: descend. */
+static const uint8_t *ix_need(spfdb_txn *t, uint32_t id, int family, uint64_t k)
 {
     struct ixenv *x = &t->env->ix;
     struct ixtab *tab = t->ix.tab;
-    const uint8_t *e;
-    uint8_t kb[5];
+    struct ixchunk *ch;
+    const uint8_t *e = NULL;
+    uint8_t kb[5], *miss, none = 0; /* no chunk yet: nothing counted */
     MDB_val key = {5, kb}, val;
     MDB_cursor *c;
     size_t count;
     int rc;
 
-    if (t->ix.budget <= 0 || pthread_mutex_trylock(&t->env->ix_lock) != 0)
+    if (t->ix.budget <= 0 || k >> IX_CHUNK_BITS >= tab->nch ||
+        pthread_mutex_trylock(&t->env->ix_lock) != 0)
         return NULL; /* another handle is building (most likely this one) */
-    if ((e = tab->slot[k]) != NULL)
+    if (tab != x->newest)
+        goto out; /* a commit behind: the next refresh moves on */
+    ch = tab->ch[k >> IX_CHUNK_BITS];
+    if (ch != NULL && (e = ch->slot[k % IX_CHUNK]) != NULL)
         goto out;
-    if (x->b.tab != NULL && x->b.tab != tab && tab == x->newest)
+    if (x->b.tab != NULL && x->b.tab != tab)
         build_abandon(x); /* an older version's, which no handle finishes */
     if (x->b.tab != NULL) {
-        e = x->b.tab == tab ? build_more(t, tab, k) : NULL;
+        e = build_more(t, tab, k);
         goto out; /* one large build at a time */
     }
-    if (tab->miss[k] != 0 && tab->miss[k] < IX_AFTER) {
-        tab->miss[k]++; /* large, not yet due */
+    miss = ch != NULL ? &ch->miss[k % IX_CHUNK] : &none;
+    if (*miss != 0 && *miss < IX_AFTER) {
+        ++*miss; /* large, not yet due */
         goto out;
     }
     t->ix.budget -= IX_COST;
@@ -657,7 +713,7 @@ static const uint8_t *ix_need(spfdb_txn *t, uint32_t id, int family, size_t k)
     if (rc == 0)
         rc = mdb_cursor_get(c, &key, &val, MDB_SET);
     if (rc == MDB_NOTFOUND) {
-        publish(x, tab, k, e = ix_empty);
+        e = publish(x, tab, k, ix_empty);
         goto out;
     }
     if (rc == 0)
@@ -667,13 +723,13 @@ static const uint8_t *ix_need(spfdb_txn *t, uint32_t id, int family, size_t k)
     if (count <= (family == 4 ? IX_TINY4 : IX_TINY6)) {
         e = tiny_build(x, c, family, count, &val, &rc);
         if (e != NULL)
-            publish(x, tab, k, e);
-    } else if (count > IX_SMALL && tab->miss[k] < IX_AFTER) {
-        tab->miss[k] = 1; /* one descent; the build after IX_AFTER */
+            e = publish(x, tab, k, e);
+    } else if (count > IX_SMALL && *miss < IX_AFTER) {
+        if ((ch = chunk_make(tab, k)) != NULL)
+            ch->miss[k % IX_CHUNK] = 1; /* one descent; the build after IX_AFTER */
     } else if (count < UINT32_MAX && (x->b.mem = full_alloc(x, family, count)) != NULL) {
         x->b.tab = tab;
         tab->refs++;
-        x->b.k = (uint32_t)k;
         x->b.id = id;
         x->b.fam = (uint32_t)family;
         x->b.count = count;
@@ -688,13 +744,15 @@ out:
 /* The index of ID's FAMILY in T's version: built, or NULL (descend). */
 static inline const uint8_t *ix_get(spfdb_txn *t, uint32_t id, int family)
 {
-    struct ixtab *tab = t->ix.tab;
-    size_t k = (size_t)id * 2 + (family == 6);
+    const struct ixtab *tab = t->ix.tab;
+    uint64_t k = (uint64_t)id * 2 + (family == 6);
+    const struct ixchunk *c;
     const uint8_t *e;
 
-    if (tab == NULL || k >= tab->cap)
+    if (tab == NULL)
         return NULL;
-    e = __atomic_load_n(&tab->slot[k], __ATOMIC_ACQUIRE);
+    c = chunk_of(tab, k);
+    e = c != NULL ? __atomic_load_n(&c->slot[k % IX_CHUNK], __ATOMIC_ACQUIRE) : NULL;
     return e != NULL ? e : ix_need(t, id, family, k);
 }
 

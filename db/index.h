@@ -25,32 +25,44 @@
 
 #include "spfdb.h"
 
-/* The indexes of one data version.  slot[id * 2 + (family == 6)] is the
- * built index of that family of allocation id, NULL until built; written
- * once (under the lock, release store), read by lookups without it. */
+/* A run of IX_CHUNK slots: slot[k] is the built index of one family of
+ * one allocation (k = id * 2 + (family == 6) modulo IX_CHUNK), NULL until
+ * built; written once (under the lock, release store), read by lookups
+ * without it.  Tables of versions share a chunk while none of its
+ * allocations changed between them: a commit copies only the chunks it
+ * changes. */
+#define IX_CHUNK_BITS 8
+#define IX_CHUNK (1u << IX_CHUNK_BITS)
+struct ixchunk {
+    const uint8_t *slot[IX_CHUNK];
+    uint8_t miss[IX_CHUNK];   /* lookups by descent of a large family */
+};
+
+/* The indexes of one data version: its chunks (NULL: nothing built). */
 struct ixtab {
-    struct ixtab *next;    /* env->ix.live */
-    uint64_t ver;          /* the data version */
-    uint64_t gen;          /* tables made by this process, counted: unique */
-    unsigned refs;         /* handles on it */
-    uint32_t cap;          /* slots */
-    const uint8_t **slot;
-    uint8_t *miss;         /* per slot: lookups by descent of a large family */
+    struct ixtab *next;       /* env->ix.live */
+    uint64_t ver;             /* the data version */
+    uint64_t gen;             /* tables made by this process, counted: unique */
+    unsigned refs;            /* handles on it, and a build under way */
+    uint32_t nch;
+    struct ixchunk **ch;
 };
 
 /* An index being built over several lookups (at most one a process). */
 struct ixbuild {
     struct ixtab *tab;     /* the table it is for (a reference); NULL: none */
-    uint32_t k, id, fam;   /* its slot, allocation and family */
+    uint32_t id, fam;      /* its allocation and family */
     uint8_t *mem;          /* the index so far */
     size_t count, done;    /* members, and members copied */
     uint8_t last[17];      /* the last member copied */
 };
 
-/* The retired indexes: out of the newest table, maybe still in older ones. */
+/* The retired indexes and chunks: out of the newest table, maybe still
+ * in older ones. */
 struct ixretired {
-    uint8_t *mem;
+    void *mem;
     uint64_t hi;           /* no table of gen >= hi holds it */
+    int chunk;             /* a struct ixchunk, else an index */
 };
 
 /* A process's tables (in struct spfdb_env, under env->ix_lock). */
@@ -84,7 +96,9 @@ typedef int (*index_changed_fn)(spfdb_txn *t, uint64_t from, uint64_t to,
 int index_current(const spfdb_txn *t);
 /* Adopt the table of data version VER (allocation ids below NEXT_ID) for
  * T: the process's when it has one, else one made from the newest with
- * CHANGED's allocations left out.  VER 0: unknown, T descends. */
+ * CHANGED's allocations left out.  VER 0: unknown, T descends.  Only the
+ * newest version's table gets new indexes: a handle a commit behind
+ * descends for what it lacks until its next refresh. */
 void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn changed);
 /* Drop T's table (T is closing). */
 void index_free(spfdb_txn *t);
@@ -94,7 +108,7 @@ struct ixstats {
     uint64_t builds;       /* indexes built so far */
     size_t bytes;          /* in the built indexes, now */
     unsigned tables;       /* live tables */
-    size_t retired;        /* indexes retired, not yet freed */
+    size_t retired;        /* indexes and chunks retired, not yet freed */
 };
 void index_stats(spfdb_env *env, struct ixstats *out);
 
