@@ -351,9 +351,34 @@ static struct ixtab *tab_derive(spfdb_txn *t, struct ixtab *from, uint64_t ver, 
     return tab;
 }
 
-int index_current(const spfdb_txn *t)
+/* TAB is the newest version's table: the env holds it from now on. */
+static void set_newest(struct ixenv *x, struct ixtab *tab)
 {
-    return t->ix.tab != NULL && t->ix.txnid == (uint64_t)mdb_txn_id(t->mdb);
+    struct ixtab *old = x->newest;
+
+    tab->refs++;
+    x->newest = tab;
+    if (old != NULL)
+        tab_unref(x, old);
+}
+
+int index_current(spfdb_txn *t)
+{
+    struct ixenv *x = &t->env->ix;
+    struct ixtab *tab;
+
+    if (t->ix.txnid != (uint64_t)mdb_txn_id(t->mdb) || t->ix.ver == 0)
+        return 0;
+    if (t->ix.tab != NULL)
+        return 1;
+    (void)pthread_mutex_lock(&t->env->ix_lock); /* only fails on a corrupt mutex */
+    for (tab = x->live; tab != NULL && tab->ver != t->ix.ver; tab = tab->next)
+        ;
+    if (tab != NULL)
+        tab->refs++;
+    (void)pthread_mutex_unlock(&t->env->ix_lock);
+    t->ix.tab = tab;
+    return tab != NULL;
 }
 
 void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn changed)
@@ -363,9 +388,14 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
     uint32_t nch = (uint32_t)(((uint64_t)next_id * 2 + IX_CHUNK - 1) >> IX_CHUNK_BITS);
 
     t->ix.txnid = (uint64_t)mdb_txn_id(t->mdb);
+    t->ix.ver = ver;
     if (old != NULL && ver != 0 && old->ver == ver)
         return; /* a commit that changed no data (or none): the same table */
     (void)pthread_mutex_lock(&t->env->ix_lock); /* only fails on a corrupt mutex */
+    if (!t->ix.counted) {
+        t->ix.counted = 1;
+        x->handles++;
+    }
     if (ver != 0) {
         for (tab = x->live; tab != NULL && tab->ver != ver; tab = tab->next)
             ;
@@ -374,9 +404,9 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
         } else if (x->newest != NULL && x->newest->ver < ver) {
             tab = tab_derive(t, x->newest, ver, nch, changed);
             if (tab != NULL)
-                x->newest = tab;
+                set_newest(x, tab);
         } else if ((tab = tab_new(x, ver, nch)) != NULL && x->newest == NULL) {
-            x->newest = tab; /* else a version older than the newest: its own */
+            set_newest(x, tab); /* else a version older than the newest: its own */
         }
     }
     if (old != NULL)
@@ -385,13 +415,26 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
     t->ix.tab = tab;
 }
 
-void index_free(spfdb_txn *t)
+void index_release(spfdb_txn *t)
 {
     if (t->ix.tab != NULL) {
         (void)pthread_mutex_lock(&t->env->ix_lock);
         tab_unref(&t->env->ix, t->ix.tab);
         (void)pthread_mutex_unlock(&t->env->ix_lock);
+        t->ix.tab = NULL;
     }
+}
+
+void index_free(spfdb_txn *t)
+{
+    struct ixenv *x = &t->env->ix;
+
+    (void)pthread_mutex_lock(&t->env->ix_lock);
+    if (t->ix.tab != NULL)
+        tab_unref(x, t->ix.tab);
+    if (t->ix.counted && --x->handles == 0 && x->newest != NULL)
+        tab_unref(x, x->newest); /* the last handle: the env lets go too */
+    (void)pthread_mutex_unlock(&t->env->ix_lock);
     memset(&t->ix, 0, sizeof t->ix);
 }
 

@@ -68,7 +68,9 @@ struct ixretired {
 /* A process's tables (in struct spfdb_env, under env->ix_lock). */
 struct ixenv {
     struct ixtab *live;    /* every table with a handle on it */
-    struct ixtab *newest;  /* the newest version's: new tables start from it */
+    struct ixtab *newest;  /* the newest version's: new tables start from it;
+                              held (a reference) while any handle is open */
+    unsigned handles;      /* read handles that have adopted a table */
     uint64_t gen;
     struct ixbuild b;
     struct ixretired *ret;
@@ -81,8 +83,10 @@ struct ixenv {
 /* A read transaction's table. */
 struct pageidx {
     uint64_t txnid;        /* the snapshot adopted last */
+    uint64_t ver;          /* ... its data version */
     struct ixtab *tab;     /* NULL: every lookup descends */
     long budget;           /* members the current call may still copy */
+    int counted;           /* in env->ix.handles */
 };
 
 /* The allocations whose sets changed between data versions FROM and TO
@@ -92,14 +96,18 @@ typedef int (*index_changed_fn)(spfdb_txn *t, uint64_t from, uint64_t to,
                                 void (*mark)(void *arg, uint32_t id), void *arg);
 
 /* 1 when T (a read transaction just started or renewed) is on the
- * snapshot it adopted last: nothing to do. */
-int index_current(const spfdb_txn *t);
+ * snapshot it adopted last, and has that version's table again (a renew
+ * after a reset with no commit between): nothing more to do. */
+int index_current(spfdb_txn *t);
 /* Adopt the table of data version VER (allocation ids below NEXT_ID) for
  * T: the process's when it has one, else one made from the newest with
  * CHANGED's allocations left out.  VER 0: unknown, T descends.  Only the
  * newest version's table gets new indexes: a handle a commit behind
  * descends for what it lacks until its next refresh. */
 void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn changed);
+/* T is reset: it lets go of its table, so that a handle idle for long
+ * holds no old version's indexes (the newest stays with the env). */
+void index_release(spfdb_txn *t);
 /* Drop T's table (T is closing). */
 void index_free(spfdb_txn *t);
 

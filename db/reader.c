@@ -89,6 +89,7 @@ void spfdb_txn_reset(spfdb_txn *t)
     if (t->write || !t->live)
         return;
     store_txn_reset(t);
+    index_release(t);
 }
 
 int spfdb_txn_renew(spfdb_txn *t)

@@ -388,6 +388,45 @@ static void test_sliced_build(void **state)
     tmpdb_remove(dir);
 }
 
+/* A handle reset (idle) holds no version's table: commits that the
+ * others follow free the indexes they replace, however long it sleeps;
+ * renewed, it takes the newest table. */
+static void test_idle_holds_nothing(void **state)
+{
+    static struct model m;
+    char dir[256];
+    spfdb_env *env;
+    spfdb_txn *t, *idle;
+    struct ixstats st;
+    (void)state;
+
+    memset(&m, 0, sizeof m);
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), 0);
+    assert_int_equal(spfdb_write(env, make_fn, &m), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    assert_int_equal(spfdb_txn_read(env, &idle), 0);
+    check_all(idle, &m);
+    spfdb_txn_reset(idle);
+    for (int c = 0; c < 40; c++) {
+        struct change ch = {.m = &m, .na = 1, .a = {(int)rnd(NA)}};
+        assert_int_equal(spfdb_write(env, change_fn, &ch), 0);
+        assert_int_equal(spfdb_txn_refresh(t), 0);
+        check_all(t, &m);
+    }
+    index_stats(env, &st);
+    assert_int_equal(st.tables, 1);
+    assert_int_equal(st.retired, 0);
+    uint64_t b0 = st.builds;
+    assert_int_equal(spfdb_txn_renew(idle), 0);
+    check_all(idle, &m);
+    assert_int_equal(builds(env), b0);
+    spfdb_txn_close(idle);
+    spfdb_txn_close(t);
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_oracle_commits),
         cmocka_unit_test(test_pruned_gap),
         cmocka_unit_test(test_sliced_build),
+        cmocka_unit_test(test_idle_holds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
