@@ -77,6 +77,7 @@ struct ixenv {
     size_t nret, capret;
     void *slab, *free64;   /* 64-byte indexes: chunks, and the free ones */
     uint64_t builds;       /* indexes built (statistics, tests) */
+    uint64_t trim_due;     /* pages read by builds since the last trim, about */
     size_t bytes;          /* bytes the built indexes hold */
 };
 
