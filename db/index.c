@@ -38,9 +38,12 @@
 #include "set.h"
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 enum {
     IX_AFTER = 32,            /* descents of a large family in a version before its build */
@@ -55,7 +58,7 @@ enum {
     IX_TINY4 = 12, IX_TINY6 = 3, /* members of a one-line index */
     IX_TINY_KEYS = 16,        /* where its addresses start */
     IX_SLAB = 65536,          /* bytes of a slab chunk of one-line indexes */
-    IX_TRIM = 4096            /* pages read by builds between two trims, about */
+    IX_TRIM = 1024            /* pages read by builds between two trims, about */
 };
 #define IX_HUGE ((size_t)2 << 20) /* arrays this large are mapped, huge pages asked for */
 
@@ -352,6 +355,8 @@ static struct ixtab *tab_derive(spfdb_txn *t, struct ixtab *from, uint64_t ver, 
     return tab;
 }
 
+static void trim(spfdb_env *env, size_t pages, int now);
+
 /* TAB is the newest version's table: the env holds it from now on. */
 static void set_newest(struct ixenv *x, struct ixtab *tab)
 {
@@ -406,6 +411,7 @@ void index_adopt(spfdb_txn *t, uint64_t ver, uint32_t next_id, index_changed_fn 
             tab = tab_derive(t, x->newest, ver, nch, changed);
             if (tab != NULL)
                 set_newest(x, tab);
+            trim(t->env, 0, 1);
         } else if ((tab = tab_new(x, ver, nch)) != NULL && x->newest == NULL) {
             set_newest(x, tab); /* else a version older than the newest: its own */
         }
@@ -421,6 +427,7 @@ void index_release(spfdb_txn *t)
     if (t->ix.tab != NULL) {
         (void)pthread_mutex_lock(&t->env->ix_lock);
         tab_unref(&t->env->ix, t->ix.tab);
+        trim(t->env, 0, 1); /* under env->remap's read side still (reader.c) */
         (void)pthread_mutex_unlock(&t->env->ix_lock);
         t->ix.tab = NULL;
     }
@@ -468,28 +475,56 @@ static struct ixchunk *chunk_make(struct ixtab *tab, uint64_t k)
     return c;
 }
 
+/* The address and length of ENV's map of data.mdb, from /proc/self/maps
+ * (the mapping of its file's device and inode), or NULL. */
+static void *find_map(spfdb_env *env, size_t *len)
+{
+    char line[512];
+    struct stat st;
+    mdb_filehandle_t fd;
+    void *found = NULL;
+    FILE *f;
+
+    if (mdb_env_get_fd(env->mdb, &fd) != 0 || fstat(fd, &st) != 0 ||
+        (f = fopen("/proc/self/maps", "re")) == NULL)
+        return NULL;
+    while (found == NULL && fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min, &ino) == 5 &&
+            ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev) {
+            found = (void *)(uintptr_t)lo;
+            *len = hi - lo;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 /* Once built, an index no longer needs the pages it was copied from, but
  * they stay mapped (and counted in the server's resident memory) with
  * their neighbours, which the kernel maps around each fault: at 100,000
  * allocations, 24 MB of data.mdb for 12 MB of index.  So after every
- * IX_TRIM pages or so of builds, the map's pages are dropped from this
+ * IX_TRIM pages or so of builds, and (NOW) when a handle goes idle or a
+ * new version comes after some, the map's pages are dropped from this
  * process (MADV_DONTNEED: a shared read-only file mapping keeps its
  * contents, the page cache keeps the pages, and the next read of one is a
  * minor fault).  Called with a live read transaction, so no remap moves
  * the map meanwhile. */
-static void trim(spfdb_env *env, size_t pages)
+static void trim(spfdb_env *env, size_t pages, int now)
 {
-    MDB_envinfo info;
-    MDB_stat st;
+    struct ixenv *x = &env->ix;
 
-    env->ix.trim_due += pages;
-    if (env->ix.trim_due < IX_TRIM)
+    x->trim_due += pages;
+    if (x->trim_due < IX_TRIM && !(now && x->trim_due > 0))
         return;
-    env->ix.trim_due = 0;
-    if (mdb_env_info(env->mdb, &info) == 0 && mdb_env_stat(env->mdb, &st) == 0 &&
-        info.me_mapaddr != NULL)
-        (void)madvise(info.me_mapaddr, (info.me_last_pgno + 1) * (size_t)st.ms_psize,
-                      MADV_DONTNEED); /* a hint: nothing is lost when it fails */
+    x->trim_due = 0;
+    if (x->map_remaps != env->remaps + 1) { /* LMDB does not say where: the kernel does */
+        x->map_remaps = env->remaps + 1;
+        x->map = find_map(env, &x->maplen);
+    }
+    if (x->map != NULL)
+        (void)madvise(x->map, x->maplen, MADV_DONTNEED); /* a hint: nothing is lost */
 }
 
 static const uint8_t *publish(spfdb_env *env, struct ixtab *tab, uint64_t k, const uint8_t *e)
@@ -503,7 +538,7 @@ static const uint8_t *publish(spfdb_env *env, struct ixtab *tab, uint64_t k, con
     }
     __atomic_store_n(&c->slot[k % IX_CHUNK], e, __ATOMIC_RELEASE);
     x->builds++;
-    trim(env, 1 + (e[0] == K_FULL ? ((const struct ixhdr *)(const void *)e)->n / 512 : 0));
+    trim(env, 1 + (e[0] == K_FULL ? ((const struct ixhdr *)(const void *)e)->n / 512 : 0), 0);
     return e;
 }
 

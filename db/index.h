@@ -78,6 +78,9 @@ struct ixenv {
     void *slab, *free64;   /* 64-byte indexes: chunks, and the free ones */
     uint64_t builds;       /* indexes built (statistics, tests) */
     uint64_t trim_due;     /* pages read by builds since the last trim, about */
+    void *map;             /* the LMDB map, found for trims ... */
+    size_t maplen;
+    uint64_t map_remaps;   /* ... as of this env->remaps + 1 (0: not yet) */
     size_t bytes;          /* bytes the built indexes hold */
 };
 

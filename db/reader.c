@@ -88,8 +88,8 @@ void spfdb_txn_reset(spfdb_txn *t)
 {
     if (t->write || !t->live)
         return;
+    index_release(t); /* before the reset: the map must stay where it is */
     store_txn_reset(t);
-    index_release(t);
 }
 
 int spfdb_txn_renew(spfdb_txn *t)
