@@ -1030,16 +1030,36 @@ int spfdb_covers(spfdb_txn *t, uint32_t alloc_id, int family, const uint8_t *add
 void spfdb_covers_many(spfdb_txn *t, struct spfdb_query *q, unsigned n)
 {
     struct walk w[SPFDB_MANY_MAX];
+    const uint8_t *ev[SPFDB_MANY_MAX];
     unsigned idx[SPFDB_MANY_MAX], k = 0;
+    const struct ixtab *tab = t->ix.tab;
 
+    for (; n > SPFDB_MANY_MAX; q += SPFDB_MANY_MAX, n -= SPFDB_MANY_MAX)
+        spfdb_covers_many(t, q, SPFDB_MANY_MAX);
     t->ix.budget = IX_SLICE;
+    /* Among many allocations, each lookup's slot and index are cache
+     * misses of their own: the batch asks for all the slots, then for all
+     * the indexes' first lines, then reads them. */
+    for (unsigned i = 0; tab != NULL && i < n; i++) {
+        uint64_t kk = (uint64_t)q[i].alloc_id * 2 + (q[i].family == 6);
+        const struct ixchunk *c = chunk_of(tab, kk);
+        if (c != NULL)
+            __builtin_prefetch(&c->slot[kk % IX_CHUNK]);
+    }
     for (unsigned i = 0; i < n; i++) {
-        const uint8_t *e;
+        ev[i] = NULL;
         if (!lookup_ok(t, q[i].family)) {
             q[i].result = SPFDB_EINVAL;
             continue;
         }
-        e = ix_get(t, q[i].alloc_id, q[i].family);
+        ev[i] = ix_get(t, q[i].alloc_id, q[i].family);
+        if (ev[i] != NULL)
+            __builtin_prefetch(ev[i]);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *e = ev[i];
+        if (!lookup_ok(t, q[i].family))
+            continue;
         if (e != NULL && e[0] == K_FULL && k < SPFDB_MANY_MAX) {
             walk_init(&w[k], e, q[i].addr);
             __builtin_prefetch(walk_block(&w[k]));
