@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "answer.h"
+#include "spfchain.h"
 #include "spfdb.h"
 #include "zones.h"
 
@@ -40,7 +41,55 @@ struct queries {
 struct ctx {
     spfdb_txn *txn;
     struct zonetab *zones;
+    struct spfcache *chains; /* `_spf` chains of snapshot chain_txn, as view.c keeps them */
+    uint64_t chain_txn;
 };
+
+static int chain_add(const struct spfdb_prefix *p, void *arg)
+{
+    return spfchain_set_add(arg, p) != 0;
+}
+
+/* answer_env.spf_chain as server/view.c answers it (its retry aside): from
+ * the cache of this snapshot, built by the first query that needs it. */
+static int spf_chain(void *arg, const struct zone *z, uint32_t alloc, const uint8_t *parent,
+                     unsigned leaf, const uint8_t **rr, uint16_t *len)
+{
+    struct ctx *c = arg;
+    uint64_t id = spfdb_txn_id(c->txn);
+    const struct spfchain *ch;
+
+    if (id != c->chain_txn) {
+        spfcache_reset(c->chains);
+        c->chain_txn = id;
+    }
+    ch = spfcache_get(c->chains, z, alloc);
+    if (!ch) {
+        struct spfchain_set *set = spfcache_set(c->chains);
+        struct spfchain *slot = spfcache_slot(c->chains, z, alloc);
+        char text[SPFDB_NAME_MAX + 1], base[SPFDB_NAME_MAX + 5];
+        size_t o = 0;
+        for (const uint8_t *w = parent; *w && o + *w + 1 <= SPFDB_NAME_MAX; w += 1 + *w) {
+            if (o)
+                text[o++] = '.';
+            for (unsigned i = 1; i <= *w; i++)
+                text[o++] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+        }
+        text[o] = 0;
+        snprintf(base, sizeof base, "%s%s", z->alloc_id ? "" : "spf.", text);
+        spfchain_set_init(set);
+        if (spfdb_maximal_foreach(c->txn, alloc, chain_add, set) < 0)
+            return -1;
+        spfchain_set_end(set);
+        if (spfchain_render(set, text, base, z->neg_ttl, slot) != 0)
+            return -1;
+        spfcache_commit(c->chains, slot);
+        ch = slot;
+    }
+    *rr = ch->rr[leaf];
+    *len = ch->len[leaf];
+    return 0;
+}
 
 /* As server/view.c looks up, but for its retry of a failed read. */
 static void covers_many(void *arg, struct spfdb_query *q, unsigned n)
@@ -223,7 +272,8 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = spfdb_txn_read(env, &c.txn);
     c.zones = zonetab_new();
-    if (rc == 0 && c.zones == NULL)
+    c.chains = spfcache_new(128);
+    if (rc == 0 && (c.zones == NULL || c.chains == NULL))
         rc = SPFDB_ENOMEM;
     if (rc == 0)
         rc = spfdb_alloc_foreach(c.txn, add_alloc, &c);
@@ -248,7 +298,8 @@ int main(int argc, char **argv)
         m[j].cap = sizeof out;
     }
     struct answer_env aenv = { .zones = c.zones, .serial = info.serial,
-                               .covers_many = covers_many, .covers_ctx = &c };
+                               .covers_many = covers_many, .covers_ctx = &c,
+                               .spf_chain = spf_chain, .spf_ctx = &c };
     double t0 = now();
     uint64_t bytes = run_passes(&c, &aenv, &qs, passes, batch, batched, m, cls);
     double t = now() - t0;
@@ -265,6 +316,7 @@ int main(int argc, char **argv)
             printf("  %-9s %5.1f %%\n", names[i], 100.0 * (double)cls[i] / (double)total);
     spfdb_txn_close(c.txn);
     zonetab_free(c.zones);
+    spfcache_free(c.chains);
     spfdb_env_close(env);
     free(m);
     free(qs.wire);

@@ -110,3 +110,86 @@ int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void
 {
     return t->err ? t->err : set_foreach(t, alloc_id, fn, arg);
 }
+
+/* A family's changes are merged (set_merge: every stored entry read and
+ * written once, in order) rather than made one by one (a descent or more
+ * each, and a page copied and often split each) when they number at least
+ * 1/MERGE_RATIO of its stored entries.  docs/design.md "Bulk changes". */
+#define MERGE_RATIO 8
+
+/* OPS[0..N) are in order, distinct, and allowed: 0, or the code with *BAD. */
+static int apply_check(const struct spfdb_entry_op *ops, size_t n, unsigned flags,
+                       struct spfdb_why *why, size_t *bad)
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct spfdb_prefix *p = &ops[k].p;
+        int rc = 0;
+
+        if (ops[k].del ? !spfdb_prefix_valid(p) : spfdb_prefix_check(p, flags, NULL) != 0)
+            rc = ops[k].del ? SPFDB_EINVAL : spfdb_prefix_check(p, flags, why);
+        else if (k && spfdb_prefix_cmp(&ops[k - 1].p, p) >= 0)
+            rc = SPFDB_EINVAL;
+        if (rc) {
+            if (bad)
+                *bad = k;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* FAMILY's ops, one by one. */
+static int apply_each(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *ops, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        int rc = ops[k].del ? set_del(t, alloc_id, &ops[k].p) : set_add(t, alloc_id, &ops[k].p);
+
+        if (rc == SPFDB_EEXIST || rc == SPFDB_ENOTFOUND || rc == 0)
+            ops[k].result = (int8_t)rc;
+        else
+            return rc;
+    }
+    return 0;
+}
+
+int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *ops, size_t n,
+                      unsigned flags, struct spfdb_why *why, size_t *bad)
+{
+    int rc = store_need_data(t);
+
+    if (rc == 0)
+        rc = apply_check(ops, n, flags, why, bad);
+    if (rc == 0)
+        rc = counts_bump(t, alloc_id, 4, 0);
+    for (size_t i = 0, j; rc == 0 && i < n; i = j) {
+        int family = ops[i].p.family;
+        uint64_t stored = family == 4 ? t->cnt.n4 : t->cnt.n6;
+        int64_t delta = 0;
+
+        for (j = i; j < n && ops[j].p.family == family; j++)
+            ;
+        /* into an empty family, sorted adds are appended one by one
+         * (set.c's held-back run): no merge buffer, no second pass */
+        rc = stored > 0 && (uint64_t)(j - i) * MERGE_RATIO >= stored
+                 ? set_merge(t, alloc_id, family, ops + i, j - i)
+                 : apply_each(t, alloc_id, ops + i, j - i);
+        for (size_t k = i; rc == 0 && k < j; k++)
+            if (ops[k].result == 0)
+                delta += ops[k].del ? -1 : 1;
+        /* counts_bump takes an int: a million at a time */
+        while (rc == 0 && delta != 0) {
+            int step = delta > 1000000 ? 1000000 : delta < -1000000 ? -1000000 : (int)delta;
+            rc = counts_bump(t, alloc_id, family, step);
+            delta -= step;
+        }
+    }
+    /* the log: the removals, then the additions, each in address order
+     * (as replace made them one by one) */
+    for (int del = 1; rc == 0 && del >= 0; del--)
+        for (size_t k = 0; k < n; k++)
+            if (ops[k].result == 0 && ops[k].del == del) {
+                t->changed = 1;
+                log_entry(t, alloc_id, t->cnt.name, del ? LOG_DEL : LOG_ADD, &ops[k].p);
+            }
+    return rc;
+}

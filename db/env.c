@@ -1,10 +1,12 @@
 /* env.c: the bottom layer: the LMDB environment, transactions and their
  * failure modes (spfdb.h "Rules"), errors and cursors (env.h). */
+#define _GNU_SOURCE /* O_PATH */
 #include "bytes.h"
 #include "env.h"
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -272,18 +274,50 @@ int store_alone(spfdb_env *env)
     return other ? SPFDB_EOLDOPEN : 0;
 }
 
-/* A data.mdb or lock.mdb that is a symlink (or a fifo, a directory...)
- * would make LMDB open or create whatever it points to: refuse it. */
-static int files_regular(const char *dir)
+/* Nothing planted in the database directory may make this process write
+ * or truncate a file outside it (SPEC §3).  LMDB opens data.mdb and
+ * lock.mdb by path, creating, extending and overwriting what it finds
+ * there, symlinks followed, and a check of the names before it opens them
+ * is a race that anyone who can change the directory wins.  So the
+ * directory must be one that no other account can change:
+ *  - not writable by its group or by others (with an ACL, the group bits
+ *    are its mask: no named user or group can write either);
+ *  - owned by the process's user or by root.  Root opens a directory of
+ *    another owner as that owner (fsid_switch below), so a link that
+ *    owner planted reaches only what it could write anyway.
+ * Then nobody but this process's user (or root) can plant anything, and
+ * LMDB is pointed at the directory checked, through /proc/self/fd, so a
+ * directory swapped for another by path (a writable parent) is never
+ * opened.  data.mdb and lock.mdb must moreover be regular files with no
+ * other name (a hard link to a file elsewhere): a mistake, or an older
+ * layout's plant, refused before LMDB sees it. */
+static int dir_trusted(const struct stat *d)
+{
+    uid_t me = geteuid();
+
+    if (d->st_mode & (S_IWGRP | S_IWOTH))
+        return SPFDB_EUNSAFE;
+    return me == 0 || d->st_uid == 0 || d->st_uid == me ? 0 : SPFDB_EUNSAFE;
+}
+
+static int files_regular(int dfd, int rdonly)
 {
     static const char *const files[] = {"data.mdb", "lock.mdb"};
-    char path[4096];
     struct stat st;
 
     for (unsigned i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        if (fstatat(dfd, files[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT)
+                return store_err(errno);
+            /* a reader never creates a database */
+            if (rdonly && i == 0)
+                return SPFDB_ENODB;
+            continue;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
             return SPFDB_ENOTREG;
+        if (rdonly && i == 0 && st.st_size == 0)
+            return SPFDB_ENODB; /* LMDB would write its first pages */
     }
     return 0;
 }
@@ -314,49 +348,83 @@ static int fsid_restore(void)
     return (uid_t)setfsuid(uid) == uid && (gid_t)setfsgid(gid) == gid ? 0 : -1;
 }
 
+/* DFD's path through this process's descriptor table, for LMDB: 0 when it
+ * leads to DFD's directory itself (/proc is mounted), else SPFDB_EIO. */
+static int fd_path(int dfd, const struct stat *dst, char *path, size_t cap)
+{
+    struct stat st;
+
+    snprintf(path, cap, "/proc/self/fd/%d", dfd);
+    if (stat(path, &st) != 0 || st.st_dev != dst->st_dev || st.st_ino != dst->st_ino)
+        return SPFDB_EIO;
+    return 0;
+}
+
 /* Create the files 0660 whatever the umask (issue 4: readers need write
  * access to lock.mdb through the group), as the directory's owner when
- * root; a setgid directory gives them its group. */
-static int env_open_files(MDB_env *mdb, const char *dir, const struct stat *dst)
+ * root; a setgid directory gives them its group.  RDONLY: data.mdb is
+ * opened read-only (MDB_RDONLY) and never created. */
+static int env_open_files(MDB_env *mdb, int dfd, const struct stat *dst, int rdonly)
 {
     int as_owner = geteuid() == 0 && (dst->st_uid != 0 || dst->st_gid != getegid());
+    char path[64];
     mode_t old;
     int rc;
 
-    if ((rc = files_regular(dir)) != 0)
+    if ((rc = dir_trusted(dst)) != 0 || (rc = fd_path(dfd, dst, path, sizeof path)) != 0)
         return rc;
     if (as_owner && fsid_switch(dst->st_uid, dst->st_gid) != 0) {
         if (fsid_restore() != 0)
             abort(); /* must not go on as someone else */
         return SPFDB_EACCES;
     }
-    old = umask(0);
-    umask(old & 0007);
-    rc = store_err(mdb_env_open(mdb, dir, MDB_NOTLS, 0660));
-    umask(old);
+    rc = files_regular(dfd, rdonly);
+    if (rc == 0) {
+        old = umask(0);
+        umask(old & 0007);
+        rc = store_err(mdb_env_open(mdb, path, MDB_NOTLS | (rdonly ? MDB_RDONLY : 0), 0660));
+        umask(old);
+    }
     if (as_owner && fsid_restore() != 0)
         abort();
     return rc;
 }
 
-int store_env_create(const char *dir, spfdb_env **out)
+/* The directory, opened once: every later step is on this inode. */
+static int dir_open(const char *dir, struct stat *st)
+{
+    /* O_PATH: search permission is enough, as for a path */
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == EACCES                      ? SPFDB_EACCES
+               : errno == ENOENT || errno == ENOTDIR ? SPFDB_ENODIR
+                                                    : SPFDB_EIO;
+    if (fstat(fd, st) != 0) {
+        close(fd);
+        return SPFDB_EIO;
+    }
+    return fd;
+}
+
+int store_env_create(const char *dir, int rdonly, spfdb_env **out)
 {
     struct stat st;
     pthread_rwlockattr_t attr;
     spfdb_env *env;
-    int rc;
+    int rc, dfd = dir_open(dir, &st);
 
-    if (stat(dir, &st) != 0)
-        return errno == EACCES                      ? SPFDB_EACCES
-               : errno == ENOENT || errno == ENOTDIR ? SPFDB_ENODIR
-                                                    : SPFDB_EIO;
-    if (!S_ISDIR(st.st_mode))
-        return SPFDB_ENODIR;
+    if (dfd < 0)
+        return dfd;
     env = calloc(1, sizeof *env);
-    if (!env)
+    if (!env) {
+        close(dfd);
         return SPFDB_ENOMEM;
+    }
+    env->rdonly = rdonly;
     /* A waiting remap must not starve behind a stream of renewing readers. */
     if (pthread_rwlockattr_init(&attr) != 0) {
+        close(dfd);
         free(env);
         return SPFDB_ENOMEM;
     }
@@ -364,16 +432,27 @@ int store_env_create(const char *dir, spfdb_env **out)
     rc = pthread_rwlock_init(&env->remap, &attr);
     pthread_rwlockattr_destroy(&attr);
     if (rc) {
+        close(dfd);
         free(env);
         return SPFDB_ENOMEM;
     }
     if (pthread_mutex_init(&env->ix_lock, NULL) != 0) {
+        close(dfd);
+        pthread_rwlock_destroy(&env->remap);
+        free(env);
+        return SPFDB_ENOMEM;
+    }
+    if (pthread_mutex_init(&env->damage_lock, NULL) != 0) {
+        close(dfd);
+        pthread_mutex_destroy(&env->ix_lock);
         pthread_rwlock_destroy(&env->remap);
         free(env);
         return SPFDB_ENOMEM;
     }
     rc = mdb_env_create(&env->mdb);
     if (rc) {
+        close(dfd);
+        pthread_mutex_destroy(&env->damage_lock);
         pthread_mutex_destroy(&env->ix_lock);
         pthread_rwlock_destroy(&env->remap);
         free(env);
@@ -385,7 +464,8 @@ int store_env_create(const char *dir, spfdb_env **out)
     /* LMDB raises it to the committed data size when that is larger. */
     if (!rc)
         rc = mdb_env_set_mapsize(env->mdb, mapsize_wanted());
-    rc = rc ? store_err(rc) : env_open_files(env->mdb, dir, &st);
+    rc = rc ? store_err(rc) : env_open_files(env->mdb, dfd, &st, rdonly);
+    close(dfd); /* LMDB holds its own descriptors */
     if (rc) {
         spfdb_env_close(env);
         return rc;
@@ -400,6 +480,7 @@ void spfdb_env_close(spfdb_env *env)
         return;
     mdb_env_close(env->mdb);
     pthread_mutex_destroy(&env->ix_lock); /* no index left: every handle is closed */
+    pthread_mutex_destroy(&env->damage_lock);
     pthread_rwlock_destroy(&env->remap);
     free(env->user);
     free(env->command);
@@ -416,6 +497,56 @@ int spfdb_env_copy(spfdb_env *env, const char *dir)
     rc = mdb_env_copy2(env->mdb, dir, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&env->remap);
     return rc == EEXIST ? SPFDB_EEXIST : store_err(rc);
+}
+
+int store_bad_name(spfdb_txn *t, const char *desc)
+{
+    spfdb_env *env = t->env;
+
+    if (pthread_mutex_lock(&env->damage_lock) == 0) {
+        snprintf(env->damage, sizeof env->damage, "%s", desc);
+        pthread_mutex_unlock(&env->damage_lock);
+    }
+    return SPFDB_EBADNAME;
+}
+
+int store_bad_name_of(spfdb_txn *t, const char *what, const void *name, size_t n)
+{
+    char esc[4 * SPFDB_NAME_MAX + 1], desc[sizeof esc + 64];
+
+    spfdb_escape(esc, sizeof esc, name, n > SPFDB_NAME_MAX ? SPFDB_NAME_MAX : n);
+    snprintf(desc, sizeof desc, "%s \"%s\"%s", what, esc, n > SPFDB_NAME_MAX ? "..." : "");
+    return store_bad_name(t, desc);
+}
+
+int store_walk_skip(spfdb_txn *t, int rc)
+{
+    spfdb_env *env = t->env;
+    char desc[sizeof env->damage];
+
+    if (rc != SPFDB_EBADNAME || !env->on_damage)
+        return rc;
+    spfdb_env_damage(env, desc, sizeof desc);
+    env->on_damage(desc, env->damage_arg);
+    return 0;
+}
+
+void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg)
+{
+    env->on_damage = fn;
+    env->damage_arg = arg;
+}
+
+int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap)
+{
+    int found = 0;
+
+    if (cap && pthread_mutex_lock(&env->damage_lock) == 0) {
+        snprintf(buf, cap, "%s", env->damage);
+        found = env->damage[0] != '\0';
+        pthread_mutex_unlock(&env->damage_lock);
+    }
+    return found;
 }
 
 void spfdb_env_set_follower(spfdb_env *env)

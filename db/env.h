@@ -49,12 +49,21 @@ struct store_pass {
     spfdb_txn *t;
     int flag;
 };
+/* A stored record whose name breaks SPEC §2, described by DESC (escaped):
+ * recorded for spfdb_env_damage; SPFDB_EBADNAME. */
+int store_bad_name(spfdb_txn *t, const char *desc);
+/* The same, WHAT and the name N octets at NAME, escaped. */
+int store_bad_name_of(spfdb_txn *t, const char *what, const void *name, size_t n);
+/* A walk's record that failed with RC: SPFDB_EBADNAME with a damage handler
+ * set is handed to it and becomes 0 (skip the record); else RC. */
+int store_walk_skip(spfdb_txn *t, int rc);
+
 /* LMDB's default key order, faster: the comparator of the set databases. */
 int store_keycmp(const MDB_val *a, const MDB_val *b);
 
 /* An env with its files open and no database opened yet (open.c goes on);
- * the rules of spfdb_env_open. */
-int store_env_create(const char *dir, spfdb_env **out);
+ * the rules of spfdb_env_open (RDONLY: spfdb_env_open_ro). */
+int store_env_create(const char *dir, int rdonly, spfdb_env **out);
 /* Open the named databases FIRST..LAST-1 in T (MDB_CREATE in FLAGS makes
  * missing ones; else a missing one is SPFDB_ENOTFOUND). */
 int store_open_dbis(spfdb_txn *t, unsigned flags, int first, int last);

@@ -27,6 +27,17 @@ const char *spfdb_strerror(int err)
                "spfdbd?): stop it, then retry to convert it";
     case SPFDB_ERULE: return "refused by a rule of the data model";
     case SPFDB_EREPLICA: return "this database is a replica: make changes on its primary";
+    case SPFDB_EUNSAFE:
+        return "the database directory can be changed by another account (writable by its "
+               "group or others, or owned by another user): refused, since a link planted "
+               "there could make this program overwrite a file elsewhere";
+    case SPFDB_ENODB: return "no database in the directory yet: run spfdb-ctl once to create it";
+    case SPFDB_EBADNAME:
+        return "a stored name breaks the data model's rules: the database is damaged; restore "
+               "it from a backup";
+    case SPFDB_EOLDFORMAT:
+        return "the database is in an older format: run spfdb-ctl once (e.g. spfdb-ctl zone "
+               "list) to convert it";
     default: return "unknown error";
     }
 }

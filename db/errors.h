@@ -25,7 +25,11 @@ enum {
     SPFDB_ENOTREG = -12,   /* data.mdb or lock.mdb is a symlink, fifo...: refused */
     SPFDB_EOLDOPEN = -13,  /* older format, open in another process: not converted */
     SPFDB_ERULE = -14,     /* well formed, but refused by a rule of SPEC §2 (rules.h) */
-    SPFDB_EREPLICA = -15   /* a replica's data changes only by its follower (spfdb_primary_get) */
+    SPFDB_EREPLICA = -15,  /* a replica's data changes only by its follower (spfdb_primary_get) */
+    SPFDB_EUNSAFE = -16,   /* the directory can be changed by another account: refused (env.c) */
+    SPFDB_ENODB = -17,     /* read-only open: no database in the directory yet */
+    SPFDB_EOLDFORMAT = -18, /* read-only open: an older format, which only a writer converts */
+    SPFDB_EBADNAME = -19   /* a stored name breaks SPEC §2: damage (spfdb_env_damage says which) */
 };
 
 const char *spfdb_strerror(int err);

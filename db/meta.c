@@ -149,10 +149,15 @@ static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, u
 int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
                  struct spfdb_alloc *out)
 {
-    if (len != ALLOC_SIZE || nlen == 0 || nlen > SPFDB_LABEL_MAX || memchr(name, 0, nlen))
+    if (len != ALLOC_SIZE)
         return SPFDB_EFORMAT;
+    /* the name as spfdb_alloc_add stores it (SPEC §2) */
+    if (nlen == 0 || nlen > SPFDB_LABEL_MAX || memchr(name, 0, nlen))
+        return SPFDB_EBADNAME;
     memcpy(out->name, name, nlen);
     out->name[nlen] = '\0';
+    if (!valid_alloc_name(out->name))
+        return SPFDB_EBADNAME;
     out->id = get_be32(p);
     out->n4 = get_be64(p + 4);
     out->n6 = get_be64(p + 12);
@@ -166,7 +171,9 @@ static int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
 
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    return alloc_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, out);
+    rc = alloc_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, out);
+    return rc == SPFDB_EBADNAME ? store_bad_name_of(t, "allocation name", k.mv_data, k.mv_size)
+                                : rc;
 }
 
 static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
@@ -180,9 +187,11 @@ static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
     if (v.mv_size == 0 || v.mv_size > SPFDB_LABEL_MAX || memchr(v.mv_data, 0, v.mv_size))
-        return SPFDB_EFORMAT;
+        return store_bad_name_of(t, "allocation name", v.mv_data, v.mv_size);
     memcpy(name, v.mv_data, v.mv_size);
     name[v.mv_size] = '\0';
+    if (!valid_alloc_name(name))
+        return store_bad_name_of(t, "allocation name", v.mv_data, v.mv_size);
     return 0;
 }
 
@@ -354,10 +363,12 @@ static int alloc_each(const MDB_val *k, const MDB_val *v, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_alloc a;
+    int rc = alloc_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &a);
 
-    if (alloc_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, &a))
-        return SPFDB_EFORMAT;
-    return ((spfdb_alloc_fn)w->fn)(&a, w->arg);
+    if (rc == SPFDB_EBADNAME)
+        return store_walk_skip(w->t, store_bad_name_of(w->t, "allocation name", k->mv_data,
+                                                       k->mv_size));
+    return rc ? rc : ((spfdb_alloc_fn)w->fn)(&a, w->arg);
 }
 
 int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)
@@ -370,9 +381,17 @@ int spfdb_alloc_foreach(spfdb_txn *t, spfdb_alloc_fn fn, void *arg)
 
 /* ---- zones -------------------------------------------------------------- */
 
-static int zone_decode(const MDB_val *k, const MDB_val *v, struct spfdb_zone *z)
+/* A stored zone; a name in it that breaks SPEC §2 is recorded (env.h). */
+static int zone_decode(spfdb_txn *t, const MDB_val *k, const MDB_val *v, struct spfdb_zone *z)
 {
-    return zonerec_decode(k->mv_data, k->mv_size, v->mv_data, v->mv_size, z);
+    char desc[ZONEREC_DESC_MAX];
+    int rc = zonerec_decode_desc(k->mv_data, k->mv_size, v->mv_data, v->mv_size, z, desc,
+                                 sizeof desc);
+
+    if (rc == SPFDB_EFORMAT && k->mv_size > 0 && k->mv_size <= SPFDB_NAME_MAX &&
+        memchr(k->mv_data, 0, k->mv_size))
+        return store_bad_name_of(t, "zone name", k->mv_data, k->mv_size);
+    return rc == SPFDB_EBADNAME ? store_bad_name(t, desc) : rc;
 }
 
 static int zone_fill_alloc(spfdb_txn *t, struct spfdb_zone *z)
@@ -395,7 +414,7 @@ int spfdb_zone_get(spfdb_txn *t, const char *name, struct spfdb_zone *out)
     rc = mdb_get(t->mdb, t->env->dbi[DB_ZONES], &k, &v);
     if (rc)
         return rc == MDB_NOTFOUND ? SPFDB_ENOTFOUND : store_fail(t, rc);
-    rc = zone_decode(&k, &v, out);
+    rc = zone_decode(t, &k, &v, out);
     return rc ? rc : zone_fill_alloc(t, out);
 }
 
@@ -468,7 +487,7 @@ int spfdb_zone_put_flags(spfdb_txn *t, const struct spfdb_zone *z, unsigned flag
         return store_fail(t, rc);
     /* the change log keeps the record replaced, to be deleted exactly */
     found = rc == 0;
-    if (found && ((rc = zone_decode(&k, &old, &prev)) != 0 ||
+    if (found && ((rc = zone_decode(t, &k, &old, &prev)) != 0 ||
                   (rc = zone_fill_alloc(t, &prev)) != 0))
         return rc;
     log_zone(t, found ? &prev : NULL, &logged);
@@ -505,11 +524,13 @@ static int zone_each(const MDB_val *k, const MDB_val *v, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_zone z;
-    int rc = zone_decode(k, v, &z);
+    int rc = zone_decode(w->t, k, v, &z);
 
     if (rc == 0 && w->flag)
         rc = zone_fill_alloc(w->t, &z);
-    return rc ? rc : ((spfdb_zone_fn)w->fn)(&z, w->arg);
+    if (rc)
+        return store_walk_skip(w->t, rc); /* a damaged name: a server skips the zone */
+    return ((spfdb_zone_fn)w->fn)(&z, w->arg);
 }
 
 /* FN for each zone in name order, FILL: with its allocation's name; a

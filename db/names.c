@@ -120,3 +120,54 @@ int spfdb_hostmaster(const char *hostmaster, const char *ns1, char *out, size_t 
     }
     return n < 0 || (size_t)n >= cap ? SPFDB_EINVAL : 0;
 }
+
+int spfdb_stored_name_check(const char *s, size_t maxlen, char *msg, size_t msgcap)
+{
+    char norm[SPFDB_NAME_MAX + 1];
+
+    if (spfdb_dns_name_norm(s, maxlen, norm, sizeof norm, msg, msgcap) != 0)
+        return SPFDB_EINVAL;
+    if (strcmp(norm, s) != 0)
+        return spfdb_text_fail(msg, msgcap, "not lowercase without a trailing dot");
+    return 0;
+}
+
+int spfdb_stored_mailbox_check(const char *s, char *msg, size_t msgcap)
+{
+    char norm[SPFDB_NAME_MAX + 1];
+
+    if (strlen(s) > SPFDB_NAME_MAX)
+        return spfdb_text_fail(msg, msgcap, "too long");
+    if (spfdb_mailbox_norm(s, norm, sizeof norm, msg, msgcap) != 0)
+        return SPFDB_EINVAL;
+    if (strcmp(norm, s) != 0)
+        return spfdb_text_fail(msg, msgcap, "domain not lowercase without a trailing dot");
+    return 0;
+}
+
+size_t spfdb_escape(char *dst, size_t cap, const void *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = s;
+    size_t o = 0;
+
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+            if (o + 1 >= cap)
+                break;
+            dst[o++] = (char)c;
+        } else {
+            if (o + 4 >= cap)
+                break;
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}

@@ -28,4 +28,17 @@ int spfdb_mailbox_norm(const char *s, char *out, size_t cap, char *msg, size_t m
  * "hostmaster@" + NS1 minus its first label. */
 int spfdb_hostmaster(const char *hostmaster, const char *ns1, char *out, size_t cap);
 
+/* The rules of a name as stored (SPEC §2), for the records read back: a
+ * host or zone name of at most MAXLEN characters, already normalised
+ * (lowercase, no trailing dot); a mailbox as spfdb_mailbox_norm leaves it.
+ * 0 or SPFDB_EINVAL with the reason in MSG. */
+int spfdb_stored_name_check(const char *s, size_t maxlen, char *msg, size_t msgcap);
+int spfdb_stored_mailbox_check(const char *s, char *msg, size_t msgcap);
+
+/* The N octets at S as text that stays on one line and shows no control
+ * character: printable ASCII kept, '\\' and '"' and every other octet as
+ * \xHH.  Into DST of CAP bytes (cut there, always terminated); returns
+ * the length written.  4 * N + 1 bytes hold it all. */
+size_t spfdb_escape(char *dst, size_t cap, const void *s, size_t n);
+
 #endif

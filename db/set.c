@@ -52,9 +52,13 @@ static int match(const uint8_t *a, const uint8_t *b, unsigned len)
 
 static void last_addr(const uint8_t *addr, unsigned len, unsigned n, uint8_t *end)
 {
+    unsigned full = len / 8;
+
     memcpy(end, addr, n);
-    for (unsigned b = len; b < n * 8; b++)
-        end[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+    if (full < n) { /* a byte at a time: the merge's maximal pass calls this per entry */
+        end[full] |= (uint8_t)(0xffu >> (len % 8));
+        memset(end + full + 1, 0xff, n - full - 1);
+    }
 }
 
 /* A += 1; returns 0 when it wrapped past the last address. */
@@ -432,4 +436,164 @@ int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg)
 int set_load(spfdb_txn *t, int maximal, const uint8_t *key, const uint8_t *m)
 {
     return put_member(t, maximal ? DB_MAXIMAL : DB_PREFIXES, key, m, set_alen(key[4]));
+}
+
+/* ---- bulk changes ------------------------------------------------------- */
+
+/* Append COUNT members of MS bytes at BUF under KEY to DB, whose KEY holds
+ * none: one MDB_MULTIPLE put fills pages in order, no descent a member. */
+static int put_run(spfdb_txn *t, int db, uint8_t *k, uint8_t *buf, size_t count, unsigned ms)
+{
+    MDB_val key = {5, k}, v[2] = {{ms, buf}, {count, NULL}};
+    MDB_cursor *c;
+    int rc;
+
+    if (count == 0)
+        return 0;
+    rc = store_cursor(t, db, &c);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_put(c, &key, v, MDB_MULTIPLE | MDB_APPENDDUP);
+    if (rc == 0 && v[1].mv_size != count)
+        rc = MDB_CORRUPTED;
+    return rc ? store_fail(t, rc) : 0;
+}
+
+/* The member bytes of OP's prefix (address | length). */
+static void op_member(const struct spfdb_entry_op *op, uint8_t *m, unsigned a)
+{
+    memcpy(m, op->p.addr, a);
+    m[a] = op->p.len;
+}
+
+/* Merge state: the new members so far, the next op. */
+struct merge {
+    struct spfdb_entry_op *ops;
+    size_t n, k;      /* ops, the next one */
+    uint8_t *out;     /* o members of ms bytes */
+    size_t o, made;   /* members out, ops made */
+    unsigned a, ms;   /* address bytes, member bytes */
+};
+
+/* The ops before stored member S (NULL: all that are left), then S. */
+static void merge_one(struct merge *g, const uint8_t *s)
+{
+    uint8_t om[SET_MEMBER_MAX];
+    int c = 1;
+
+    for (; g->k < g->n; g->k++) {
+        struct spfdb_entry_op *op = &g->ops[g->k];
+
+        op_member(op, om, g->a);
+        if (s && (c = memcmp(om, s, g->ms)) >= 0)
+            break;
+        op->result = op->del ? SPFDB_ENOTFOUND : 0;
+        if (!op->del) {
+            memcpy(g->out + g->o++ * g->ms, om, g->ms);
+            g->made++;
+        }
+    }
+    if (!s)
+        return;
+    if (g->k < g->n && c == 0) {
+        struct spfdb_entry_op *op = &g->ops[g->k++];
+        op->result = op->del ? 0 : SPFDB_EEXIST;
+        if (op->del) {
+            g->made++;
+            return;
+        }
+    }
+    memcpy(g->out + g->o++ * g->ms, s, g->ms);
+}
+
+/* Read KEY's members from the prefixes database into the merge. */
+static int merge_stored(spfdb_txn *t, uint8_t *k, struct merge *g, size_t count)
+{
+    MDB_val key = {5, k}, val;
+    MDB_cursor *c;
+    int rc = store_cursor(t, DB_PREFIXES, &c);
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+    /* one member is a plain value, with no duplicate page to list */
+    if (rc == 0 && count > 1)
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_MULTIPLE);
+    while (rc == 0) {
+        if (val.mv_size == 0 || val.mv_size % g->ms != 0)
+            return SPFDB_EFORMAT;
+        for (const uint8_t *s = val.mv_data, *e = s + val.mv_size; s < e; s += g->ms) {
+            if (s[g->a] > g->a * 8)
+                return SPFDB_EFORMAT;
+            merge_one(g, s);
+        }
+        rc = count > 1 ? mdb_cursor_get(c, &key, &val, MDB_NEXT_MULTIPLE) : MDB_NOTFOUND;
+    }
+    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+}
+
+/* Keep the maximal members of the sorted G->out, in place: a member is
+ * maximal unless it starts inside the last maximal one (prefixes nest or
+ * are disjoint, and the shortest at an address comes first).  Returns
+ * how many. */
+static size_t keep_maximal(struct merge *g)
+{
+    uint8_t end[16];
+    size_t m = 0;
+
+    for (size_t i = 0; i < g->o; i++) {
+        uint8_t *s = g->out + i * g->ms, *d = g->out + m * g->ms;
+
+        if (m && memcmp(s, end, g->a) <= 0)
+            continue;
+        memmove(d, s, g->ms);
+        last_addr(d, d[g->a], g->a, end);
+        m++;
+    }
+    return m;
+}
+
+int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op *ops, size_t n)
+{
+    struct merge g = {.ops = ops, .n = n, .a = set_alen(family), .ms = set_alen(family) + 1};
+    uint8_t k[5];
+    MDB_val key = {5, k}, val;
+    MDB_cursor *c;
+    size_t count = 0;
+    int rc = untail(t, DB_PREFIXES);
+
+    if (rc == 0)
+        rc = untail(t, DB_MAXIMAL);
+    if (rc == 0)
+        rc = store_cursor(t, DB_PREFIXES, &c);
+    if (rc)
+        return rc;
+    put_be32(k, alloc_id);
+    k[4] = (uint8_t)family;
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+    if (rc == 0)
+        rc = mdb_cursor_count(c, &count);
+    if (rc && rc != MDB_NOTFOUND)
+        return store_fail(t, rc);
+    if (count > SIZE_MAX / g.ms - n)
+        return SPFDB_ENOMEM;
+    if (!(g.out = malloc(((size_t)count + n) * g.ms + 1)))
+        return SPFDB_ENOMEM;
+    rc = count ? merge_stored(t, k, &g, (size_t)count) : 0;
+    if (rc == 0)
+        merge_one(&g, NULL);
+    if (rc == 0 && g.made) {
+        for (int db = DB_PREFIXES; db <= DB_MAXIMAL && rc == 0; db++) {
+            key.mv_data = k;
+            key.mv_size = 5;
+            rc = mdb_del(t->mdb, t->env->dbi[db], &key, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc ? store_fail(t, rc) : 0;
+        }
+        if (rc == 0)
+            rc = put_run(t, DB_PREFIXES, k, g.out, g.o, g.ms);
+        if (rc == 0)
+            rc = put_run(t, DB_MAXIMAL, k, g.out, keep_maximal(&g), g.ms);
+    }
+    free(g.out);
+    return rc;
 }

@@ -52,6 +52,12 @@ int set_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
  * nonzero return of FN stops the emptying half done and is returned: the
  * caller then aborts the transaction. */
 int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
+/* Apply the N changes of OPS (all of FAMILY, sorted, valid: entry.c
+ * checks) to ALLOC_ID's FAMILY set by rewriting it: read its entries
+ * once, merge, drop the key from both databases, append the new entries
+ * and the maximal ones (one linear pass) with MDB_MULTIPLE puts.  Sets
+ * each op's result (spfdb.h spfdb_entry_apply); 0 or <0. */
+int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op *ops, size_t n);
 /* The format upgrade: append member M under KEY (alloc_id | family) to the
  * prefixes (MAXIMAL 0) or maximal database.  Members must come in order;
  * SPFDB_EEXIST for a repeat. */

@@ -82,17 +82,44 @@ int spfdb_env_reader_check(spfdb_env *env);
  * the copy's data.mdb into an empty directory. */
 int spfdb_env_copy(spfdb_env *env, const char *dir);
 
-/* Files spfdb_env_open creates in the database directory get mode 0660
- * whatever the umask.  Run as root, it opens and creates them as the
- * directory's owner and group (setfsuid/setfsgid), so they are theirs and
- * nothing is changed by path afterwards; anyone else's files get the
- * directory's group only from a setgid directory.  A data.mdb or lock.mdb
- * that is not a regular file is refused (SPFDB_ENOTREG).  The directory is
- * meant to be owned by spfdbd's user and shared by the spfdb group (its
- * admins), mode 2770.  Thread rule: spfdb_env_open changes the process's
- * umask and this thread's filesystem ids for its duration: call it while
- * the process is single-threaded (spfdb-ctl; spfdbd before its workers
- * start). */
+/* The same for a process that must never write the database (spfdbd,
+ * SPEC §4): data.mdb is opened read-only (MDB_RDONLY) and nothing is
+ * created or converted, so it needs read access to data.mdb and write
+ * access to lock.mdb only.  SPFDB_ENODB when the directory holds no
+ * database yet, SPFDB_EOLDFORMAT for an older format (a writer, any
+ * spfdb-ctl command, converts it).  spfdb_write() on it fails. */
+int spfdb_env_open_ro(const char *dir, spfdb_env **out);
+
+/* The directory (env.c says why): it must not be writable by its group or
+ * others, and must be owned by the process's user or by root; else
+ * SPFDB_EUNSAFE, whoever runs it.  The recommended layout (docs/
+ * operations.md): the directory root:spfdb 0750, data.mdb root:spfdb-admin
+ * 0664 (its writers' group; spfdbd reads it as "other", which only group
+ * spfdb can reach through the directory), lock.mdb root:spfdb 0660.  A
+ * data.mdb or lock.mdb that is not a regular file with a single name (a
+ * symlink, a hard link, a fifo...) is refused (SPFDB_ENOTREG).  Files
+ * spfdb_env_open creates get mode 0660 whatever the umask.  Run as root,
+ * it opens and creates them as the directory's owner and group
+ * (setfsuid/setfsgid), so they are theirs and a link their owner planted
+ * reaches only what the owner could write.  LMDB is given the directory
+ * as /proc/self/fd/N: /proc must be mounted (else SPFDB_EIO).  Thread
+ * rule: spfdb_env_open changes the process's umask and this thread's
+ * filesystem ids for its duration: call it while the process is
+ * single-threaded (spfdb-ctl; spfdbd before its workers start). */
+
+/* A stored name that breaks SPEC §2's rules (no write stores one: the
+ * database was changed behind the library) is damage: a read that needs
+ * the record fails with SPFDB_EBADNAME, and spfdb_env_damage copies the
+ * env's last such finding into BUF (CAP bytes), the name escaped
+ * (spfdb_escape, names.h), e.g. 'allocation name "a\x0ab"': 1, or 0 when
+ * there was none.  With a handler set (spfdb_env_on_damage, before any
+ * thread reads), the walks over allocations, zones, keys and replicas skip
+ * such a record instead, and a damaged transfer zone reads as none
+ * (SPFDB_ENOTFOUND), each calling FN(description, ARG) on the reading
+ * thread: a server goes on serving the rest.  Any thread. */
+typedef void (*spfdb_damage_fn)(const char *desc, void *arg);
+void spfdb_env_on_damage(spfdb_env *env, spfdb_damage_fn fn, void *arg);
+int spfdb_env_damage(spfdb_env *env, char *buf, size_t cap);
 
 /* LMDB's version string, for the start-up log line. */
 const char *spfdb_lmdb_version(void);
@@ -387,6 +414,15 @@ struct spfdb_follow {
     uint32_t primary_serial; /* the primary's serial last seen */
     int64_t last_contact;    /* the last answer from a primary, or 0 */
     int64_t last_success;    /* the last transfer applied, or 0 */
+    /* Stored after the fields above (a record without them reads as 0):
+     * spfdb-follow's counters and what spfdbd's metrics derive from them. */
+    uint64_t transfers_ok;   /* transfers applied */
+    uint64_t failures;       /* exchanges with a primary that failed */
+    uint64_t rollbacks;      /* a primary's serial seen below ours (a restored backup) */
+    int64_t behind_since;    /* first saw a newer primary serial not yet applied, or 0 */
+    int64_t last_failure;    /* the last failed exchange, or 0 */
+    uint32_t expire;         /* the transfer zone SOA's EXPIRE last seen, or 0 */
+    int axfr_needed;         /* the next transfer is an AXFR (rollback, divergence) */
 };
 int spfdb_follow_get(spfdb_txn *txn, struct spfdb_follow *out);
 int spfdb_follow_put(spfdb_txn *txn, const struct spfdb_follow *f);
@@ -414,10 +450,39 @@ int spfdb_entry_has(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix
  * each shorter prefix length). */
 int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,
                          struct spfdb_prefix *out);
+/* Many changes of one allocation at once (bulk add, replace, import).
+ * OPS holds N changes sorted by spfdb_prefix_cmp, no prefix twice; each
+ * is made as spfdb_entry_add_flags(txn, alloc_id, p, FLAGS) or
+ * spfdb_entry_del would make it, and its RESULT says how it went: 0 made,
+ * SPFDB_EEXIST an add of a present entry, SPFDB_ENOTFOUND a del of an
+ * absent one (both skipped, the rest goes on).  Returns 0, or: SPFDB_EINVAL
+ * (OPS out of order or repeating a prefix, or a malformed prefix) or the
+ * rules' refusal of an add (SPFDB_EINVAL, SPFDB_ERULE; WHY as
+ * spfdb_prefix_check) with the op's index in *BAD (when not NULL), checked
+ * before anything changes; SPFDB_ENOTFOUND for no such allocation; or a
+ * storage failure (sticky).  The change log lists the removals made, then
+ * the additions, each in address order.  Cost: when a family's changes are many next
+ * to its stored entries (docs/design.md "Bulk changes"), the stored
+ * entries are read once, merged with the changes and written back in order
+ * with the maximal entries recomputed in one pass: O(entries), sequential;
+ * otherwise each change is made on its own, O(log n) each. */
+struct spfdb_entry_op {
+    struct spfdb_prefix p;
+    uint8_t del;    /* 1: remove P, 0: add P */
+    int8_t result;  /* out: 0, SPFDB_EEXIST or SPFDB_ENOTFOUND */
+};
+int spfdb_entry_apply(spfdb_txn *txn, uint32_t alloc_id, struct spfdb_entry_op *ops, size_t n,
+                      unsigned flags, struct spfdb_why *why, size_t *bad);
 /* Entries in address order (family 4 before 6, then address, then length).
  * FN must not add or remove entries of the allocation. */
 typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);
 int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
+
+/* The maximal entries of ALLOC_ID (those inside no other entry: pairwise
+ * disjoint, their union the allocation's set), IPv4 before IPv6, each in
+ * address order.  FN's nonzero return stops the walk and is returned.
+ * Read-only; for spfdbd's `_spf` chain (server/spfchain.h). */
+int spfdb_maximal_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 
 /* The query path: is the address listed?  FAMILY is 4 (ADDR holds 4 bytes)
  * or 6 (16 bytes; no ::ffff:0:0/96 mapping is done here).  1 listed, 0 not,

@@ -30,6 +30,13 @@ struct spfdb_env {
     uint64_t remaps;      /* maps made, counted under remap's write side */
     char *user, *command; /* change log origin (spfdb_env_set_origin); NULL: unset */
     int follower;         /* spfdb_env_set_follower: may write a replica's data */
+    int rdonly;           /* spfdb_env_open_ro: MDB_RDONLY, data.mdb never written */
+    /* The last stored name found breaking SPEC §2 (store_bad_name), for
+     * spfdb_env_damage; the handler of spfdb_env_on_damage. */
+    pthread_mutex_t damage_lock;
+    char damage[2 * 4 * 255 + 64];
+    spfdb_damage_fn on_damage;
+    void *damage_arg;
     /* The read indexes of this process's handles, in a table per data
      * version shared by every handle on it (index.h); the lock is taken to
      * adopt a new version or drop one, and only tried by a lookup that

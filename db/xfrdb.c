@@ -254,7 +254,17 @@ int xfr_key_decode(const char *name, size_t n, const uint8_t *b, size_t len, str
     if (p)
         memcpy(k->secret, p, k->secret_len);
     k->created = (int64_t)get_u64(&v);
-    return read_end(&v) || spfdb_key_check(k, NULL) ? SPFDB_EFORMAT : 0;
+    if (read_end(&v))
+        return SPFDB_EFORMAT;
+    if (spfdb_key_name_check(k->name, NULL))
+        return SPFDB_EBADNAME;
+    return spfdb_key_check(k, NULL) ? SPFDB_EFORMAT : 0;
+}
+
+/* RC of a decoder: SPFDB_EBADNAME recorded as WHAT NAME (env.h). */
+static int named_fail(spfdb_txn *t, int rc, const char *what, const char *name, size_t n)
+{
+    return rc == SPFDB_EBADNAME ? store_bad_name_of(t, what, name, n) : rc;
 }
 
 int spfdb_key_add(spfdb_txn *t, const struct spfdb_key *k, struct spfdb_why *why)
@@ -287,7 +297,9 @@ int spfdb_key_get(spfdb_txn *t, const char *name, struct spfdb_key *out)
         return SPFDB_EINVAL;
     k = key_of(kb, "key", name);
     rc = rec_get(t, &k, &v);
-    return rc ? rc : xfr_key_decode(name, strlen(name), v.mv_data, v.mv_size, out);
+    return rc ? rc
+              : named_fail(t, xfr_key_decode(name, strlen(name), v.mv_data, v.mv_size, out),
+                           "key name", name, strlen(name));
 }
 
 /* 0 when a key is named NAME, else SPFDB_ENOTFOUND (an invalid name too). */
@@ -336,7 +348,11 @@ static int key_each(const char *name, size_t n, const MDB_val *v, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_key k;
-    int rc = xfr_key_decode(name, n, v->mv_data, v->mv_size, &k);
+    int rc = named_fail(w->t, xfr_key_decode(name, n, v->mv_data, v->mv_size, &k), "key name",
+                        name, n);
+
+    if (rc == SPFDB_EBADNAME)
+        return store_walk_skip(w->t, rc); /* a server goes on without that key */
 
     if (rc == 0)
         rc = ((spfdb_key_fn)w->fn)(&k, w->arg);
@@ -362,7 +378,9 @@ int xfr_zone_decode(const uint8_t *b, size_t len, struct spfdb_xfr_zone *z)
         return SPFDB_EFORMAT;
     get_str(&v, z->name, sizeof z->name);
     get_str(&v, z->ns, sizeof z->ns);
-    return read_end(&v) || spfdb_xfr_zone_rules(z->name, z->ns, NULL) ? SPFDB_EFORMAT : 0;
+    if (read_end(&v))
+        return SPFDB_EFORMAT;
+    return spfdb_xfr_zone_rules(z->name, z->ns, NULL) ? SPFDB_EBADNAME : 0;
 }
 
 int spfdb_xfr_zone_get(spfdb_txn *t, struct spfdb_xfr_zone *out)
@@ -371,7 +389,14 @@ int spfdb_xfr_zone_get(spfdb_txn *t, struct spfdb_xfr_zone *out)
     MDB_val k = key_of(kb, "zone", NULL), v;
     int rc = rec_get(t, &k, &v);
 
-    return rc ? rc : xfr_zone_decode(v.mv_data, v.mv_size, out);
+    if (rc == 0 && (rc = xfr_zone_decode(v.mv_data, v.mv_size, out)) == SPFDB_EBADNAME)
+        rc = spfdb_xfr_zone_rules(out->name, NULL, NULL)
+                 ? store_bad_name_of(t, "transfer zone", out->name, strlen(out->name))
+                 : store_bad_name_of(t, "transfer zone NS host", out->ns, strlen(out->ns));
+    /* a server with a damage handler goes on as if none were set */
+    if (rc == SPFDB_EBADNAME && store_walk_skip(t, rc) == 0)
+        rc = SPFDB_ENOTFOUND;
+    return rc;
 }
 
 int xfr_zone_name(spfdb_txn *t, char *name)
@@ -504,23 +529,33 @@ int xfr_replica_decode(const char *addr, size_t n, const uint8_t *b, size_t len,
 
     memset(r, 0, sizeof *r);
     if (key_name(addr, n, r->addr, sizeof r->addr) ||
-        canonical(r->addr, 0, &r->ap, check, NULL) || strcmp(check, r->addr) != 0 ||
-        reading(&v, b, len))
+        canonical(r->addr, 0, &r->ap, check, NULL) || strcmp(check, r->addr) != 0)
+        return SPFDB_EBADNAME; /* the address, as spfdb_replica_add stores it */
+    if (reading(&v, b, len))
         return SPFDB_EFORMAT;
     get_str(&v, r->key, sizeof r->key);
-    if (read_end(&v) || spfdb_key_name_check(r->key, NULL))
+    if (read_end(&v))
         return SPFDB_EFORMAT;
-    return 0;
+    return spfdb_key_name_check(r->key, NULL) ? SPFDB_EBADNAME : 0;
 }
 
 static int replica_each(const char *name, size_t n, const MDB_val *m, void *arg)
 {
     const struct store_pass *w = arg;
     struct spfdb_replica r;
+    int rc = xfr_replica_decode(name, n, m->mv_data, m->mv_size, &r);
 
-    if (xfr_replica_decode(name, n, m->mv_data, m->mv_size, &r))
-        return SPFDB_EFORMAT;
-    return ((spfdb_replica_fn)w->fn)(&r, w->arg);
+    if (rc == SPFDB_EBADNAME) {
+        struct spfdb_addrport ap;
+        char c[SPFDB_ADDRPORT_STRLEN];
+        int addr_ok = r.addr[0] && canonical(r.addr, 0, &ap, c, NULL) == 0 &&
+                      strcmp(c, r.addr) == 0;
+        return store_walk_skip(w->t, addr_ok ? store_bad_name_of(w->t, "key name of a replica",
+                                                                 r.key, strlen(r.key))
+                                             : store_bad_name_of(w->t, "replica address", name,
+                                                                 n));
+    }
+    return rc ? rc : ((spfdb_replica_fn)w->fn)(&r, w->arg);
 }
 
 int spfdb_replica_foreach(spfdb_txn *t, spfdb_replica_fn fn, void *arg)
@@ -559,15 +594,16 @@ int xfr_primary_decode(const uint8_t *b, size_t len, struct spfdb_primary *out)
         return SPFDB_EFORMAT;
     for (unsigned i = 0; i < out->n_addr; i++)
         get_str(&v, out->addr[i], sizeof out->addr[i]);
-    if (read_end(&v) || spfdb_xfr_zone_rules(out->zone, NULL, NULL) ||
-        spfdb_key_name_check(out->key, NULL))
+    if (read_end(&v))
         return SPFDB_EFORMAT;
+    if (spfdb_xfr_zone_rules(out->zone, NULL, NULL) || spfdb_key_name_check(out->key, NULL))
+        return SPFDB_EBADNAME;
     /* as spfdb_primary_set stores them: valid, canonical, none twice */
     if (primary_addrs(out, canon, NULL))
-        return SPFDB_EFORMAT;
+        return SPFDB_EBADNAME;
     for (unsigned i = 0; i < out->n_addr; i++)
         if (strcmp(canon[i], out->addr[i]) != 0)
-            return SPFDB_EFORMAT;
+            return SPFDB_EBADNAME;
     return 0;
 }
 
@@ -577,7 +613,23 @@ int spfdb_primary_get(spfdb_txn *t, struct spfdb_primary *out)
     MDB_val k = key_of(kb, "primary", NULL), m;
     int rc = rec_get(t, &k, &m);
 
-    return rc ? rc : xfr_primary_decode(m.mv_data, m.mv_size, out);
+    if (rc == 0 && (rc = xfr_primary_decode(m.mv_data, m.mv_size, out)) == SPFDB_EBADNAME) {
+        const char *what = "primary's address", *bad = out->addr[0];
+        if (spfdb_xfr_zone_rules(out->zone, NULL, NULL))
+            what = "primary's transfer zone", bad = out->zone;
+        else if (spfdb_key_name_check(out->key, NULL))
+            what = "primary's key name", bad = out->key;
+        for (unsigned i = 0; bad == out->addr[0] && i < out->n_addr; i++) {
+            struct spfdb_addrport ap;
+            char c[SPFDB_ADDRPORT_STRLEN];
+            if (canonical(out->addr[i], 0, &ap, c, NULL) || strcmp(c, out->addr[i]) != 0) {
+                bad = out->addr[i];
+                break;
+            }
+        }
+        rc = store_bad_name_of(t, what, bad, strlen(bad));
+    }
+    return rc;
 }
 
 /* P's addresses checked and made canonical into OUT. */
@@ -679,6 +731,15 @@ int xfr_follow_decode(const uint8_t *b, size_t len, struct spfdb_follow *out)
     out->primary_serial = get_u32(&v);
     out->last_contact = (int64_t)get_u64(&v);
     out->last_success = (int64_t)get_u64(&v);
+    if (v.bad || v.n == v.cap)
+        return read_end(&v); /* the first form: no counters */
+    out->transfers_ok = get_u64(&v);
+    out->failures = get_u64(&v);
+    out->rollbacks = get_u64(&v);
+    out->behind_since = (int64_t)get_u64(&v);
+    out->last_failure = (int64_t)get_u64(&v);
+    out->expire = get_u32(&v);
+    out->axfr_needed = get8(&v) != 0;
     return read_end(&v);
 }
 
@@ -705,5 +766,12 @@ int spfdb_follow_put(spfdb_txn *t, const struct spfdb_follow *f)
     put_u32(&v, f->primary_serial);
     put_u64(&v, (uint64_t)f->last_contact);
     put_u64(&v, (uint64_t)f->last_success);
+    put_u64(&v, f->transfers_ok);
+    put_u64(&v, f->failures);
+    put_u64(&v, f->rollbacks);
+    put_u64(&v, (uint64_t)f->behind_since);
+    put_u64(&v, (uint64_t)f->last_failure);
+    put_u32(&v, f->expire);
+    put8(&v, f->axfr_needed ? 1 : 0);
     return rec_put(t, &k, &v, 0);
 }

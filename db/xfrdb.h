@@ -11,7 +11,11 @@
  *   "primary"            what this replica follows: zone, key, address
  *                        count (1), each ADDR:PORT
  *   "follow"             the follower's state: synced (1), the primary's
- *                        serial seen (u32), last contact, last success (i64)
+ *                        serial seen (u32), last contact, last success (i64);
+ *                        then (absent in records of the first form, read
+ *                        as 0) transfers applied, failures, rollbacks (u64),
+ *                        behind since, last failure (i64), EXPIRE (u32),
+ *                        AXFR needed (1)
  * Every change is a quiet commit (t->quiet): durable, but no serial, no
  * change log record (the secrets stay out of it), no meta_gen; write.c
  * bumps xfr_gen instead.  Storing a value unchanged changes nothing.
@@ -35,8 +39,9 @@ int xfr_zone_name(spfdb_txn *t, char *name);
 /* The stored values' decoders (pure): the record of key "key" 0 NAME
  * (NLEN octets), "zone", "replica" 0 ADDR, "primary", "follow", stored as
  * B[0..LEN), into *OUT, checked as the setters check what they store
- * (names, addresses canonical and none twice, lengths): 0, or
- * SPFDB_EFORMAT. */
+ * (names, addresses canonical and none twice, lengths): 0, SPFDB_EFORMAT
+ * for a record that cannot be read, or SPFDB_EBADNAME for a name or
+ * address in it that breaks the setters' rules (*OUT holds it then). */
 int xfr_key_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
                    struct spfdb_key *out);
 int xfr_zone_decode(const uint8_t *b, size_t len, struct spfdb_xfr_zone *out);

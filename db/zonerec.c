@@ -1,5 +1,6 @@
 /* zonerec.c: the stored form of a zone (zonerec.h). */
 #include "bytes.h"
+#include "names.h"
 #include "zonerec.h"
 
 #include <stdio.h>
@@ -48,8 +49,37 @@ static int get_str(const uint8_t *b, size_t len, size_t *off, char *out, size_t 
     return 0;
 }
 
-int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
-                   struct spfdb_zone *z)
+/* Z's names as stored (SPEC §2, the rules spfdb_zone_rules applies on
+ * every write; names.h): 0, or SPFDB_EBADNAME with what broke one and the
+ * name, escaped, in DESC. */
+static int names_check(const struct spfdb_zone *z, char *desc, size_t cap)
+{
+    char esc[4 * SPFDB_NAME_MAX + 1], zone[4 * SPFDB_NAME_MAX + 1];
+    const char *what = NULL, *bad = NULL;
+
+    if (spfdb_stored_name_check(z->name, SPFDB_HOST_MAX, NULL, 0) != 0)
+        what = "zone name", bad = z->name;
+    for (unsigned i = 0; !what && i < z->n_ns; i++)
+        if (spfdb_stored_name_check(z->ns[i], SPFDB_HOST_MAX, NULL, 0) != 0)
+            what = "NS host", bad = z->ns[i];
+    if (!what && z->hostmaster[0] && spfdb_stored_mailbox_check(z->hostmaster, NULL, 0) != 0)
+        what = "hostmaster", bad = z->hostmaster;
+    if (!what)
+        return 0;
+    if (desc && cap) {
+        spfdb_escape(esc, sizeof esc, bad, strlen(bad));
+        spfdb_escape(zone, sizeof zone, z->name, strlen(z->name));
+        if (bad == z->name)
+            snprintf(desc, cap, "%s \"%s\"", what, esc);
+        else
+            snprintf(desc, cap, "%s \"%s\" of zone \"%s\"", what, esc, zone);
+    }
+    return SPFDB_EBADNAME;
+}
+
+/* The record's structure alone (zonerec.h). */
+static int decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
+                  struct spfdb_zone *z)
 {
     size_t off = FIXED;
 
@@ -70,6 +100,20 @@ int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
         if (get_str(b, len, &off, z->ns[i], sizeof z->ns[i]))
             return SPFDB_EFORMAT;
     return off == len ? 0 : SPFDB_EFORMAT;
+}
+
+int zonerec_decode_desc(const char *name, size_t nlen, const uint8_t *b, size_t len,
+                        struct spfdb_zone *z, char *desc, size_t cap)
+{
+    int rc = decode(name, nlen, b, len, z);
+
+    return rc ? rc : names_check(z, desc, cap);
+}
+
+int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
+                   struct spfdb_zone *z)
+{
+    return decode(name, nlen, b, len, z);
 }
 
 void zonerec_text(const struct spfdb_zone *z, char *buf, size_t cap)

@@ -25,9 +25,17 @@ size_t zonerec_encode(const struct spfdb_zone *z, uint8_t *b);
 /* The zone NAME (NLEN octets) stored as the LEN octets at B, into *Z with
  * alloc "" (the caller names the allocation).  0, or SPFDB_EFORMAT for
  * what zonerec_encode cannot have written (a NUL in a string, too many NS
- * hosts, octets left over). */
+ * hosts, octets left over).  The _desc form, for the zones database,
+ * also checks the zone name, NS hosts and hostmaster against SPEC §2's
+ * rules for names (no write stores one that breaks them): SPFDB_EBADNAME,
+ * and DESC (CAP bytes; may be NULL) says which, the name escaped
+ * (spfdb_escape), e.g. 'NS host "a\x0a" of zone "example.com"'.  The
+ * change log's copies are history, decoded as stored and printed escaped. */
+int zonerec_decode_desc(const char *name, size_t nlen, const uint8_t *b, size_t len,
+                        struct spfdb_zone *z, char *desc, size_t cap);
 int zonerec_decode(const char *name, size_t nlen, const uint8_t *b, size_t len,
                    struct spfdb_zone *z);
+#define ZONEREC_DESC_MAX (2 * 4 * SPFDB_NAME_MAX + 64)
 
 /* The settings as the change log has always shown them ("ttl=300
  * negative-ttl=60 hostmaster=default ns=a,b") into BUF of CAP octets

@@ -8,7 +8,7 @@ port=${PORT:-5353}
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/release -j "$(nproc)" >/dev/null
 ctl="build/release/tools/spfdb-ctl --db build/demo-db"
-rm -rf build/demo-db && mkdir -p build/demo-db
+rm -rf build/demo-db && mkdir -p -m 0700 build/demo-db
 $ctl zone add iphmx.example --ns ns1.dns.example.net --ns ns2.dns.example.net
 $ctl allocation add acme
 $ctl add --allocation acme 198.51.100.0/24 203.0.113.64/26 2001:db8:100::/48

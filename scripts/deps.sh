@@ -7,11 +7,12 @@ set -eu
 # TSIG's HMAC-SHA256 (xfr/) and spfdb-ctl's base64; bind9-utils for
 # named-checkconf (tests/cli: the key statement spfdb-ctl prints); bind9 and
 # faketime for tests/integration/test_xfr.py (named as a secondary, clock skew);
-# knot for knotc conf-check of the key spfdb-ctl prints.
+# knot for knotc conf-check of the key spfdb-ctl prints.  spfquery (libspf2)
+# and libmail-spf-perl are real SPF verifiers for tests/integration/test_forms.py.
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
       nettle-dev clang knot-dnsutils knot dnsutils bind9-utils bind9 faketime unbound python3
       python3-dnspython
-      python3-spf python3-prometheus-client iproute2 procps systemd man-db groff-base"
+      python3-spf spfquery libmail-spf-perl python3-prometheus-client iproute2 procps systemd man-db groff-base"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"

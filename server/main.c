@@ -1,10 +1,11 @@
 /* main.c: spfdbd's command line, start-up, wiring, signals and shutdown
  * (SPEC §4).
  *
- * Start-up order: bind every socket (DNS and metrics) and set up the
+ * Start-up order: bind every socket (DNS, NOTIFY, metrics) and set up the
  * threads that will serve them (--workers UDP workers on each address, one
- * TCP thread for all), drop privileges (--user), open the database (so
- * files LMDB creates belong to that user), open each thread's read view
+ * TCP thread for all), drop privileges (--user), open the database
+ * read-only (spfdbd never writes it), give up every capability (caps.h),
+ * open each thread's read view
  * (its zone table built once), start the threads, then say READY: every
  * start-up error is reported before anything is served.  main owns the
  * DNS sockets and closes them once the threads are freed.  The main thread
@@ -24,19 +25,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "caps.h"
+#include "cookie.h"
 #include "log.h"
 #include "metrics.h"
+#include "notifier.h"
+#include "rrl.h"
 #include "sockets.h"
 #include "spfdb.h"
 #include "stdfds.h"
 #include "stats.h"
 #include "tcp.h"
 #include "udp.h"
+#include "view.h"
 #include "xfrserve.h"
 
 enum { EXIT_START = 1, EXIT_USAGE = 2, EXIT_DB = 3 };
@@ -54,8 +62,13 @@ struct options {
     int with_metrics;
     struct sock_addr metrics;
     const char *user;      /* --user: switch to it after binding */
+    struct notify_source nsrc[2]; /* --notify-source: one per address family */
+    unsigned nnsrc;
     uid_t uid;
     gid_t gid;
+    unsigned rate_limit;   /* --rate-limit N; 0: off */
+    int rate_dry_run;      /* --rate-limit-dry-run */
+    const char *cookie_file; /* --cookie-secret-file; NULL: a random secret */
 };
 
 /* The running server, owned by the main thread. */
@@ -68,6 +81,7 @@ struct server {
     struct udp_worker **udp;   /* [nudp]: worker i serves udp_fd[i] */
     struct tcp_thread *tcp;    /* worker nudp */
     struct xfr_pool *xfr;      /* transfer threads, fed by the TCP thread */
+    struct notifier *notify;   /* the NOTIFY sender's thread */
     const struct stats **stats; /* [nudp + 1]: the UDP workers' counters, then TCP's */
     unsigned udp_started;      /* UDP workers running */
     int tcp_started;
@@ -75,6 +89,7 @@ struct server {
     struct metrics *metrics;
     struct event *sigev[3], *tick;
     int sig;                   /* the signal that stopped the loop */
+    struct cookie_secrets cookies; /* read-only once the threads start */
 };
 
 static unsigned online_cpus(void)
@@ -103,8 +118,18 @@ static void usage(FILE *f)
             "                          or the longest-open one when none is idle\n"
             "  --tcp-idle-timeout S    close a TCP connection idle for S seconds (default 10)\n"
             "  --metrics ADDR:PORT     serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+            "  --notify-source ADDR[:PORT]  send NOTIFY to replicas from ADDR (one IPv4 and\n"
+            "                          one IPv6 address at most; [V6] or [V6]:PORT); no\n"
+            "                          port: any free one.  Default: the system's choice\n"
             "  --user NAME             when started as root: switch to user NAME (and its\n"
             "                          groups) once the sockets are bound\n"
+            "  --rate-limit N          at most N UDP replies a second to each client /24\n"
+            "                          (IPv4) or /56 (IPv6); over it replies are truncated\n"
+            "                          and dropped in turn.  Default: off\n"
+            "  --rate-limit-dry-run    with --rate-limit: count in the metrics, limit nothing\n"
+            "  --cookie-secret-file F  DNS Cookie secrets, 32 hex digits a line (the first\n"
+            "                          makes cookies, all are accepted); share it among the\n"
+            "                          servers of one service.  Default: random at start\n"
             "  --help                  show this help\n"
             "  --version               show the version\n"
             "\n"
@@ -143,7 +168,7 @@ static int bad_usage(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct options *o)
 {
     enum { O_DB = 256, O_LISTEN, O_WORKERS, O_TCP_MAX, O_TCP_IDLE, O_METRICS, O_USER, O_HELP,
-           O_VERSION };
+           O_VERSION, O_NOTIFY_SOURCE, O_RATE_LIMIT, O_RATE_DRY_RUN, O_COOKIE_FILE };
     static const struct option longopts[] = {
         { "db", required_argument, NULL, O_DB },
         { "listen", required_argument, NULL, O_LISTEN },
@@ -154,6 +179,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         { "user", required_argument, NULL, O_USER },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
+        { "notify-source", required_argument, NULL, O_NOTIFY_SOURCE },
+        { "rate-limit", required_argument, NULL, O_RATE_LIMIT },
+        { "rate-limit-dry-run", no_argument, NULL, O_RATE_DRY_RUN },
+        { "cookie-secret-file", required_argument, NULL, O_COOKIE_FILE },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -205,6 +234,30 @@ static int parse_args(int argc, char **argv, struct options *o)
         case O_USER:
             o->user = optarg;
             break;
+        case O_NOTIFY_SOURCE: {
+            struct notify_source ns;
+            if (notify_source_parse(optarg, &ns) != 0)
+                return bad_usage("bad --notify-source %s: expected ADDR, ADDR:PORT, [ADDR] or "
+                                 "[ADDR]:PORT",
+                                 optarg);
+            for (unsigned i = 0; i < o->nnsrc; i++)
+                if (o->nsrc[i].ss.ss_family == ns.ss.ss_family)
+                    return bad_usage("--notify-source %s: one IPv4 and one IPv6 address at most",
+                                     optarg);
+            o->nsrc[o->nnsrc++] = ns; /* two families: at most two */
+            break;
+        }
+        case O_RATE_LIMIT:
+            if (parse_uint(optarg, 1, RRL_RATE_MAX, &o->rate_limit) != 0)
+                return bad_usage("bad --rate-limit %s: expected 1 to 1000000 replies a second",
+                                 optarg);
+            break;
+        case O_RATE_DRY_RUN:
+            o->rate_dry_run = 1;
+            break;
+        case O_COOKIE_FILE:
+            o->cookie_file = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -222,6 +275,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         return bad_usage("unexpected argument %s", argv[optind]);
     if (o->db == NULL)
         return bad_usage("%s", "--db DIR is required");
+    if (o->rate_dry_run && o->rate_limit == 0)
+        return bad_usage("%s", "--rate-limit-dry-run needs --rate-limit N");
     if (o->naddrs == 0) {
         if (sock_addr_parse("0.0.0.0:53", &o->addrs[0]) != 0 ||
             sock_addr_parse("[::]:53", &o->addrs[1]) != 0)
@@ -289,7 +344,7 @@ static int drop_privileges(const struct options *o)
  * timers, the database, the standard descriptors). */
 static rlim_t nofile_need(const struct options *o)
 {
-    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) +
+    return (rlim_t)o->tcp_max + (rlim_t)o->naddrs * (o->workers + 2) + 2 /* NOTIFY */ +
            (o->with_metrics ? METRICS_CONN_MAX + 1 : 0) + 64;
 }
 
@@ -390,11 +445,18 @@ static void log_ready(const struct options *o, unsigned zones)
         snprintf(user, sizeof user, "%s", pw->pw_name);
     else
         snprintf(user, sizeof user, "uid %u", (unsigned)geteuid());
+    char rate[64];
+    if (o->rate_limit > 0)
+        snprintf(rate, sizeof rate, "%u a second%s", o->rate_limit,
+                 o->rate_dry_run ? " (dry run)" : "");
+    else
+        snprintf(rate, sizeof rate, "off");
     log_info("ready: spfdbd %s (libevent %s, %.*s), listening on %s, %u worker%s, "
-             "database %s with %u zone%s, metrics %s, user %s",
+             "database %s with %u zone%s, metrics %s, user %s, rate limit %s, cookie secret %s",
              SPFDB_VERSION, event_get_version(), lmdb_len(lmdb), lmdb, addrs, o->workers,
              o->workers == 1 ? "" : "s", o->db, zones, zones == 1 ? "" : "s",
-             o->with_metrics ? o->metrics.text : "off", user);
+             o->with_metrics ? o->metrics.text : "off", user, rate,
+             o->cookie_file ? o->cookie_file : "random");
 }
 
 static void log_stop(int sig, const struct stats *const *each, unsigned n)
@@ -409,6 +471,70 @@ static void log_stop(int sig, const struct stats *const *each, unsigned n)
              " UDP errors or drops, %" PRIu64 " database read failures",
              sig == SIGINT ? "SIGINT" : "SIGTERM", t.udp_tx, tcp,
              t.udp_txdrop + t.udp_rxerr + t.udp_txerr, t.db_fail);
+}
+
+/* The cookie secrets: --cookie-secret-file (read before privileges are
+ * dropped, so it may be root's alone), else 16 random octets.  -1 to go
+ * on, or the exit status. */
+static int cookie_init(const struct options *o, struct cookie_secrets *c)
+{
+    char text[1024];
+    unsigned line;
+    struct stat sb;
+    ssize_t n = 0;
+    int fd;
+
+    if (o->cookie_file == NULL) {
+        c->n = 1;
+        if (getrandom(c->key[0], COOKIE_SECRET_LEN, 0) != COOKIE_SECRET_LEN) {
+            log_err("cannot make a cookie secret: %s", strerror(errno));
+            return EXIT_START;
+        }
+        return -1;
+    }
+    fd = open(o->cookie_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fstat(fd, &sb) != 0 || (n = read(fd, text, sizeof text - 1)) < 0) {
+        log_err("cannot read --cookie-secret-file %s: %s", o->cookie_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return EXIT_START;
+    }
+    close(fd);
+    if (cookie_secrets_parse(c, text, (size_t)n, &line) != 0) {
+        if (line)
+            log_err("--cookie-secret-file %s line %u: expected 32 hex digits", o->cookie_file,
+                    line);
+        else
+            log_err("--cookie-secret-file %s: expected 1 to %d secrets of 32 hex digits",
+                    o->cookie_file, COOKIE_SECRETS_MAX);
+        return EXIT_USAGE;
+    }
+    if (sb.st_mode & S_IROTH)
+        log_warn("--cookie-secret-file %s can be read by every user: anyone who reads it can "
+                 "forge cookies",
+                 o->cookie_file);
+    return -1;
+}
+
+/* Every UDP worker's table and the cookie secrets, before the threads
+ * start; 0 or -1. */
+static int defences(struct server *srv)
+{
+    const struct options *o = srv->o;
+
+    for (unsigned i = 0; i < srv->nudp; i++) {
+        struct rrl *r = NULL;
+        uint64_t seed;
+        if (o->rate_limit > 0 &&
+            (getrandom(&seed, sizeof seed, 0) != sizeof seed ||
+             (r = rrl_new(o->rate_limit, o->workers, o->rate_dry_run, seed)) == NULL))
+            return -1;
+        udp_set_defences(srv->udp[i], &srv->cookies, r);
+    }
+    tcp_set_cookies(srv->tcp, &srv->cookies);
+    if (srv->metrics != NULL)
+        metrics_set_rate_limit(srv->metrics, o->rate_limit, o->rate_dry_run);
+    return 0;
 }
 
 /* Bind everything, then switch user: nothing after this needs root. */
@@ -443,6 +569,10 @@ static int bind_all(struct server *srv)
             return EXIT_START;
         }
     }
+    if (notify_new(&srv->notify, o->nsrc, o->nnsrc, err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EXIT_START;
+    }
     if (o->with_metrics &&
         metrics_new(srv->base, &o->metrics, &srv->metrics, err, sizeof err) != 0) {
         log_err("%s", err);
@@ -454,19 +584,40 @@ static int bind_all(struct server *srv)
     return 0;
 }
 
+/* spfdbd reads only, but a data.mdb its user may write could still be
+ * changed by a compromised server: say so (SPEC §4). */
+static void warn_writable(const char *db)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/data.mdb", db);
+    if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0)
+        log_warn("%s is writable by spfdbd's user: a compromised server could change it; "
+                 "give it to the writers' group (spfdbd(8) FILES)", path);
+}
+
 static int open_db(struct server *srv)
 {
     const struct options *o = srv->o;
-    int rc = spfdb_env_open(o->db, &srv->env);
+    char err[200];
+    /* Read-only: spfdbd never writes its database (SPEC §4). */
+    int rc = spfdb_env_open_ro(o->db, &srv->env);
 
     if (rc != 0) {
         log_err("cannot open database %s: %s%s", o->db, spfdb_strerror(rc),
                 rc == SPFDB_ENODIR ? " (create it, then add a zone with spfdb-ctl)"
-                : rc == SPFDB_EACCES && o->user != NULL
-                    ? " (the directory and its files must be writable by --user)"
+                : rc == SPFDB_EACCES
+                    ? " (spfdbd's user needs read access to data.mdb and write access to "
+                      "lock.mdb: see spfdbd(8) FILES)"
                     : "");
         return EXIT_DB;
     }
+    spfdb_env_on_damage(srv->env, view_on_damage, NULL);
+    if (caps_drop(err, sizeof err) != 0) {
+        log_err("%s", err);
+        return EXIT_START;
+    }
+    warn_writable(o->db);
     rc = spfdb_env_reader_check(srv->env);
     if (rc < 0)
         log_warn("reader check: %s", spfdb_strerror(rc));
@@ -481,6 +632,10 @@ static int open_db(struct server *srv)
         if (srv->metrics != NULL)
             metrics_set_xfr(srv->metrics, srv->xfr);
     }
+    if (rc >= 0)
+        rc = notify_open(srv->notify, srv->env);
+    if (rc >= 0 && srv->metrics != NULL)
+        metrics_set_notify(srv->metrics, srv->notify);
     if (rc >= 0 && srv->metrics != NULL)
         rc = metrics_start(srv->metrics, srv->env, srv->stats, srv->nudp + 1, time(NULL));
     if (rc < 0) {
@@ -514,6 +669,10 @@ static int serve(struct server *srv, const sigset_t *sigs)
     unsigned zones = 0;
     int rc = bind_all(srv);
 
+    if (rc == 0 && defences(srv) != 0) {
+        log_err("cannot set up rate limiting: out of memory or randomness");
+        rc = EXIT_START;
+    }
     if (rc == 0)
         rc = open_db(srv);
     /* Counted before the workers start: worker 0 may replace its table
@@ -541,6 +700,13 @@ static int serve(struct server *srv, const sigset_t *sigs)
         }
         srv->tcp_started = err == 0;
     }
+    if (rc == 0) {
+        int err = notify_start(srv->notify);
+        if (err != 0) {
+            log_err("cannot start the NOTIFY thread: %s", strerror(err));
+            rc = EXIT_START;
+        }
+    }
     if (rc == 0 && main_events(srv, sigs) != 0) {
         log_err("cannot set up the main event loop");
         rc = EXIT_START;
@@ -566,6 +732,7 @@ static int serve(struct server *srv, const sigset_t *sigs)
         tcp_join(srv->tcp);
     if (srv->xfr != NULL)
         xfr_pool_stop(srv->xfr); /* after the TCP thread: nothing is handed over any more */
+    notify_stop(srv->notify);
     if (rc == 0)
         log_stop(srv->sig, srv->stats, srv->nudp + 1);
     return rc;
@@ -583,6 +750,7 @@ static void server_free(struct server *srv)
         udp_free(srv->udp[i]);
     tcp_free(srv->tcp);
     xfr_pool_free(srv->xfr);
+    notify_free(srv->notify);
     for (unsigned i = 0; i < srv->nudp; i++)
         if (srv->udp_fd[i] >= 0)
             close(srv->udp_fd[i]);
@@ -614,6 +782,8 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc < 0)
         rc = check_user(&o);
+    if (rc < 0)
+        rc = cookie_init(&o, &srv.cookies);
     if (rc >= 0)
         return rc;
     for (unsigned i = 0; i < o.naddrs; i++) {

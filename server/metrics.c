@@ -13,7 +13,8 @@
  *       unlisted (NXDOMAIN for a full address), tail (NODATA for a partial
  *       address name), zone (apex, allocation nodes, other NXDOMAIN),
  *       refused, malformed (FORMERR, NOTIMP, BADVERS), servfail (database
- *       read failure), dropped (no reply: shorter than a header, or QR set)
+ *       read failure), dropped (no reply: shorter than a header, QR set, or
+ *       dropped by --rate-limit)
  *   spfdb_responses_total{rcode}                 replies by RCODE: NOERROR,
  *       FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS
  *   spfdb_udp_responses_sent_total               UDP replies the kernel took
@@ -57,6 +58,52 @@
  *       sent, their length fields included
  *   spfdb_xfr_active                             gauge: transfer connections
  *       open now (at most 16)
+ *   spfdb_notify_sent_total                      NOTIFY messages sent to
+ *       replicas, retransmissions included (notifier.h)
+ *   spfdb_notify_retransmitted_total             ... of which retransmissions
+ *   spfdb_notify_answered_total                  NOTIFYs answered NOERROR,
+ *       the reply's TSIG verified
+ *   spfdb_notify_refused_total                   NOTIFYs answered with another
+ *       RCODE (the replica lacks the zone, or this primary)
+ *   spfdb_notify_failed_total                    rounds given up unanswered
+ *       after 5 transmissions in 31 s
+ *   spfdb_notify_bad_replies_total               replies to an outstanding
+ *       NOTIFY whose TSIG does not verify (another key or secret, unsigned,
+ *       a TSIG error such as BADKEY): not taken as answers
+ *   spfdb_notify_stray_replies_total             other datagrams on the
+ *       NOTIFY socket: late or duplicate answers, answers to a NOTIFY since
+ *       replaced, malformed, from an address that is no replica
+ *   spfdb_notify_send_errors_total               sendto failures
+ *   spfdb_notify_replicas                        gauge: replicas told of commits
+ *   spfdb_notify_outstanding                     gauge: NOTIFYs awaiting an answer
+ *
+ *   On a replica (a database with a primary, SPEC §5), from spfdb-follow's
+ *   state record:
+ *   spfdb_replica_serial                         gauge: the serial held
+ *   spfdb_replica_primary_serial                 gauge: the primary's, last seen
+ *   spfdb_replica_synced                         gauge: 1 once a transfer applied
+ *   spfdb_replica_lag_seconds                    gauge: 0 while the serial last
+ *       seen at a primary is held; else seconds since spfdb-follow first saw
+ *       a newer serial it has not applied (stored at its commits)
+ *   spfdb_replica_contact_age_seconds            gauge: since a primary last
+ *       answered (absent before the first answer)
+ *   spfdb_replica_last_success_timestamp_seconds gauge: last transfer applied
+ *   spfdb_replica_transfers_total{result}        success: transfers applied;
+ *       failure: SOA checks and transfers that failed, per primary tried
+ *   spfdb_replica_rollbacks_total                primary serials seen below ours
+ *   spfdb_replica_expired                        gauge: 1 when no primary
+ *       answered for longer than the transfer zone's EXPIRE (data still served)
+ *   spfdb_cookie_queries_total{cookie}           queries with a COOKIE option
+ *       (RFC 7873), by what it held: client_only (a client cookie alone),
+ *       valid (a server cookie of ours, in its time window), bad (another
+ *       server's, a stale one or a forged one: answered with a fresh one)
+ *   spfdb_rate_limited_total{action}             UDP replies over --rate-limit,
+ *       by what was done: slip (sent truncated), badcookie (sent BADCOOKIE
+ *       with a fresh cookie in place of the slip), drop (not sent); with
+ *       --rate-limit-dry-run what would have been done (all sent whole)
+ *   spfdb_rate_limit_per_second                  gauge: --rate-limit N, 0 off
+ *   spfdb_rate_limit_dry_run                     gauge: 1 with
+ *       --rate-limit-dry-run
  *
  * The four database gauges are read from the database at each scrape; they
  * are left out when it cannot be read (and the two timestamps also while
@@ -74,6 +121,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "notifier.h"
 #include "sockets.h"
 #include "stats.h"
 #include "xfrserve.h"
@@ -87,6 +135,9 @@ struct metrics {
     unsigned n;
     time_t start;
     struct xfr_pool *xfr;      /* NULL: no transfer series */
+    struct notifier *notify;   /* NULL: no NOTIFY series */
+    unsigned rate_limit;       /* --rate-limit, 0: off */
+    int rate_dry_run;
 };
 
 struct out {
@@ -141,7 +192,7 @@ static void results(struct out *o, const struct stats *st)
         unsigned code;
         const char *name;
     } rcode[] = { { 0, "NOERROR" }, { 1, "FORMERR" }, { 2, "SERVFAIL" }, { 3, "NXDOMAIN" },
-                  { 4, "NOTIMP" },  { 5, "REFUSED" }, { 16, "BADVERS" } };
+                  { 4, "NOTIMP" },  { 5, "REFUSED" }, { 16, "BADVERS" }, { 23, "BADCOOKIE" } };
 
     head(o, "spfdb_query_results_total", "counter",
          "DNS queries by what was answered (dropped: no reply sent).");
@@ -190,6 +241,28 @@ static void io_counters(struct out *o, const struct stats *st)
         "Zone table re-reads that failed (the previous table kept serving).", st->db_meta_fail);
 }
 
+static void defences(struct out *o, const struct stats *st, const struct metrics *m)
+{
+    static const char *const cookie[COOKIE_BAD] = { "client_only", "valid", "bad" };
+    static const char *const action[LIMITED_DROP] = { "slip", "badcookie", "drop" };
+
+    head(o, "spfdb_cookie_queries_total", "counter",
+         "Queries with a DNS COOKIE option, by what it held.");
+    for (unsigned i = 0; i < COOKIE_BAD; i++)
+        emit(o, "spfdb_cookie_queries_total{cookie=\"%s\"} %" PRIu64 "\n", cookie[i],
+             st->cookies[i]);
+    head(o, "spfdb_rate_limited_total", "counter",
+         "UDP replies over the rate limit, by action (in dry-run mode: would have been).");
+    for (unsigned i = 0; i < LIMITED_DROP; i++)
+        emit(o, "spfdb_rate_limited_total{action=\"%s\"} %" PRIu64 "\n", action[i],
+             st->limited[i]);
+    one(o, "spfdb_rate_limit_per_second", "gauge",
+        "Replies a second allowed per client prefix (--rate-limit); 0: no rate limiting.",
+        m->rate_limit);
+    one(o, "spfdb_rate_limit_dry_run", "gauge",
+        "1 when rate limiting only counts (--rate-limit-dry-run).", (uint64_t)m->rate_dry_run);
+}
+
 static int count_zone(const struct spfdb_zone *z, void *arg)
 {
     (void)z;
@@ -197,21 +270,75 @@ static int count_zone(const struct spfdb_zone *z, void *arg)
     return 0;
 }
 
+/* A replica's state (SPEC §5), from the follow record spfdb-follow keeps.
+ * The lag is 0 while the serial spfdb-follow last saw at a primary is the
+ * database's; otherwise the seconds since it first saw a newer one that
+ * it has not applied (as of its last commit: a transfer that succeeds at
+ * once is never counted). */
+static void replica(struct out *o, const struct spfdb_info *info, const struct spfdb_follow *f,
+                    time_t now)
+{
+    int64_t lag = f->behind_since > 0 && now > f->behind_since ? now - f->behind_since : 0;
+    int expired = f->synced && f->expire && f->last_contact &&
+                  (int64_t)now - f->last_contact > (int64_t)f->expire;
+
+    one(o, "spfdb_replica_serial", "gauge",
+        "The serial of the data this replica holds (the primary's, when it was applied).",
+        info->serial);
+    one(o, "spfdb_replica_primary_serial", "gauge", "The primary's serial last seen.",
+        f->primary_serial);
+    one(o, "spfdb_replica_synced", "gauge", "1 once a transfer has been applied.",
+        f->synced ? 1 : 0);
+    head(o, "spfdb_replica_lag_seconds", "gauge",
+         "Seconds since a newer primary serial was first seen and not yet applied; 0 in step.");
+    emit(o, "spfdb_replica_lag_seconds %" PRId64 "\n", lag);
+    if (f->last_contact > 0) {
+        head(o, "spfdb_replica_contact_age_seconds", "gauge",
+             "Seconds since a primary last answered (an authentic reply).");
+        emit(o, "spfdb_replica_contact_age_seconds %" PRId64 "\n", (int64_t)now - f->last_contact);
+    }
+    if (f->last_success > 0) {
+        head(o, "spfdb_replica_last_success_timestamp_seconds", "gauge",
+             "When the last transfer was applied, in Unix seconds.");
+        emit(o, "spfdb_replica_last_success_timestamp_seconds %" PRId64 "\n", f->last_success);
+    }
+    head(o, "spfdb_replica_transfers_total", "counter",
+         "Transfers applied (success), and exchanges with a primary that failed (failure).");
+    emit(o, "spfdb_replica_transfers_total{result=\"success\"} %" PRIu64 "\n", f->transfers_ok);
+    emit(o, "spfdb_replica_transfers_total{result=\"failure\"} %" PRIu64 "\n", f->failures);
+    one(o, "spfdb_replica_rollbacks_total", "counter",
+        "Times a primary's serial was seen below this replica's (a restored backup).",
+        f->rollbacks);
+    one(o, "spfdb_replica_expired", "gauge",
+        "1 when no primary has answered for longer than the transfer zone's EXPIRE.",
+        (uint64_t)expired);
+}
+
 /* The database as it is now, not as some worker last saw it: an idle
  * worker renews its snapshot only when a query comes. */
 static void database(struct metrics *m, struct out *o, time_t now)
 {
     struct spfdb_info info;
+    struct spfdb_primary prim;
+    struct spfdb_follow f;
     uint64_t zones = 0;
-    int rc = spfdb_txn_renew(m->txn);
+    int rc = spfdb_txn_renew(m->txn), is_replica = 0;
 
     if (rc == 0)
         rc = spfdb_info_get(m->txn, &info);
     if (rc == 0)
         rc = spfdb_zone_foreach(m->txn, count_zone, &zones);
+    if (rc == 0 && (rc = spfdb_primary_get(m->txn, &prim)) == 0) {
+        is_replica = 1;
+        rc = spfdb_follow_get(m->txn, &f);
+    } else if (rc == SPFDB_ENOTFOUND) {
+        rc = 0;
+    }
     spfdb_txn_reset(m->txn);
     if (rc != 0)
         return;
+    if (is_replica)
+        replica(o, &info, &f, now);
     one(o, "spfdb_database_serial", "gauge", "The SOA serial of every zone.", info.serial);
     if (info.changed > 0) {
         head(o, "spfdb_database_changed_timestamp_seconds", "gauge",
@@ -241,6 +368,32 @@ static void transfers(struct out *o, struct xfr_pool *p)
     one(o, "spfdb_xfr_active", "gauge", "Transfer connections open now.", c.active);
 }
 
+static void notifies(struct out *o, struct notifier *n)
+{
+    struct notify_counts c;
+
+    notify_counts(n, &c);
+    one(o, "spfdb_notify_sent_total", "counter",
+        "NOTIFY messages sent to replicas, retransmissions included.", c.sent);
+    one(o, "spfdb_notify_retransmitted_total", "counter", "NOTIFY retransmissions.",
+        c.retransmitted);
+    one(o, "spfdb_notify_answered_total", "counter", "NOTIFYs answered NOERROR (TSIG verified).",
+        c.answered);
+    one(o, "spfdb_notify_refused_total", "counter",
+        "NOTIFYs answered with an RCODE other than NOERROR (TSIG verified).", c.refused);
+    one(o, "spfdb_notify_failed_total", "counter",
+        "NOTIFY rounds given up without an answer.", c.failed);
+    one(o, "spfdb_notify_bad_replies_total", "counter",
+        "Replies to an outstanding NOTIFY whose TSIG does not verify (not taken as answers).",
+        c.bad_replies);
+    one(o, "spfdb_notify_stray_replies_total", "counter",
+        "Other datagrams to the NOTIFY socket: late, duplicate, replaced, malformed, unknown.",
+        c.stray);
+    one(o, "spfdb_notify_send_errors_total", "counter", "NOTIFY send failures.", c.send_errors);
+    one(o, "spfdb_notify_replicas", "gauge", "Replicas told of each commit.", c.targets);
+    one(o, "spfdb_notify_outstanding", "gauge", "NOTIFYs awaiting an answer.", c.outstanding);
+}
+
 /* The text of a scrape (http.h's body function). */
 static int scrape(struct evbuffer *b, void *arg)
 {
@@ -259,12 +412,15 @@ static int scrape(struct evbuffer *b, void *arg)
     queries(&o, &st);
     results(&o, &st);
     io_counters(&o, &st);
+    defences(&o, &st, m);
     one(&o, "spfdb_metrics_connections_refused_total", "counter",
         "Metrics connections closed on arrival (16 were open) or not accepted (out of "
         "descriptors).",
         http_refused(m->http));
     if (m->xfr != NULL)
         transfers(&o, m->xfr);
+    if (m->notify != NULL)
+        notifies(&o, m->notify);
     database(m, &o, now);
     return o.failed ? -1 : 0;
 }
@@ -312,6 +468,17 @@ int metrics_start(struct metrics *m, spfdb_env *env, const struct stats *const *
 void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool)
 {
     m->xfr = pool;
+}
+
+void metrics_set_notify(struct metrics *m, struct notifier *n)
+{
+    m->notify = n;
+}
+
+void metrics_set_rate_limit(struct metrics *m, unsigned rate, int dry_run)
+{
+    m->rate_limit = rate;
+    m->rate_dry_run = dry_run != 0;
 }
 
 void metrics_free(struct metrics *m)

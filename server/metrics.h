@@ -39,6 +39,12 @@ struct xfr_pool;
 /* Report the transfer threads of POOL too (xfrserve.h); before BASE's
  * loop runs. */
 void metrics_set_xfr(struct metrics *m, struct xfr_pool *pool);
+struct notifier;
+/* Report the NOTIFY sender N too (notify.h); before BASE's loop runs. */
+void metrics_set_notify(struct metrics *m, struct notifier *n);
+/* Report --rate-limit RATE (0: off) and --rate-limit-dry-run; before
+ * BASE's loop runs. */
+void metrics_set_rate_limit(struct metrics *m, unsigned rate, int dry_run);
 /* Close the socket and the read handle; BASE's loop must not be running. */
 void metrics_free(struct metrics *m);
 

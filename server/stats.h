@@ -39,6 +39,8 @@ struct stats {
     uint64_t tcp_err;          /* accept, read, write, memory failures */
     uint64_t db_fail;          /* database read failures answered SERVFAIL */
     uint64_t db_meta_fail;     /* zone table not rebuilt (kept the old one) */
+    uint64_t cookies[COOKIE_BAD];  /* queries with a COOKIE, by enum cookie_state - 1 */
+    uint64_t limited[LIMITED_DROP]; /* rate-limited replies, by enum answer_limited - 1 */
 };
 
 /* Add N (negative to subtract) to one counter; its owner's thread only. */
@@ -53,7 +55,8 @@ extern const uint8_t stats_qt_of[256];
 
 /* One answered query (INFO, from answer.h) over TRANSPORT: the query
  * path's whole metrics cost, a table look-up, three increments and a
- * branch (about 20 instructions). */
+ * branch (about 20 instructions), and two more for a cookie or a limited
+ * reply. */
 static inline void stats_count(struct stats *st, int transport, const struct answer_info *info)
 {
     unsigned qt = info->qtype < 256 ? stats_qt_of[info->qtype] ^ QT_OTHER : QT_OTHER;
@@ -62,6 +65,13 @@ static inline void stats_count(struct stats *st, int transport, const struct ans
     stats_add(&st->answers[info->cls], 1);
     if (info->cls != ANSWER_DROP)
         stats_add(&st->rcodes[info->rcode & 31], 1);
+    /* One branch for both: most queries carry neither. */
+    if ((info->cookie | info->limited) != 0) {
+        if (info->cookie != COOKIE_NONE)
+            stats_add(&st->cookies[info->cookie - 1], 1);
+        if (info->limited != LIMITED_NOT)
+            stats_add(&st->limited[info->limited - 1], 1);
+    }
 }
 
 /* The sum of the N sets EACH[0..N) into TOTAL, while their owners keep

@@ -16,12 +16,14 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
 #include "bytes.h"
 #include "log.h"
 #include "sockets.h"
+#include "tcpframe.h"
 #include "view.h"
 #include "xfrserve.h"
 
@@ -44,11 +46,11 @@ struct listener {
 struct tcp_conn {
     struct tcp_thread *t;
     int fd;
-    unsigned partial : 1; /* part of a message is here: the 2 s deadline runs */
     unsigned eof : 1;     /* the client sent FIN: close once the replies are out */
     unsigned writing : 1; /* replies wait for the socket: ev_write on, ev_read off */
-    struct evbuffer *in;  /* queries not answered yet (at most one read's worth) */
+    struct tcpframe in;   /* queries not answered yet, and the 2 s of the one arriving */
     struct evbuffer *out; /* replies the socket has not taken yet */
+    struct sockaddr_storage peer; /* the client (cookies: answer_env.peer) */
     struct event ev_read, ev_write, ev_timer;
     TAILQ_ENTRY(tcp_conn) lru;  /* by last activity */
     TAILQ_ENTRY(tcp_conn) age;  /* by arrival */
@@ -124,6 +126,7 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 static void batch_begin(struct tcp_thread *t)
 {
     view_begin(t->view, &t->env);
+    t->env.now = (uint32_t)time(NULL); /* cookie timestamps */
     t->active = 1;
 }
 
@@ -146,7 +149,7 @@ static void conn_free(struct tcp_conn *c, int close_fd)
     event_del(&c->ev_timer);
     if (close_fd && close(c->fd) != 0)
         stats_add(&t->st.tcp_err, 1);
-    evbuffer_free(c->in);
+    tcpframe_free(&c->in);
     evbuffer_free(c->out);
     TAILQ_REMOVE(&t->conns, c, lru);
     TAILQ_REMOVE(&t->by_age, c, age);
@@ -164,8 +167,8 @@ static void conn_close(struct tcp_conn *c)
  * and leaves this thread's cap.  1 (C is gone), or -1 to close it. */
 static int conn_handoff(struct tcp_conn *c)
 {
-    size_t n = evbuffer_get_length(c->in);
-    const uint8_t *in = evbuffer_pullup(c->in, -1);
+    size_t n;
+    const uint8_t *in = tcpframe_held(&c->in, &n);
 
     if (in == NULL || xfr_pool_take(c->t->xfr, c->fd, in, n) != 0) {
         stats_add(&c->t->st.tcp_err, 1);
@@ -215,26 +218,23 @@ static int conn_flush(struct tcp_conn *c)
 }
 
 /* Activity: C becomes the most recently active connection, and its timer
- * is the idle timeout, the 2 s deadline of the message that started to
- * arrive (STARTED: a message completed, so what is left began just now),
- * or while WRITING the 2 s the socket has to take some of the replies. */
-static int conn_touch(struct tcp_conn *c, int started)
+ * is the one its input says (tcpframe_touch): the idle timeout, the 2 s
+ * deadline of the message that started to arrive, or while WRITING the
+ * 2 s the socket has to take some of the replies. */
+static int conn_touch(struct tcp_conn *c)
 {
     struct tcp_thread *t = c->t;
 
     TAILQ_REMOVE(&t->conns, c, lru);
     TAILQ_INSERT_TAIL(&t->conns, c, lru);
-    if (c->writing) {
-        c->partial = 0;
-        return evtimer_add(&c->ev_timer, t->partial_tv);
-    }
-    if (evbuffer_get_length(c->in) == 0) {
-        c->partial = 0;
-        return evtimer_add(&c->ev_timer, t->idle_tv);
-    }
-    if (c->partial && !started)
+    switch (tcpframe_touch(&c->in, c->writing)) {
+    case TCPFRAME_KEEP:
         return 0;
-    c->partial = 1;
+    case TCPFRAME_IDLE:
+        return evtimer_add(&c->ev_timer, t->idle_tv);
+    case TCPFRAME_DEADLINE:
+        break;
+    }
     return evtimer_add(&c->ev_timer, t->partial_tv);
 }
 
@@ -243,35 +243,30 @@ static int conn_touch(struct tcp_conn *c, int started)
  * replies; replies are queued with their length and written together.
  * A transfer waits until the replies before it are out, then is handed
  * off.  0, -1 when C must be closed, 1 when it was handed off. */
-static int conn_answer(struct tcp_conn *c, int *done)
+static int conn_answer(struct tcp_conn *c)
 {
     struct tcp_thread *t = c->t;
     struct answer_info info;
-    uint8_t hdr[2];
     int began = 0, rc = 0;
 
-    while (rc == 0 && !c->writing && evbuffer_copyout(c->in, hdr, 2) == 2) {
-        size_t mlen = get_be16(hdr);
-        if (mlen == 0) {
+    while (rc == 0 && !c->writing) {
+        const uint8_t *m;
+        size_t mlen;
+        int fr = tcpframe_next(&c->in, &m, &mlen);
+        if (fr == TCPFRAME_MORE)
+            break;
+        if (fr != TCPFRAME_MSG) {
             stats_add(&t->st.tcp_badlen, 1);
             rc = -1;
             break;
         }
-        if (evbuffer_get_length(c->in) < 2 + mlen)
-            break;
         if (!began) {
             batch_begin(t);
             began = 1;
         }
-        const uint8_t *m = evbuffer_pullup(c->in, (ev_ssize_t)(2 + mlen));
-        if (m == NULL) {
-            stats_add(&t->st.tcp_err, 1);
-            rc = -1;
-            break;
-        }
         t->env.xfr_room = t->xfr != NULL && xfr_pool_room(t->xfr);
-        size_t len = answer_query(&t->env, m + 2, mlen, t->reply + 2, TCP_MSGMAX, ANSWER_TCP,
-                                  &info);
+        t->env.peer = (const struct sockaddr *)&c->peer;
+        size_t len = answer_query(&t->env, m, mlen, t->reply + 2, TCP_MSGMAX, ANSWER_TCP, &info);
         if (info.transfer) {
             rc = conn_flush(c);
             if (rc == 0 && !c->writing) {
@@ -282,10 +277,8 @@ static int conn_answer(struct tcp_conn *c, int *done)
             break; /* answered again once the replies before it are out */
         }
         stats_count(&t->st, ANSWER_TCP, &info);
-        *done = 1;
-        if (evbuffer_drain(c->in, 2 + mlen) != 0)
-            rc = -1;
-        if (rc == 0 && len > 0) {
+        tcpframe_drop(&c->in);
+        if (len > 0) {
             put_be16(t->reply, (uint16_t)len);
             if (evbuffer_add(c->out, t->reply, 2 + len) != 0) {
                 stats_add(&t->st.tcp_err, 1);
@@ -304,7 +297,6 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
 {
     struct tcp_conn *c = arg;
     struct tcp_thread *t = c->t;
-    int done = 0;
 
     (void)what;
     ssize_t n = read(fd, t->rbuf, sizeof t->rbuf);
@@ -317,31 +309,32 @@ static void conn_read(evutil_socket_t fd, short what, void *arg)
             conn_close(c);
         return;
     }
-    if (n < 0 || evbuffer_add(c->in, t->rbuf, (size_t)n) != 0) {
+    /* The frame takes it: reads stop while replies wait, so what it holds
+     * is at most a message's start and this read (tcpframe.h). */
+    if (n < 0 || tcpframe_feed(&c->in, t->rbuf, (size_t)n) != 0) {
         conn_close(c);
         return;
     }
-    int rc = conn_answer(c, &done);
+    int rc = conn_answer(c);
     if (rc == 1)
         return;
-    if (rc != 0 || conn_touch(c, done) != 0)
+    if (rc != 0 || conn_touch(c) != 0)
         conn_close(c);
 }
 
 static void conn_write(evutil_socket_t fd, short what, void *arg)
 {
     struct tcp_conn *c = arg;
-    int done = 0;
 
     (void)fd;
     (void)what;
     /* Drained: the queries left waiting are answered before C is read. */
     int rc = conn_flush(c);
     if (rc == 0 && !c->writing)
-        rc = conn_answer(c, &done);
+        rc = conn_answer(c);
     if (rc == 1)
         return;
-    if (rc != 0 || (c->eof && !c->writing) || conn_touch(c, done) != 0)
+    if (rc != 0 || (c->eof && !c->writing) || conn_touch(c) != 0)
         conn_close(c);
 }
 
@@ -365,7 +358,7 @@ static int conn_evict(struct tcp_thread *t)
     struct tcp_conn *c;
 
     TAILQ_FOREACH(c, &t->conns, lru) {
-        if (!c->partial && !c->writing) {
+        if (!tcpframe_partial(&c->in) && !c->writing) {
             conn_close(c);
             stats_add(&t->st.tcp_evicted, 1);
             return 0;
@@ -384,16 +377,19 @@ static int conn_open(struct tcp_thread *t, int fd)
     struct event_base *base = t->base;
     struct tcp_conn *c = calloc(1, sizeof *c);
     int unsent = TCP_UNSENT, on = 1;
+    socklen_t plen = sizeof c->peer;
 
     if (c == NULL)
         return -1;
     c->t = t;
     c->fd = fd;
-    c->in = evbuffer_new();
+    if (getpeername(fd, (struct sockaddr *)&c->peer, &plen) != 0)
+        c->peer.ss_family = AF_UNSPEC; /* a cookie then hashes no address */
+    tcpframe_init(&c->in, TCP_MSGMAX, TCP_READ);
     c->out = evbuffer_new();
     /* Replies are whole messages written at once: no reason to wait for
      * the previous one's ACK (Nagle) before sending the next. */
-    if (c->in == NULL || c->out == NULL ||
+    if (c->out == NULL ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &unsent, sizeof unsent) != 0 ||
         event_assign(&c->ev_read, base, fd, EV_READ | EV_PERSIST, conn_read, c) != 0 ||
@@ -412,8 +408,6 @@ static int conn_open(struct tcp_thread *t, int fd)
     stats_add(&t->st.tcp_conns, 1);
     return 0;
 fail:
-    if (c->in != NULL)
-        evbuffer_free(c->in);
     if (c->out != NULL)
         evbuffer_free(c->out);
     free(c);
@@ -556,6 +550,11 @@ int tcp_listen(struct tcp_thread *t, int fd, const char *name, char *err, size_t
         return -1;
     }
     return 0;
+}
+
+void tcp_set_cookies(struct tcp_thread *t, const struct cookie_secrets *cookies)
+{
+    t->env.cookies = cookies;
 }
 
 void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool)

@@ -7,7 +7,9 @@
  * fallback path here (every answer fits 512 octets), and one thread serves
  * far more of it than resolvers send.  It listens on sockets it borrows
  * (sockets.h; main.c owns them), and has its own read view (view.h) and
- * counters (stats.h).  Each message is answered as a batch of one; what
+ * counters (stats.h).  A connection's input is a tcpframe (tcpframe.h:
+ * the framing, the bound on what is held, which timer runs; pure, so it is
+ * unit-tested and fuzzed).  Each message is answered as a batch of one; what
  * one read completed is answered under one snapshot.  A connection whose
  * replies wait is not read (backpressure through TCP flow control, the
  * kernel holding at most 16 KiB unsent); one whose replies stop moving
@@ -45,6 +47,10 @@ struct xfr_pool;
 void tcp_set_xfr(struct tcp_thread *t, struct xfr_pool *pool);
 /* Its read view on ENV (view_open).  0 or a negative SPFDB_E* code. */
 int tcp_open(struct tcp_thread *t, spfdb_env *env);
+struct cookie_secrets;
+/* Answer COOKIE options with COOKIES (shared, must outlive T); NULL:
+ * ignore them.  Before tcp_start. */
+void tcp_set_cookies(struct tcp_thread *t, const struct cookie_secrets *cookies);
 /* Run its loop in a new thread; 0 or an errno value. */
 int tcp_start(struct tcp_thread *t);
 /* Ask the loop to stop (any thread), then wait for it. */

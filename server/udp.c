@@ -9,10 +9,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
 #include "log.h"
+#include "rrl.h"
 #include "view.h"
 
 enum {
@@ -157,8 +159,15 @@ static int udp_wait(struct udp_worker *u, int ms)
 static void udp_batch(struct udp_worker *u, unsigned n)
 {
     unsigned nout = 0;
+    struct timespec ts;
 
     view_begin(u->view, &u->env);
+    /* Coarse clocks (the last tick, no hardware read): seconds for cookie
+     * timestamps; milliseconds, only when limiting, for the buckets. */
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0)
+        u->env.now = (uint32_t)ts.tv_sec;
+    if (u->env.rrl != NULL && clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        u->env.now_ms = (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
     for (unsigned i = 0; i < n; i++)
         u->msg[i].qlen = u->rx[i].msg_len;
     answer_batch(&u->env, ANSWER_UDP, u->msg, n);
@@ -241,6 +250,7 @@ int udp_new(struct udp_worker **out, unsigned id, int fd, int wildcard)
         u->msg[i].q = u->rxbuf[i];
         u->msg[i].out = u->txbuf[i];
         u->msg[i].cap = UDP_TXSIZE;
+        u->msg[i].peer = (const struct sockaddr *)&u->peer[i];
     }
     udp_arm_tx(u, 0, UDP_BATCH);
     *out = u;
@@ -275,11 +285,19 @@ void udp_join(struct udp_worker *u)
         log_err("worker %u: pthread_join: %s", u->id, strerror(rc));
 }
 
+void udp_set_defences(struct udp_worker *u, const struct cookie_secrets *cookies,
+                      struct rrl *rrl)
+{
+    u->env.cookies = cookies;
+    u->env.rrl = rrl;
+}
+
 void udp_free(struct udp_worker *u)
 {
     if (u == NULL)
         return;
     view_close(u->view);
+    rrl_free(u->env.rrl);
     free(u);
 }
 

@@ -25,6 +25,13 @@ struct udp_worker;
 /* Worker ID on socket FD (from sock_udp; WILDCARD: bound to a wildcard
  * address).  0 and *OUT, or SPFDB_ENOMEM. */
 int udp_new(struct udp_worker **out, unsigned id, int fd, int wildcard);
+struct cookie_secrets;
+struct rrl;
+/* Answer COOKIE options with COOKIES (NULL: ignore them; shared, must
+ * outlive U) and limit replies with RRL (NULL: not; U owns and frees it);
+ * before udp_start. */
+void udp_set_defences(struct udp_worker *u, const struct cookie_secrets *cookies,
+                      struct rrl *rrl);
 /* Its read view on ENV (view_open).  0 or a negative SPFDB_E* code. */
 int udp_open(struct udp_worker *u, spfdb_env *env);
 /* Run its loop in a new thread; 0 or an errno value. */

@@ -2,14 +2,20 @@
 #include "view.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "spfchain.h"
 #include "xfrzone.h"
 #include "zones.h"
 
 enum { LOG_INTERVAL = 10 }; /* seconds between repeated failure lines */
+/* `_spf` chains kept per view: (zone, allocation) pairs asked in one
+ * snapshot; about 1.9 KB each, 240 KB a view. */
+enum { CHAIN_SLOTS = 128 };
 
 struct view {
     unsigned id;
@@ -27,6 +33,8 @@ struct view {
     time_t failed_at;         /* when: retried once a second, not every batch */
     int last_db_err;          /* for the rate-limited failure line */
     struct log_limit db_log, meta_log;
+    struct spfcache *chains;  /* `_spf` chains of snapshot chain_txn */
+    uint64_t chain_txn;
 };
 
 struct build {
@@ -41,9 +49,13 @@ static int build_zone(const struct spfdb_zone *z, void *arg)
     struct build *b = arg;
     int rc = zonetab_add_zone(b->t, z);
 
+    char esc[4 * SPFDB_NAME_MAX + 1];
+
     if (rc == SPFDB_EINVAL) {
-        if (b->v->id == 0)
-            log_warn("zone %s cannot be served, skipped", z->name);
+        if (b->v->id == 0) {
+            spfdb_escape(esc, sizeof esc, z->name, strlen(z->name));
+            log_warn("zone %s cannot be served, skipped", esc);
+        }
         return 0;
     }
     return rc;
@@ -54,12 +66,24 @@ static int build_alloc(const struct spfdb_alloc *a, void *arg)
     struct build *b = arg;
     int rc = zonetab_add_alloc(b->t, a->name, a->id);
 
+    char esc[4 * SPFDB_LABEL_MAX + 1];
+
     if (rc == SPFDB_EINVAL) {
-        if (b->v->id == 0)
-            log_warn("allocation %s cannot be served, skipped", a->name);
+        if (b->v->id == 0) {
+            spfdb_escape(esc, sizeof esc, a->name, strlen(a->name));
+            log_warn("allocation %s cannot be served, skipped", esc);
+        }
         return 0;
     }
     return rc;
+}
+
+void view_on_damage(const char *desc, void *arg)
+{
+    (void)arg;
+    /* DESC comes escaped from the library: no control character reaches the log */
+    log_warn("the stored %s breaks the data model's rules: record skipped (the database is "
+             "damaged; restore it from a backup)", desc);
 }
 
 static int count_key(const struct spfdb_key *k, void *arg)
@@ -141,6 +165,7 @@ static int rebuild(struct view *v)
     }
     zonetab_free(v->zones);
     v->zones = b.t;
+    spfcache_reset(v->chains); /* keyed by zone: the old zones are gone */
     return 0;
 }
 
@@ -233,6 +258,96 @@ static void covers_many(void *ctx, struct spfdb_query *q, unsigned n)
     }
 }
 
+/* ---- the `_spf` chain ----------------------------------------------------- */
+
+static int chain_add(const struct spfdb_prefix *p, void *arg)
+{
+    return spfchain_set_add(arg, p) != 0; /* 1: the set falls back, stop */
+}
+
+/* The wire name at W as lowercase text into OUT (SPFDB_NAME_MAX + 1). */
+static void name_text(const uint8_t *w, char *out)
+{
+    size_t o = 0;
+
+    for (; *w && o + *w + 1 <= SPFDB_NAME_MAX; w += 1 + *w) {
+        if (o)
+            out[o++] = '.';
+        for (unsigned i = 1; i <= *w; i++)
+            out[o++] = (char)(w[i] >= 'A' && w[i] <= 'Z' ? w[i] + 32 : w[i]);
+    }
+    out[o] = '\0';
+}
+
+/* Build the chain of (Z, ALLOC) into V's cache from its snapshot: a walk
+ * of the allocation's maximal entries that stops once the set has more
+ * CIDRs than a chain can hold, then the four records.  Paid once per
+ * snapshot by the first query that needs it, into memory allocated when
+ * the view opened.  NULL and V->last_db_err when the walk failed. */
+static const struct spfchain *chain_build(struct view *v, const struct zone *z, uint32_t alloc,
+                                          const uint8_t *parent)
+{
+    struct spfchain_set *set = spfcache_set(v->chains);
+    char ptext[SPFDB_NAME_MAX + 1], base[SPFDB_NAME_MAX + 5];
+    struct spfchain *slot;
+    int rc;
+
+    spfchain_set_init(set);
+    rc = spfdb_maximal_foreach(v->txn, alloc, chain_add, set);
+    if (rc < 0) {
+        v->last_db_err = rc;
+        return NULL;
+    }
+    spfchain_set_end(set);
+    name_text(parent, ptext);
+    snprintf(base, sizeof base, "%s%s", z->alloc_id ? "" : "spf.", ptext);
+    slot = spfcache_slot(v->chains, z, alloc);
+    rc = spfchain_render(set, ptext, base, z->neg_ttl, slot);
+    if (rc < 0) {
+        v->last_db_err = rc;
+        return NULL;
+    }
+    spfcache_commit(v->chains, slot);
+    return slot;
+}
+
+/* answer_env.spf_chain: from the cache of this snapshot, built on first
+ * use; a failed build is retried once on a fresh snapshot, then -1
+ * (SERVFAIL), as covers_many does. */
+static int spf_chain(void *ctx, const struct zone *z, uint32_t alloc, const uint8_t *parent,
+                     unsigned leaf, const uint8_t **rr, uint16_t *len)
+{
+    struct view *v = ctx;
+    const struct spfchain *c = NULL;
+
+    for (int attempt = 0; attempt < 2 && !c; attempt++) {
+        if (attempt || !v->txn_live) {
+            view_release(v);
+            int rc = spfdb_txn_renew(v->txn);
+            v->txn_live = rc == 0;
+            if (rc != 0) {
+                v->last_db_err = rc;
+                continue;
+            }
+        }
+        uint64_t id = spfdb_txn_id(v->txn);
+        if (id != v->chain_txn) {
+            spfcache_reset(v->chains);
+            v->chain_txn = id;
+        }
+        c = spfcache_get(v->chains, z, alloc);
+        if (!c)
+            c = chain_build(v, z, alloc, parent);
+    }
+    if (!c) {
+        stats_add(&v->st->db_fail, 1);
+        return -1;
+    }
+    *rr = c->rr[leaf];
+    *len = c->len[leaf];
+    return 0;
+}
+
 void view_begin(struct view *v, struct answer_env *env)
 {
     int rc = v->txn_live ? spfdb_txn_refresh(v->txn) : spfdb_txn_renew(v->txn);
@@ -249,6 +364,8 @@ void view_begin(struct view *v, struct answer_env *env)
     env->serial = v->serial;
     env->covers_many = covers_many;
     env->covers_ctx = v;
+    env->spf_chain = spf_chain;
+    env->spf_ctx = v;
 }
 
 void view_end(struct view *v)
@@ -289,6 +406,11 @@ int view_open(struct view **out, spfdb_env *env, unsigned id, struct stats *st)
         return SPFDB_ENOMEM;
     v->id = id;
     v->st = st;
+    v->chains = spfcache_new(CHAIN_SLOTS);
+    if (v->chains == NULL) {
+        free(v);
+        return SPFDB_ENOMEM;
+    }
     rc = spfdb_txn_read(env, &v->txn);
     if (rc == 0) {
         v->txn_live = 1;
@@ -311,5 +433,6 @@ void view_close(struct view *v)
         spfdb_txn_close(v->txn);
     zonetab_free(v->zones);
     xfrzone_free(v->xfr);
+    spfcache_free(v->chains);
     free(v);
 }

@@ -60,6 +60,11 @@ struct xfrzone;
  * NULL when no transfer zone is set; or a negative SPFDB_E* code. */
 int view_load_xfr(spfdb_txn *txn, struct xfrzone **out);
 
+/* The env's damage handler (spfdb_env_on_damage): a stored name that
+ * breaks SPEC §2 is logged, escaped, and its record skipped, so the rest
+ * is served.  Any thread; once per reader that meets it. */
+void view_on_damage(const char *desc, void *arg);
+
 /* Zones in V's table (unservable ones skipped). */
 unsigned view_zone_count(const struct view *v);
 

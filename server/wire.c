@@ -104,8 +104,11 @@ static int rd_owner(struct rd *r, int *root)
     }
 }
 
-/* OPT RDATA: options that exactly fill it (RFC 6891 §6.1.2). */
-static int opt_options(const uint8_t *p, size_t len, uint8_t *keepalive)
+/* OPT RDATA P[0..LEN), at offset OFF of the message: options that exactly
+ * fill it (RFC 6891 §6.1.2).  A COOKIE of 8 octets (client cookie) or 16
+ * to 40 (and a server cookie of 8 to 32) is kept, the first one only;
+ * any other length is malformed (RFC 7873 §5.2.2). */
+static int opt_options(const uint8_t *p, size_t len, size_t off, struct query *q)
 {
     struct rd r = { p, len, 0 };
 
@@ -113,8 +116,16 @@ static int opt_options(const uint8_t *p, size_t len, uint8_t *keepalive)
         uint16_t code, olen;
         if (rd_u16(&r, &code) < 0 || rd_u16(&r, &olen) < 0 || rd_skip(&r, olen) < 0)
             return -1;
-        if (code == EDNS_O_TCP_KEEPALIVE)
-            *keepalive = 1;
+        if (code == EDNS_O_TCP_KEEPALIVE) {
+            q->keepalive = 1;
+        } else if (code == EDNS_O_COOKIE) {
+            if (olen < 8 || (olen > 8 && olen < 16) || olen > 40)
+                return -1;
+            if (q->cookie_len == 0) {
+                q->cookie_len = (uint8_t)olen;
+                q->cookie_off = (uint16_t)(off + r.pos - olen);
+            }
+        }
     }
     return 0;
 }
@@ -153,7 +164,7 @@ static int rd_records(struct rd *r, const uint16_t *count, struct query *q, int 
             }
             if (nopt > 1 || s != 3 || !root)
                 *form4 = 1;
-            else if (opt_options(rdata, rdlen, &q->keepalive) < 0)
+            else if (opt_options(rdata, rdlen, (size_t)(rdata - r->p), q) < 0)
                 *form4 = 1;
         }
     }
@@ -168,7 +179,7 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
     q->msg = msg;
     q->len = len;
     q->qd_ok = 0;
-    q->has_opt = q->edns_do = q->keepalive = q->edns_version = 0;
+    q->has_opt = q->edns_do = q->keepalive = q->edns_version = q->cookie_len = 0;
     q->udp_size = 0;
     if (len < DNS_HDR || (msg[2] & 0x80))
         return WIRE_DROP;
@@ -215,7 +226,7 @@ enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q)
  * below is within LIMIT without a check of its own. */
 size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *out, size_t limit)
 {
-    size_t olen = q->has_opt ? 11u + (r->keepalive ? 6u : 0u) : 0;
+    size_t olen = q->has_opt ? 11u + (r->keepalive ? 6u : 0u) + (r->cookie ? 28u : 0u) : 0;
     size_t len = q->qd_ok ? q->qend : DNS_HDR;
 
     if (limit < len + olen)
@@ -226,7 +237,7 @@ size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *ou
     memset(out + 4, 0, 8); /* the counts: each below 256 */
     out[5] = q->qd_ok;
     out[11] = q->has_opt;
-    if (r->rrs_len <= limit - olen - len) {
+    if (!r->tc && r->rrs_len <= limit - olen - len) {
         if (r->rrs_len)
             memcpy(out + len, r->rrs, r->rrs_len);
         if (r->soa) {
@@ -246,12 +257,19 @@ size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *ou
         memcpy(p, opt, sizeof opt); /* owner the root, no flags, no options */
         p[5] = (uint8_t)(r->rcode >> 4);
         p[7] = q->edns_do ? 0x80 : 0;
-        if (r->keepalive) {
-            put_be16(p + 9, 6);
-            put_be16(p + 11, EDNS_O_TCP_KEEPALIVE);
-            put_be16(p + 13, 2);
-            put_be16(p + 15, r->keepalive_100ms);
+        uint8_t *o = p + 11;
+        if (r->cookie) {
+            put_be16(o, EDNS_O_COOKIE);
+            put_be16(o + 2, 24);
+            memcpy(o + 4, r->cookie, 24);
+            o += 28;
         }
+        if (r->keepalive) {
+            put_be16(o, EDNS_O_TCP_KEEPALIVE);
+            put_be16(o + 2, 2);
+            put_be16(o + 4, r->keepalive_100ms);
+        }
+        put_be16(p + 9, (uint16_t)(olen - 11));
         len += olen;
     }
     return len;

@@ -19,6 +19,7 @@ enum {
     DNS_T_A = 1,
     DNS_T_NS = 2,
     DNS_T_SOA = 6,
+    DNS_T_TXT = 16,
     DNS_T_OPT = 41,
     DNS_T_IXFR = 251,
     DNS_T_AXFR = 252,
@@ -31,7 +32,9 @@ enum {
     DNS_R_NOTIMP = 4,
     DNS_R_REFUSED = 5,
     DNS_R_BADVERS = 16,
+    DNS_R_BADCOOKIE = 23,
     EDNS_UDP_SIZE = 1232,       /* what we announce and the most we send */
+    EDNS_O_COOKIE = 10,
     EDNS_O_TCP_KEEPALIVE = 11
 };
 
@@ -57,6 +60,8 @@ struct query {
     uint8_t keepalive;        /* it carried edns-tcp-keepalive */
     uint8_t edns_version;
     uint16_t udp_size;        /* requestor's payload size, 0 without OPT */
+    uint8_t cookie_len;       /* its first COOKIE option's length: 0 (none), 8 or 16-40 */
+    uint16_t cookie_off;      /* ... and where its data starts in MSG */
 };
 
 enum wire_verdict wire_parse(const uint8_t *msg, size_t len, struct query *q);
@@ -74,11 +79,13 @@ struct wire_reply {
     uint32_t serial;           /* ... serial */
     uint8_t keepalive;         /* send edns-tcp-keepalive (RFC 7828) ... */
     uint16_t keepalive_100ms;  /* ... with this TIMEOUT */
+    uint8_t tc;                /* send no records, TC set (rate limiting's slip) */
+    const uint8_t *cookie;     /* NULL, or the COOKIE option's 24 octets (cookie.h) */
 };
 
 /* Write the reply to Q into OUT[0..LIMIT): header (ID, opcode, RD, CD
  * copied), the question as received when Q->qd_ok, the records, and an OPT
- * when the query had one.  When the records do not fit, the reply is the
+ * when the query had one (with R->cookie's COOKIE, then edns-tcp-keepalive).  When the records do not fit, the reply is the
  * header, question and OPT with TC set.  Returns its length, or 0 when
  * even that does not fit LIMIT. */
 size_t wire_reply(const struct query *q, const struct wire_reply *r, uint8_t *out, size_t limit);

@@ -339,6 +339,8 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
     }
     p = rr_head(e->a_rr, 0xC000 | DNS_HDR, DNS_T_A, z->ttl, 4);
     memcpy(p, (const uint8_t[]){ 127, 0, 0, 2 }, 4);
+    p = rr_head(e->none_rr, 0xC000 | DNS_HDR, DNS_T_TXT, z->neg_ttl, 12);
+    memcpy(p, "\013v=spf1 ~all", 12);
 
     int err = htab_put(&t->zh, key_hash(apex + alen, (unsigned)alen), t->nzones);
     if (err) {

@@ -38,6 +38,7 @@ struct zone {
     const uint8_t *soa_rr;   /* the SOA, TTL neg_ttl */
     const uint8_t *ns_rr;    /* the NS records, owner 0xC00C (the question), TTL ttl */
     uint8_t a_rr[16];        /* A 127.0.0.2, owner 0xC00C, TTL ttl */
+    uint8_t none_rr[24];     /* TXT "v=spf1 ~all", owner 0xC00C, TTL neg_ttl: `_ip` misses */
     uint8_t apex_len;
     const uint8_t *apex;     /* lowercase wire form */
     uint8_t nw;              /* key words: (apex_len + 7) / 8 */

@@ -176,9 +176,23 @@ static int is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-/* The LEN octets of it->data: one prefix a line, blanks around it, a
- * trailing "# comment", CR before LF; blank and comment lines skipped. */
-static ctl_status parse_lines(struct items *it, size_t len)
+/* What a line holds, without the blanks around it and its comment: S up
+ * to E, never empty, on line LINE. */
+typedef ctl_status (*line_fn)(struct items *it, const char *s, const char *e, uint32_t line,
+                              void *arg);
+
+/* add, del, replace: one prefix a line. */
+static ctl_status prefix_line(struct items *it, const char *s, const char *e, uint32_t line,
+                              void *arg)
+{
+    (void)arg;
+    return add_token(it, s, (size_t)(e - s), line);
+}
+
+/* The LEN octets of it->data, a line at a time to FN: blanks around what
+ * it holds, a trailing "# comment", CR before LF; blank and comment lines
+ * skipped. */
+static ctl_status parse_lines(struct items *it, size_t len, line_fn fn, void *arg)
 {
     uint32_t line = 0;
     ctl_status r;
@@ -205,15 +219,15 @@ static ctl_status parse_lines(struct items *it, size_t len)
             s++;
         while (e > s && is_blank(e[-1]))
             e--;
-        if (s < e && (r = add_token(it, s, (size_t)(e - s), line)) != CTL_OK)
+        if (s < e && (r = fn(it, s, e, line, arg)) != CTL_OK)
             return r;
         s = next;
     }
     return CTL_OK;
 }
 
-/* Read PATH ("-" for stdin) and parse its lines. */
-static ctl_status read_input(struct items *it, const char *path)
+/* Read PATH ("-" for stdin) and give its lines to FN. */
+static ctl_status read_lines(struct items *it, const char *path, line_fn fn, void *arg)
 {
     int fd = 0, err;
     size_t len;
@@ -234,7 +248,13 @@ static ctl_status read_input(struct items *it, const char *path)
         close(fd);
     if (err != 0)
         return CTL_USAGE;
-    return parse_lines(it, len);
+    return parse_lines(it, len, fn, arg);
+}
+
+/* Read PATH ("-" for stdin): one prefix a line. */
+static ctl_status read_input(struct items *it, const char *path)
+{
+    return read_lines(it, path, prefix_line, NULL);
 }
 
 /* PREFIX... or "-": at least one (the command table says so). */
@@ -469,34 +489,59 @@ struct job {
     size_t n_gone, cap_gone;
     size_t next;               /* replace: merge position in it->v */
     const struct item *wide;   /* replace: first item to add the library refuses */
+    struct spfdb_entry_op *ops; /* the changes, for spfdb_entry_apply; room for cap_ops */
+    size_t cap_ops;
 };
+
+/* Room for N ops in J (kept across a rerun of the transaction). */
+static int ops_room(struct job *j, size_t n)
+{
+    if (n > j->cap_ops) {
+        struct spfdb_entry_op *v = realloc(j->ops, n * sizeof *v);
+        if (!v)
+            return SPFDB_ENOMEM;
+        j->ops = v;
+        j->cap_ops = n;
+    }
+    return 0;
+}
+
+static void op_set(struct spfdb_entry_op *op, const struct spfdb_prefix *p, int del)
+{
+    op->p = *p;
+    op->del = (uint8_t)del;
+    op->result = 0;
+}
 
 static int add_txn(spfdb_txn *txn, void *arg)
 {
     struct job *j = arg;
     struct spfdb_alloc a;
+    size_t n = 0;
     int r;
 
     ctl_txn_start(j->c);
     j->done = j->skipped = 0;
     if ((r = ctl_alloc_lookup(j->c, txn, j->alloc, &a)) != 0)
         return r;
+    if ((r = ops_room(j, j->it->n)) != 0)
+        return r;
+    /* the items are sorted, repeats marked: the ops are in order */
+    for (size_t k = 0; k < j->it->n; k++)
+        if (j->it->v[k].state != ST_DUP)
+            op_set(&j->ops[n++], &j->it->v[k].p, 0);
+    if ((r = spfdb_entry_apply(txn, a.id, j->ops, n, entry_flags(j->it), NULL, NULL)) != 0)
+        return r;
+    n = 0;
     for (size_t k = 0; k < j->it->n; k++) {
         struct item *i = &j->it->v[k];
         if (i->state == ST_DUP) {
             j->skipped++;
             continue;
         }
-        r = spfdb_entry_add_flags(txn, a.id, &i->p, entry_flags(j->it), NULL);
-        if (r == SPFDB_EEXIST) {
-            i->state = ST_PRESENT;
-            j->skipped++;
-        } else if (r == 0) {
-            i->state = ST_DONE;
-            j->done++;
-        } else {
-            return r;
-        }
+        i->state = j->ops[n++].result == 0 ? ST_DONE : ST_PRESENT;
+        j->done += i->state == ST_DONE;
+        j->skipped += i->state == ST_PRESENT;
     }
     return 0;
 }
@@ -525,6 +570,7 @@ ctl_status cmd_add(struct ctl *c, const struct ctl_args *a)
         snprintf(counts, sizeof counts, "added %zu, skipped %zu\n", j.done, j.skipped);
         r = finish(&it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL | SPFDB_NOTE_WIDE, counts);
     }
+    free(j.ops);
     items_free(&it);
     return r;
 }
@@ -566,14 +612,13 @@ static int del_txn(spfdb_txn *txn, void *arg)
                           j->alloc, r == 0 ? " (entry " : "", r == 0 ? cv : "",
                           r == 0 ? " covers it)" : "");
     }
-    for (size_t k = 0; k < j->it->n; k++) {
-        struct item *i = &j->it->v[k];
-        if (i->state == ST_DUP)
-            continue;
-        if ((r = spfdb_entry_del(txn, a.id, &i->p)) != 0)
-            return r;
-        j->done++;
-    }
+    if ((r = ops_room(j, j->it->n)) != 0)
+        return r;
+    for (size_t k = 0; k < j->it->n; k++)
+        if (j->it->v[k].state != ST_DUP)
+            op_set(&j->ops[j->done++], &j->it->v[k].p, 1);
+    if ((r = spfdb_entry_apply(txn, a.id, j->ops, j->done, 0, NULL, NULL)) != 0)
+        return r;
     for (size_t k = 0; k < j->it->n; k++) {
         struct item *i = &j->it->v[k];
         i->covered = 0;
@@ -603,6 +648,7 @@ ctl_status cmd_del(struct ctl *c, const struct ctl_args *a)
         snprintf(counts, sizeof counts, "removed %zu\n", j.done);
         r = finish(&it, SPFDB_NOTE_MAPPED, counts);
     }
+    free(j.ops);
     items_free(&it);
     return r;
 }
@@ -652,6 +698,31 @@ static int merge_entry(const struct spfdb_prefix *p, void *arg)
     return 0;
 }
 
+/* Make the difference computed (j->gone from G on, the items ST_NEW) in
+ * one call, its removals and additions merged in address order. */
+static int apply_diff(spfdb_txn *txn, struct job *j, uint32_t id, size_t g)
+{
+    size_t n = 0;
+    int r = ops_room(j, j->n_gone - g + j->it->n);
+
+    if (r)
+        return r;
+    for (size_t k = 0; k <= j->it->n; k++) {
+        const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
+        if (i && i->state != ST_NEW)
+            continue;
+        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0))
+            op_set(&j->ops[n++], &j->gone[g++], 1);
+        if (i)
+            op_set(&j->ops[n++], &i->p, 0);
+    }
+    r = spfdb_entry_apply(txn, id, j->ops, n, entry_flags(j->it), NULL, NULL);
+    for (size_t k = 0; r == 0 && k < n; k++)
+        if (j->ops[k].result != 0)
+            r = SPFDB_EFORMAT; /* the diff was read in this transaction: damage */
+    return r;
+}
+
 /* Compute the difference (and apply it unless a dry run) in TXN. */
 static int replace_txn(spfdb_txn *txn, void *arg)
 {
@@ -680,14 +751,79 @@ static int replace_txn(spfdb_txn *txn, void *arg)
     }
     if (j->dry_run)
         return 0;
-    for (size_t k = 0; k < j->n_gone; k++)
-        if ((r = spfdb_entry_del(txn, a.id, &j->gone[k])) != 0)
-            return r;
-    for (size_t k = 0; k < j->it->n; k++)
-        if (j->it->v[k].state == ST_NEW &&
-            (r = spfdb_entry_add_flags(txn, a.id, &j->it->v[k].p, entry_flags(j->it), NULL)) != 0)
-            return r;
-    return 0;
+    return apply_diff(txn, j, a.id, 0);
+}
+
+/* Append N bytes at S to B (B's sticky out-of-memory flag as buf_printf). */
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+/* Decimal V (< 1000) at S; returns the end. */
+static char *put_dec(char *s, unsigned v)
+{
+    if (v >= 100)
+        *s++ = (char)('0' + v / 100);
+    if (v >= 10)
+        *s++ = (char)('0' + v / 10 % 10);
+    *s++ = (char)('0' + v % 10);
+    return s;
+}
+
+/* P's canonical text (as spfdb_prefix_format) into BUF of
+ * SPFDB_PREFIX_STRLEN bytes, NUL-terminated; returns its length.  IPv4 is
+ * written here: spfdb_prefix_format's snprintf calls were a quarter of a
+ * million-line replace's time. */
+static size_t prefix_text(const struct spfdb_prefix *p, char *buf)
+{
+    char *s = buf;
+
+    if (p->family != 4) {
+        spfdb_prefix_format(p, buf, SPFDB_PREFIX_STRLEN);
+        return strlen(buf);
+    }
+    for (int i = 0; i < 4; i++) {
+        s = put_dec(s, p->addr[i]);
+        *s++ = i < 3 ? '.' : '/';
+    }
+    s = put_dec(s, p->len);
+    *s = '\0';
+    return (size_t)(s - buf);
+}
+
+/* "C P\n" into B: a diff line, C '+' or '-'; ALLOC (when not NULL) before
+ * P, with a blank. */
+static void diff_line(struct buf *b, char c, const char *alloc, const struct spfdb_prefix *p)
+{
+    char line[SPFDB_LABEL_MAX + SPFDB_PREFIX_STRLEN + 4], *s = line;
+
+    *s++ = c;
+    *s++ = ' ';
+    if (alloc) {
+        size_t n = strlen(alloc);
+        memcpy(s, alloc, n);
+        s += n;
+        *s++ = ' ';
+    }
+    s += prefix_text(p, s);
+    *s++ = '\n';
+    buf_add(b, line, (size_t)(s - line));
 }
 
 /* Write B's text to stdout once it holds a block, or at the end (LAST). */
@@ -710,7 +846,6 @@ static ctl_status put_block(struct buf *b, int last)
  * is open here; the lines go out in blocks as they are made. */
 static ctl_status replace_print(struct job *j)
 {
-    char p[SPFDB_PREFIX_STRLEN];
     size_t g = 0, added = 0;
     struct buf b = {0};
     ctl_status r = CTL_OK;
@@ -719,13 +854,10 @@ static ctl_status replace_print(struct job *j)
         const struct item *i = k < j->it->n ? &j->it->v[k] : NULL;
         if (i && i->state != ST_NEW)
             continue;
-        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0)) {
-            spfdb_prefix_format(&j->gone[g++], p, sizeof p);
-            buf_printf(&b, "- %s\n", p);
-        }
+        while (g < j->n_gone && (!i || spfdb_prefix_cmp(&j->gone[g], &i->p) < 0))
+            diff_line(&b, '-', NULL, &j->gone[g++]);
         if (i) {
-            spfdb_prefix_format(&i->p, p, sizeof p);
-            buf_printf(&b, "+ %s\n", p);
+            diff_line(&b, '+', NULL, &i->p);
             added++;
         }
         r = put_block(&b, 0);
@@ -767,6 +899,7 @@ ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a)
             fprintf(stderr, "spfdb-ctl: dry run: nothing changed\n");
     }
     free(j.gone);
+    free(j.ops);
     items_free(&it);
     return r;
 }
@@ -850,4 +983,512 @@ ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
         fprintf(stderr, "spfdb-ctl: %s is not listed in allocation '%s'\n", buf, alloc);
     s = ctl_flush();
     return s == CTL_OK && !listed ? CTL_NOTLISTED : s;
+}
+
+/* ---- import ------------------------------------------------------------- */
+
+/* The input is one allocation and one prefix a line ("acme 192.0.2.0/24"),
+ * or an allocation alone (it is listed, with no entry on that line).  The
+ * items are the prefixes, as for add and replace; each item's allocation
+ * is kept by its seq in im->group.  The allocations are named in a hash
+ * table while parsing, then ranked by name, and the items sorted by
+ * allocation and prefix (the prefix sort, then a stable counting sort by
+ * rank): each allocation's items are one run, in the order its sets are
+ * stored, and new allocations get their ids in name order. */
+
+struct alloc_in {
+    char name[SPFDB_LABEL_MAX + 1];
+    uint32_t bare_line;        /* a line naming it alone, or 0 */
+    size_t lo, hi;             /* its items in it->v, once sorted */
+    int created;               /* not in the database before */
+    size_t added, skipped, removed, kept;
+    size_t gone_lo, gone_hi;   /* replace: its removed entries in j.gone */
+};
+
+struct import {
+    struct ctl *c;
+    struct items it;
+    struct job j;
+    struct alloc_in *a;
+    size_t na, cap_a;
+    uint32_t *slot, nslot;     /* hash table: index + 1 of an allocation, 0 free */
+    uint32_t *group;           /* by item seq: its allocation; room for cap_group */
+    size_t cap_group;
+    uint32_t *order;           /* the allocations in name order */
+    int replace, dry_run, allow_empty, json;
+};
+
+static void import_free(struct import *im)
+{
+    free(im->a);
+    free(im->slot);
+    free(im->group);
+    free(im->order);
+    free(im->j.gone);
+    free(im->j.ops);
+    items_free(&im->it);
+}
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h;
+}
+
+/* The index of allocation NAME (normalised), added when new: 0 and *IDX,
+ * or -1 when out of memory. */
+static int alloc_index(struct import *im, const char *name, uint32_t *idx)
+{
+    uint32_t h;
+
+    if (2 * (im->na + 1) > im->nslot) {
+        uint32_t n = im->nslot ? 2 * im->nslot : 1024, *s = calloc(n, sizeof *s);
+        if (!s)
+            return -1;
+        for (size_t i = 0; i < im->na; i++) {
+            for (h = name_hash(im->a[i].name) & (n - 1); s[h]; h = (h + 1) & (n - 1))
+                ;
+            s[h] = (uint32_t)i + 1;
+        }
+        free(im->slot);
+        im->slot = s;
+        im->nslot = n;
+    }
+    for (h = name_hash(name) & (im->nslot - 1); im->slot[h]; h = (h + 1) & (im->nslot - 1))
+        if (strcmp(im->a[im->slot[h] - 1].name, name) == 0) {
+            *idx = im->slot[h] - 1;
+            return 0;
+        }
+    if (im->na == im->cap_a) {
+        size_t cap = im->cap_a ? 2 * im->cap_a : 256;
+        struct alloc_in *v = realloc(im->a, cap * sizeof *v);
+        if (!v)
+            return -1;
+        im->a = v;
+        im->cap_a = cap;
+    }
+    memset(&im->a[im->na], 0, sizeof im->a[0]);
+    strcpy(im->a[im->na].name, name);
+    im->slot[h] = (uint32_t)im->na + 1;
+    *idx = (uint32_t)im->na++;
+    return 0;
+}
+
+/* The next field of S..E at *P (blanks before it skipped): its start and
+ * length, or NULL at the end. */
+static const char *field(const char **p, const char *e, size_t *len)
+{
+    const char *s = *p, *f;
+
+    while (s < e && is_blank(*s))
+        s++;
+    if (s == e)
+        return NULL;
+    for (f = s; s < e && !is_blank(*s); s++)
+        ;
+    *len = (size_t)(s - f);
+    *p = s;
+    return f;
+}
+
+/* One line of import's input: ALLOCATION [PREFIX]. */
+static ctl_status import_line(struct items *it, const char *s, const char *e, uint32_t line,
+                              void *arg)
+{
+    struct import *im = arg;
+    char name[SPFDB_LABEL_MAX + 1], raw[SPFDB_LABEL_MAX + 2], msg[200], q[CTL_QUOTE_MAX];
+    size_t l1, l2, l3;
+    const char *p = s, *f1 = field(&p, e, &l1), *f2 = field(&p, e, &l2), *f3 = field(&p, e, &l3);
+    uint32_t idx;
+    ctl_status r;
+
+    (void)f3;
+    if (f2 && l2 == 6 && strncasecmp(f2, "member", 6) == 0) {
+        ctl_err("%s line %u: %s: member lines are not supported yet: allocations have no "
+                "members in this version", it->src, line, ctl_quote(s, (size_t)(e - s), q));
+        return CTL_USAGE;
+    }
+    if (f3) {
+        ctl_err("%s line %u: %s: one allocation and one prefix a line", it->src, line,
+                ctl_quote(s, (size_t)(e - s), q));
+        return CTL_USAGE;
+    }
+    memcpy(raw, f1, l1 < sizeof raw - 1 ? l1 : sizeof raw - 1);
+    raw[l1 < sizeof raw - 1 ? l1 : sizeof raw - 1] = '\0';
+    if (l1 >= sizeof raw - 1 || memchr(f1, '\0', l1) ||
+        spfdb_alloc_name_norm(raw, name, sizeof name, msg, sizeof msg) != 0) {
+        if (l1 >= sizeof raw - 1)
+            snprintf(msg, sizeof msg, "longer than %d characters", SPFDB_LABEL_MAX);
+        else if (memchr(f1, '\0', l1))
+            snprintf(msg, sizeof msg, "a NUL byte");
+        if (spfdb_prefix_parse(f1, l1, NULL, NULL, NULL, 0) == 0)
+            snprintf(msg, sizeof msg, "a line is ALLOCATION PREFIX, the allocation first");
+        ctl_err("%s line %u: bad allocation name %s: %s", it->src, line, ctl_quote(f1, l1, q),
+                msg);
+        return CTL_USAGE;
+    }
+    if (alloc_index(im, name, &idx) != 0) {
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    if (!f2) {
+        if (!im->a[idx].bare_line)
+            im->a[idx].bare_line = line;
+        return CTL_OK;
+    }
+    if ((r = add_token(it, f2, l2, line)) != CTL_OK)
+        return r;
+    if (im->cap_group < it->cap) { /* once: parse_lines makes room for every line */
+        uint32_t *g = realloc(im->group, it->cap * sizeof *g);
+        if (!g) {
+            ctl_err("out of memory");
+            return CTL_DB;
+        }
+        im->group = g;
+        im->cap_group = it->cap;
+    }
+    im->group[it->n - 1] = idx;
+    return CTL_OK;
+}
+
+static int cmp_alloc_name(const void *x, const void *y)
+{
+    return strcmp((*(const struct alloc_in *const *)x)->name,
+                  (*(const struct alloc_in *const *)y)->name);
+}
+
+/* Sort the items by allocation (in name order) and prefix; mark repeats
+ * within an allocation; note each allocation's run. */
+static ctl_status import_sort(struct import *im)
+{
+    struct items *it = &im->it;
+    size_t *pos = NULL, first = 0;
+    uint32_t *rank = NULL;
+    struct item *v = NULL;
+    ctl_status r = items_sort(it);
+
+    if (r != CTL_OK)
+        return r;
+    if (!(im->order = malloc((im->na + 1) * sizeof *im->order)) ||
+        !(rank = malloc((im->na + 1) * sizeof *rank)) ||
+        !(pos = calloc(im->na + 1, sizeof *pos)) || !(v = malloc((it->n + 1) * sizeof *v))) {
+        free(rank);
+        free(pos);
+        ctl_err("out of memory");
+        return CTL_DB;
+    }
+    /* the pointers, sorted, in V's room (an item is larger) */
+    const struct alloc_in **byname = (const struct alloc_in **)(void *)v;
+    if (im->na > it->n + 1) {
+        free(v);
+        if (!(v = malloc((im->na + 1) * sizeof *v))) {
+            free(rank);
+            free(pos);
+            ctl_err("out of memory");
+            return CTL_DB;
+        }
+        byname = (const struct alloc_in **)(void *)v;
+    }
+    for (size_t i = 0; i < im->na; i++)
+        byname[i] = &im->a[i];
+    qsort(byname, im->na, sizeof *byname, cmp_alloc_name);
+    for (size_t i = 0; i < im->na; i++) {
+        im->order[i] = (uint32_t)(byname[i] - im->a);
+        rank[im->order[i]] = (uint32_t)i;
+    }
+    /* a stable counting sort by rank: the prefix order stays in each run */
+    for (size_t k = 0; k < it->n; k++)
+        pos[rank[im->group[it->v[k].seq]]]++;
+    for (size_t i = 0, sum = 0; i < im->na; i++) {
+        size_t n = pos[i];
+        im->a[im->order[i]].lo = sum;
+        im->a[im->order[i]].hi = sum + n;
+        pos[i] = sum;
+        sum += n;
+    }
+    for (size_t k = 0; k < it->n; k++)
+        v[pos[rank[im->group[it->v[k].seq]]]++] = it->v[k];
+    free(it->v);
+    it->v = v;
+    it->cap = it->n + 1;
+    /* a prefix repeats only within its allocation */
+    for (size_t k = 0; k < it->n; k++) {
+        int same = k > 0 && im->group[it->v[k].seq] == im->group[it->v[first].seq];
+        it->v[k].state = ST_NEW;
+        if (!same)
+            first = k;
+        else
+            first = mark_dup(it, first, k, spfdb_prefix_cmp(&it->v[first].p, &it->v[k].p));
+    }
+    free(rank);
+    free(pos);
+    return CTL_OK;
+}
+
+/* The items of allocation AL, as a list of their own. */
+static struct items import_run(const struct import *im, const struct alloc_in *al)
+{
+    struct items sub = im->it;
+
+    sub.v = im->it.v + al->lo;
+    sub.n = sub.cap = al->hi - al->lo;
+    return sub;
+}
+
+/* Add mode: the allocation's entries are added (as add does). */
+static int import_add(spfdb_txn *txn, struct import *im, struct alloc_in *al, uint32_t id,
+                      struct items *sub)
+{
+    struct job *j = &im->j;
+    size_t n = 0;
+    int r;
+
+    for (size_t k = 0; k < sub->n; k++)
+        if (sub->v[k].state != ST_DUP)
+            op_set(&j->ops[n++], &sub->v[k].p, 0);
+    if (id && !im->dry_run &&
+        (r = spfdb_entry_apply(txn, id, j->ops, n, entry_flags(sub), NULL, NULL)) != 0)
+        return r;
+    n = 0;
+    for (size_t k = 0; k < sub->n; k++) {
+        struct item *i = &sub->v[k];
+        if (i->state == ST_DUP) {
+            al->skipped++;
+            continue;
+        }
+        if (!im->dry_run)
+            r = j->ops[n++].result == 0 ? 0 : 1;
+        else if ((r = id ? spfdb_entry_has(txn, id, &i->p) : 0) < 0)
+            return r;
+        i->state = r == 0 ? ST_DONE : ST_PRESENT;
+        al->added += r == 0;
+        al->skipped += r != 0;
+    }
+    return 0;
+}
+
+/* Replace mode: the allocation's entries become exactly its lines (as
+ * replace does). */
+static int import_replace(spfdb_txn *txn, struct import *im, struct alloc_in *al, uint32_t id,
+                          struct items *sub)
+{
+    struct job *j = &im->j;
+    struct item *i;
+    char w[300];
+    int r;
+
+    j->it = sub;
+    j->next = j->kept = 0;
+    j->wide = NULL;
+    al->gone_lo = j->n_gone;
+    if (id && (r = spfdb_entry_foreach(txn, id, merge_entry, j)) != 0)
+        return r;
+    while ((i = merge_peek(j)) != NULL)
+        merge_add(j, i);
+    al->gone_hi = j->n_gone;
+    al->removed = al->gone_hi - al->gone_lo;
+    al->kept = j->kept;
+    for (size_t k = 0; k < sub->n; k++)
+        al->added += sub->v[k].state == ST_NEW;
+    if (j->wide) {
+        char msg[ENTRY_WHY_MAX];
+        entry_refused(sub, j->wide, msg, sizeof msg);
+        return ctl_refuse(im->c, "%s (allocation '%s')", msg, al->name);
+    }
+    if (sub->n == 0 && al->removed > 0 && !im->allow_empty) {
+        snprintf(w, sizeof w, "%s line %u: ", sub->src, al->bare_line);
+        return ctl_refuse(im->c, "%srefusing to leave allocation '%s' empty (it holds %zu "
+                          "entries); use --allow-empty if you mean it", w, al->name, al->removed);
+    }
+    return im->dry_run || !id ? 0 : apply_diff(txn, j, id, al->gone_lo);
+}
+
+/* Every allocation of the input, in name order, in TXN (a read
+ * transaction for a dry run). */
+static int import_txn(spfdb_txn *txn, void *arg)
+{
+    struct import *im = arg;
+    struct job *j = &im->j;
+    int r;
+
+    ctl_txn_start(im->c);
+    j->n_gone = 0;
+    if ((r = ops_room(j, im->it.n)) != 0)
+        return r;
+    for (size_t o = 0; o < im->na; o++) {
+        struct alloc_in *al = &im->a[im->order[o]];
+        struct items sub = import_run(im, al);
+        struct spfdb_alloc a;
+        uint32_t id = 0;
+
+        al->added = al->skipped = al->removed = al->kept = 0;
+        al->gone_lo = al->gone_hi = j->n_gone;
+        r = spfdb_alloc_get(txn, al->name, &a);
+        if (r != 0 && r != SPFDB_ENOTFOUND)
+            return r;
+        al->created = r == SPFDB_ENOTFOUND;
+        if (!al->created)
+            id = a.id;
+        else if (!im->dry_run && (r = spfdb_alloc_add(txn, al->name, &id)) != 0)
+            return r;
+        r = im->replace ? import_replace(txn, im, al, al->created ? 0 : id, &sub)
+                        : import_add(txn, im, al, id, &sub);
+        if (r == 0 && im->replace && al->created && !im->dry_run)
+            r = apply_diff(txn, j, id, al->gone_lo);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* AL's lines of the text report: its diff (replace mode), then its counts
+ * when anything changed. */
+static void import_text(struct buf *b, const struct import *im, const struct alloc_in *al)
+{
+    const struct spfdb_prefix *gone = im->j.gone;
+    size_t g = al->gone_lo;
+
+    if (!al->created && !al->added && !al->removed)
+        return;
+    for (size_t k = al->lo; im->replace && k <= al->hi; k++) {
+        const struct item *i = k < al->hi ? &im->it.v[k] : NULL;
+        if (i && i->state != ST_NEW)
+            continue;
+        while (g < al->gone_hi && (!i || spfdb_prefix_cmp(&gone[g], &i->p) < 0))
+            diff_line(b, '-', al->name, &gone[g++]);
+        if (i)
+            diff_line(b, '+', al->name, &i->p);
+    }
+    if (im->replace)
+        buf_printf(b, "%s: added %zu, removed %zu, kept %zu%s\n", al->name, al->added,
+                   al->removed, al->kept, al->created ? " (new allocation)" : "");
+    else
+        buf_printf(b, "%s: added %zu, skipped %zu%s\n", al->name, al->added, al->skipped,
+                   al->created ? " (new allocation)" : "");
+}
+
+/* "[P, ...]" of the list, JSON. */
+static void json_prefix(struct buf *b, const struct spfdb_prefix *p, int *n)
+{
+    char t[SPFDB_PREFIX_STRLEN];
+    size_t len = prefix_text(p, t);
+
+    buf_add(b, *n ? ", \"" : "\"", *n ? 3 : 1);
+    buf_add(b, t, len);
+    buf_add(b, "\"", 1);
+    (*n)++;
+}
+
+/* AL as a JSON object (names are [a-z0-9-], prefixes plain ASCII). */
+static void import_json(struct buf *b, const struct import *im, const struct alloc_in *al,
+                        int first)
+{
+    int n = 0;
+
+    buf_printf(b, "%s\n  {\"allocation\": \"%s\", \"new\": %s, \"added\": [", first ? "" : ",",
+               al->name, al->created ? "true" : "false");
+    for (size_t k = al->lo; k < al->hi; k++)
+        if (im->it.v[k].state == (im->replace ? ST_NEW : ST_DONE))
+            json_prefix(b, &im->it.v[k].p, &n);
+    if (!im->replace) {
+        buf_printf(b, "], \"skipped\": %zu}", al->skipped);
+        return;
+    }
+    buf_printf(b, "], \"removed\": [");
+    n = 0;
+    for (size_t g = al->gone_lo; g < al->gone_hi; g++)
+        json_prefix(b, &im->j.gone[g], &n);
+    buf_printf(b, "], \"kept\": %zu}", al->kept);
+}
+
+/* The report, after the transaction: in blocks, allocations in name order. */
+static ctl_status import_print(const struct import *im)
+{
+    size_t added = 0, skipped = 0, removed = 0, kept = 0, created = 0, same = 0;
+    struct buf b = {0};
+    ctl_status r = CTL_OK;
+
+    if (im->json)
+        buf_printf(&b, "{\"dry_run\": %s, \"replace\": %s, \"allocations\": [",
+                   im->dry_run ? "true" : "false", im->replace ? "true" : "false");
+    for (size_t o = 0; o < im->na && r == CTL_OK; o++) {
+        const struct alloc_in *al = &im->a[im->order[o]];
+        if (im->json)
+            import_json(&b, im, al, o == 0);
+        else
+            import_text(&b, im, al);
+        added += al->added;
+        skipped += al->skipped;
+        removed += al->removed;
+        kept += al->kept;
+        created += al->created;
+        same += !al->created && !al->added && !al->removed;
+        r = put_block(&b, 0);
+    }
+    if (r != CTL_OK) {
+        free(b.p);
+        return r;
+    }
+    if (im->json) {
+        buf_printf(&b, "\n], \"totals\": {\"allocations\": %zu, \"new\": %zu, \"unchanged\": %zu, "
+                   "\"added\": %zu, ", im->na, created, same, added);
+        if (im->replace)
+            buf_printf(&b, "\"removed\": %zu, \"kept\": %zu}}\n", removed, kept);
+        else
+            buf_printf(&b, "\"skipped\": %zu}}\n", skipped);
+    } else if (im->replace) {
+        buf_printf(&b, "allocations %zu (new %zu, unchanged %zu): added %zu, removed %zu, "
+                   "kept %zu\n", im->na, created, same, added, removed, kept);
+    } else {
+        buf_printf(&b, "allocations %zu (new %zu, unchanged %zu): added %zu, skipped %zu\n",
+                   im->na, created, same, added, skipped);
+    }
+    r = put_block(&b, 1);
+    free(b.p);
+    return r;
+}
+
+ctl_status cmd_import(struct ctl *c, const struct ctl_args *a)
+{
+    struct import im = {.c = c, .replace = a->replace, .dry_run = a->dry_run,
+                        .allow_empty = a->allow_empty, .json = a->json};
+    ctl_status r;
+    int rc;
+
+    if (a->allow_empty && !a->replace) {
+        ctl_err("--allow-empty goes with --replace");
+        return ctl_usage(c);
+    }
+    /* add mode refuses a wide prefix as it reads it, as add does; replace
+     * mode only a new one, in the transaction, as replace does */
+    im.it.force = a->force;
+    im.it.wide_ok = a->replace;
+    im.j.c = c;
+    im.j.it = &im.it;
+    r = read_lines(&im.it, a->argv[0], import_line, &im);
+    if (r == CTL_OK)
+        r = import_sort(&im);
+    if (r == CTL_OK && im.dry_run) {
+        spfdb_txn *txn;
+        if ((r = ctl_read(c, &txn)) == CTL_OK) {
+            rc = import_txn(txn, &im);
+            spfdb_txn_close(txn);
+            r = ctl_txn_status(c, rc);
+        }
+    } else if (r == CTL_OK) {
+        r = ctl_write(c, import_txn, &im);
+    }
+    if (r == CTL_OK)
+        r = report(&im.it, SPFDB_NOTE_MAPPED | SPFDB_NOTE_SPECIAL |
+                               (im.replace ? 0 : SPFDB_NOTE_WIDE));
+    if (r == CTL_OK) {
+        r = import_print(&im);
+        if (im.dry_run)
+            fprintf(stderr, "spfdb-ctl: dry run: nothing changed\n");
+    }
+    import_free(&im);
+    return r;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "spfchain.h" /* the `_spf` chain spf-record prices */
 
 /* ---- log ---------------------------------------------------------------- */
 
@@ -61,6 +62,9 @@ static void make_head(char *head, const char *when, const struct spfdb_log_rec *
     }
 }
 
+/* Every name and setting of a change is printed escaped: a record read back
+ * from a damaged database must not put control characters on a terminal
+ * (SPEC §3). */
 static void print_change_text(FILE *f, const char *head, const struct spfdb_log_change *ch)
 {
     char p[SPFDB_PREFIX_STRLEN];
@@ -69,14 +73,22 @@ static void print_change_text(FILE *f, const char *head, const struct spfdb_log_
     switch (ch->op) {
     case SPFDB_LOG_ADD: case SPFDB_LOG_DEL:
         spfdb_prefix_format(&ch->p, p, sizeof p);
-        fprintf(f, "%s %s\n", ch->alloc, p);
+        ctl_put_escaped(f, ch->alloc);
+        fprintf(f, " %s\n", p);
         break;
     case SPFDB_LOG_ALLOC_ADD: case SPFDB_LOG_ALLOC_DEL:
-        fprintf(f, "%s\n", ch->alloc);
+        ctl_put_escaped(f, ch->alloc);
+        putc('\n', f);
         break;
     default:
-        fprintf(f, "%s %s%s%s%s\n", ch->zone, *ch->alloc ? "delegated:" : "provider", ch->alloc,
-                *ch->detail ? " " : "", ch->detail);
+        ctl_put_escaped(f, ch->zone);
+        fputs(*ch->alloc ? " delegated:" : " provider", f);
+        ctl_put_escaped(f, ch->alloc);
+        if (*ch->detail) {
+            putc(' ', f);
+            ctl_put_escaped(f, ch->detail);
+        }
+        putc('\n', f);
     }
 }
 
@@ -291,6 +303,7 @@ struct spf_job {
     const char *zone; /* --zone, or NULL */
     int n;            /* zones printed */
     FILE *f;
+    spfdb_txn *txn;
 };
 
 static int serves(const struct spf_job *j, const struct spfdb_zone *z)
@@ -298,26 +311,81 @@ static int serves(const struct spf_job *j, const struct spfdb_zone *z)
     return z->alloc_id == 0 || z->alloc_id == j->a.id;
 }
 
+static int chain_add(const struct spfdb_prefix *p, void *arg)
+{
+    return spfchain_set_add(arg, p) != 0; /* 1: it falls back, stop */
+}
+
+/* The `_spf` form's line: what the chain costs today (it follows the
+ * entries, so its cost can change). */
+static int print_chain(spfdb_txn *txn, const struct spf_job *j, const char *parent,
+                       const char *base, FILE *f)
+{
+    static struct spfchain_set set;
+    static struct spfchain chain;
+    int r;
+
+    spfchain_set_init(&set);
+    r = spfdb_maximal_foreach(txn, j->a.id, chain_add, &set);
+    if (r < 0)
+        return r;
+    spfchain_set_end(&set);
+    if (spfchain_render(&set, parent, base, 0, &chain) != 0)
+        return SPFDB_EINVAL;
+    if (chain.fallback)
+        fprintf(f, ";   _spf: %u DNS lookups today, macros needed: the set needs more CIDRs than 3\n"
+                   ";   leaves hold, so _spf answers exists:%%{i}.%s instead;\n"
+                   ";   publish exists: or _ip\n", 2u, base);
+    else
+        fprintf(f, ";   _spf: %u DNS lookup%s today (%u CIDR%s, in the top record%s), no\n"
+                   ";   macros: for receivers whose verifiers do not expand macros (or expand\n"
+                   ";   IPv6 %%{i} wrongly); as the set grows it takes up to 4 lookups, then\n"
+                   ";   falls back to exists: (2 lookups, macros needed)\n",
+                1u + chain.k, chain.k ? "s" : "", set.n, set.n == 1 ? "" : "s",
+                chain.k == 0 ? "" : chain.k == 1 ? " and 1 leaf" : chain.k == 2 ? " and 2 leaves"
+                                                                               : " and 3 leaves");
+    return 0;
+}
+
 static int print_spf(const struct spfdb_zone *z, void *arg)
 {
     struct spf_job *j = arg;
-    char mech[SPFDB_NAME_MAX + SPFDB_LABEL_MAX + 32];
+    char mech[SPFDB_NAME_MAX + SPFDB_LABEL_MAX + 32], parent[SPFDB_NAME_MAX + SPFDB_LABEL_MAX + 2];
+    char base[sizeof parent + 4];
     FILE *f = j->f;
+    int r;
 
     if ((j->zone && strcmp(z->name, j->zone) != 0) || !serves(j, z))
         return 0;
     if (z->alloc_id)
-        snprintf(mech, sizeof mech, "exists:%%{i}.%s", z->name);
+        snprintf(parent, sizeof parent, "%s", z->name);
     else
-        snprintf(mech, sizeof mech, "exists:%%{i}.spf.%s.%s", j->a.name, z->name);
+        snprintf(parent, sizeof parent, "%s.%s", j->a.name, z->name);
+    snprintf(base, sizeof base, "%s%s", z->alloc_id ? "" : "spf.", parent);
+    snprintf(mech, sizeof mech, "exists:%%{i}.%s", base);
     fprintf(f, "%s%s\n", j->n++ ? "\n" : "", mech);
-    fprintf(f, "; %s zone %s: the customer's domain publishes, for example:\n",
+    fprintf(f, "; %s zone %s: the customer's domain publishes one of these, for example:\n",
             z->alloc_id ? "delegated" : "provider", z->name);
     fprintf(f, "example.com. IN TXT \"v=spf1 %s ~all\"\n", mech);
+    fputs(";   exists: 1 DNS lookup; a sender not listed makes it a void lookup, of which a\n"
+          ";   check may make 2 (RFC 7208 4.6.4): for records with at most one other term\n"
+          ";   that can come back empty\n", f);
+    fprintf(f, "example.com. IN TXT \"v=spf1 include:%%{i}._ip.%s ~all\"\n", parent);
+    fputs(";   _ip: 1 DNS lookup, never void: for records that also name other providers'\n"
+          ";   exists: or _ip terms (three exists: terms that miss are a permerror)\n", f);
+    /* A full IPv6 %{i} is 63 characters and a dot: a longer name is cut by
+     * verifiers (RFC 7208 7.3), and the cut name never matches. */
+    if (64 + 4 + strlen(parent) > 253)
+        fprintf(f, ";   warning: _ip.%s is too long for IPv6 senders: their names exceed\n"
+                   ";   253 characters and never match; use exists: or _spf for them\n", parent);
+    fprintf(f, "example.com. IN TXT \"v=spf1 include:_spf.%s ~all\"\n", parent);
+    r = print_chain(j->txn, j, parent, base, f);
+    if (r != 0)
+        return r;
     /* The usual mistakes: a second SPF record is a permerror (RFC 7208
      * 3.2), and mechanisms after "all" are never reached. */
     fputs("; a domain has one SPF record: add the mechanism to an existing one, before its\n"
-          "; 'all'; it costs one of the 10 DNS lookups a check may make\n", f);
+          "; 'all'; each DNS lookup above counts against the 10 a check may make\n", f);
     if (z->alloc_id) {
         fprintf(f, "; the parent zone of %s must hold these NS records and no DS record:\n",
                 z->name);
@@ -353,6 +421,7 @@ ctl_status cmd_spf_record(struct ctl *c, const struct ctl_args *a)
         (s = ctl_list_begin(c, &l, 0)) != CTL_OK)
         return s;
     j.f = l.f;
+    j.txn = l.txn;
     r = ctl_alloc_lookup(c, l.txn, alloc, &j.a);
     if (r == 0 && j.zone) {
         r = ctl_zone_found(c, spfdb_zone_get(l.txn, j.zone, &z), j.zone);

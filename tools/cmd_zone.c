@@ -192,6 +192,13 @@ static int zone_store(spfdb_txn *txn, struct zone_job *j)
                    "spfdb-ctl: warning: zone %s has one NS host; RFC 1034 §4.1 recommends at "
                    "least two\n",
                    j->z.name);
+    /* `_ip.` adds 4 characters to the 188 a delegated zone may have: past
+     * 185 a full IPv6 include name exceeds RFC 7208 §7.3's 253 (SPEC §4). */
+    if (j->z.alloc_id && strlen(j->z.name) > 185)
+        buf_printf(&j->c->err,
+                   "spfdb-ctl: warning: zone %s is longer than 185 characters: IPv6 senders "
+                   "cannot match include:%%{i}._ip.%s (the names exceed 253 characters)\n",
+                   j->z.name, j->z.name);
     return 0;
 }
 

@@ -50,6 +50,7 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     [OPT_JSON] = {"json", 0, NULL, F(json), NULL},
     [OPT_KEY] = {"key", 0, "NAME", F(key), opt_key},
     [OPT_SECRET] = {"secret", 0, "-", F(secret_stdin), opt_secret},
+    [OPT_REPLACE] = {"replace", 0, NULL, F(replace), NULL},
 };
 
 /* ---- commands ----------------------------------------------------------- */
@@ -103,7 +104,43 @@ const struct ctl_cmd ctl_commands[] = {
      "  --allow-empty      allow leaving a non-empty allocation empty\n"
      "  --force            accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
      "Output: '+ PREFIX' for each entry added and '- PREFIX' for each removed, in\n"
-     "address order, then 'added A, removed R, kept K'.\n"},
+     "address order, then 'added A, removed R, kept K'.\n"
+     "For many allocations at once, see import.\n"},
+    {"import", cmd_import, "add or replace the entries of many allocations at once",
+     OPTS(OPT_REPLACE, OPT_ALLOW_EMPTY, OPT_DRY_RUN, OPT_FORCE, OPT_JSON), {1, 1}, WRITES,
+     "usage: spfdb-ctl import [--replace [--allow-empty]] [--dry-run] [--force] [--json]\n"
+     "                        FILE | -\n"
+     "Change many allocations in one transaction (onboarding customers, a nightly\n"
+     "sync from an address plan).  FILE (- for standard input) holds one\n"
+     "allocation and one prefix a line, separated by blanks:\n"
+     "  acme 192.0.2.0/24\n"
+     "  acme 2001:db8::/32     # a comment\n"
+     "  beta                   (an allocation alone: listed, no entry on this line)\n"
+     "Blanks, comments, CR and blank lines as for add's input.  An allocation that\n"
+     "does not exist is created.  Lines 'ALLOCATION member NAME' are reserved for\n"
+     "member allocations and refused.  The first bad line exits 2 naming it;\n"
+     "nothing changes then.\n"
+     "  --replace      each listed allocation's entries become exactly its lines\n"
+     "                 (as replace); allocations not listed are not touched\n"
+     "  --allow-empty  with --replace: allow leaving a non-empty allocation empty\n"
+     "                 (one listed alone)\n"
+     "  --dry-run      print what would change, change nothing\n"
+     "  --force        accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
+     "  --json         one JSON document on standard output, shape below\n"
+     "Without --replace, entries are added (as add: one present or repeated is\n"
+     "skipped with a note).  Output, allocations in name order, a line for each\n"
+     "one that changed:\n"
+     "  ALLOC: added A, skipped S [(new allocation)]\n"
+     "  allocations N (new C, unchanged U): added A, skipped S\n"
+     "With --replace, before each such allocation's line its changes in address\n"
+     "order, '+ ALLOC PREFIX' added, '- ALLOC PREFIX' removed:\n"
+     "  ALLOC: added A, removed R, kept K [(new allocation)]\n"
+     "  allocations N (new C, unchanged U): added A, removed R, kept K\n"
+     "JSON (every listed allocation): {\"dry_run\": BOOL, \"replace\": BOOL,\n"
+     "  \"allocations\": [{\"allocation\": NAME, \"new\": BOOL, \"added\": [PREFIX, ...],\n"
+     "  \"skipped\": N} (--replace: \"removed\": [PREFIX, ...], \"kept\": N), ...],\n"
+     "  \"totals\": {\"allocations\": N, \"new\": N, \"unchanged\": N, \"added\": N,\n"
+     "  \"skipped\": N} (--replace: \"removed\": N, \"kept\": N)}\n"},
     {"list", cmd_list, "print an allocation's entries", OPTS(OPT_ALLOC, OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl list [--allocation NAME] [--json]\n" ALLOC_OPT JSON_OPT
      "Output: one canonical prefix a line, in address order (IPv4 first).\n"
@@ -193,10 +230,16 @@ const struct ctl_cmd ctl_commands[] = {
      "Print the SPF mechanism a customer of ALLOCATION publishes, inside a full\n"
      "example TXT record, for each served zone that serves the allocation: every\n"
      "provider zone (exists:%{i}.spf.ALLOCATION.ZONE) and every delegated zone\n"
-     "bound to it (exists:%{i}.ZONE).  For a delegated zone it also prints the NS\n"
-     "records the zone's parent must hold; the parent must publish no DS record\n"
-     "(spfdbd does not sign).  Blocks are separated by a blank line; every line\n"
-     "but the mechanism is in zone-file form, comments starting with ';'.\n"
+     "bound to it (exists:%{i}.ZONE).  Then the two other forms, each in an\n"
+     "example record with the DNS lookups it costs and whom it suits:\n"
+     "include:%{i}._ip.BASE (never a void lookup) and include:_spf.BASE (no\n"
+     "macros; its cost today, or that the set is too large and _spf answers with\n"
+     "an exists: term), where BASE is ALLOCATION.ZONE or the delegated ZONE, and\n"
+     "a warning when BASE is too long for IPv6 _ip names.  For a delegated zone\n"
+     "it also prints the NS records the zone's parent must hold; the parent must\n"
+     "publish no DS record (spfdbd does not sign).  Blocks are separated by a\n"
+     "blank line; every line but the mechanism is in zone-file form, comments\n"
+     "starting with ';'.\n"
      "  --zone ZONE  only this zone; exit 2 when it does not serve ALLOCATION\n"
      "Exit 2 for an unknown allocation or zone, or when no zone serves it.\n"},
     {"backup", cmd_backup, "copy the database while it is in use", NO_OPTS, {1, 1}, READS,

@@ -42,11 +42,23 @@ ctl_status ctl_alloc_arg(const char *s, char *out)
 /* The one place a library error becomes an exit status. */
 static ctl_status db_failed(const struct ctl *c, int err)
 {
-    ctl_err("%s: %s", c->args.dir, spfdb_strerror(err));
-    if (err == SPFDB_EACCES)
-        ctl_err("hint: the database directory is meant to be shared by group spfdb: "
-                "chgrp -R spfdb %s; chmod 2770 %s; chmod 0660 %s/*.mdb",
-                c->args.dir, c->args.dir, c->args.dir);
+    const char *d = c->args.dir;
+    char desc[2 * 4 * SPFDB_NAME_MAX + 64];
+
+    /* the name comes escaped from the library (SPEC §3) */
+    if (err == SPFDB_EBADNAME && c->env && spfdb_env_damage(c->env, desc, sizeof desc)) {
+        ctl_err("%s: the stored %s is not valid: the database is damaged; restore it from a "
+                "backup", d, desc);
+        return CTL_DB;
+    }
+    ctl_err("%s: %s", d, spfdb_strerror(err));
+    if (err == SPFDB_EACCES || err == SPFDB_EUNSAFE)
+        ctl_err("hint: the layout is the directory root:spfdb 0750, data.mdb "
+                "root:spfdb-admin 0664 and lock.mdb root:spfdb 0660 (operators in both "
+                "groups): chown root:spfdb %s && chmod 0750 %s && chown root:spfdb-admin "
+                "%s/data.mdb && chmod 0664 %s/data.mdb && chown root:spfdb %s/lock.mdb && "
+                "chmod 0660 %s/lock.mdb; a private database: chmod go-w %s",
+                d, d, d, d, d, d, d);
     return CTL_DB;
 }
 
@@ -73,9 +85,11 @@ static int set_origin(struct ctl *c)
     return r;
 }
 
-/* The LMDB permission trap: readers need write access to lock.mdb, so a
- * file the directory's owner (spfdbd) cannot read and write through the
- * directory's group stops it.  Warn whoever else runs spfdb-ctl. */
+/* The LMDB permission trap: every reader needs write access to lock.mdb,
+ * and spfdbd reads data.mdb: both through the directory's group (the
+ * readers'), data.mdb as its group or as "other" (only that group reaches
+ * it through the directory).  Warn whoever else runs spfdb-ctl when a
+ * file stops them. */
 static void check_sharing(const struct ctl *c)
 {
     static const char *const names[] = {"data.mdb", "lock.mdb"};
@@ -88,18 +102,20 @@ static void check_sharing(const struct ctl *c)
         return;
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", c->args.dir, names[i]);
-        if (stat(path, &st) == 0 &&
-            (st.st_gid != dst.st_gid || (st.st_mode & 0060) != 0060))
+        if (stat(path, &st) != 0)
+            continue;
+        int ok = i == 0 ? (st.st_mode & 0004) || (st.st_gid == dst.st_gid && (st.st_mode & 0040))
+                        : st.st_gid == dst.st_gid && (st.st_mode & 0060) == 0060;
+        if (!ok)
             snprintf(bad + strlen(bad), sizeof bad - strlen(bad), "%s%s", *bad ? " " : "", path);
     }
     if (!*bad)
         return;
     if (getgrgid_r(dst.st_gid, &gr, gbuf, sizeof gbuf, &g) != 0 || !g)
         snprintf(gname, sizeof gname, "%lu", (unsigned long)dst.st_gid);
-    ctl_err("warning: %s not read-writable by group %s of %s: its owner (spfdbd) may "
-            "fail to open the database; fix: chgrp %s %s && chmod 0660 %s && chmod 2770 %s",
-            bad, g ? g->gr_name : gname, c->args.dir, g ? g->gr_name : gname, bad, bad,
-            c->args.dir);
+    ctl_err("warning: %s not usable by group %s of %s: spfdbd may fail to open the database "
+            "(lock.mdb must be read-writable by that group, data.mdb readable); see "
+            "spfdb-ctl(8) FILES", bad, g ? g->gr_name : gname, c->args.dir);
 }
 
 ctl_status ctl_open(struct ctl *c)
@@ -111,7 +127,7 @@ ctl_status ctl_open(struct ctl *c)
     if (stat(c->args.dir, &st) != 0) {
         if (errno == ENOENT) {
             ctl_err("%s: database directory does not exist; create it first "
-                    "(e.g. install -d -m 2770 -g spfdb %s)",
+                    "(e.g. install -d -m 0750 -g spfdb %s)",
                     c->args.dir, c->args.dir);
             return CTL_DB;
         }

@@ -83,6 +83,7 @@ enum ctl_optid {
     OPT_JSON,
     OPT_KEY,
     OPT_SECRET,
+    OPT_REPLACE,
     OPT_COUNT,
     OPT_REQUIRED = 0x100 /* or-ed to an id in a command's row */
 };
@@ -108,6 +109,7 @@ struct ctl_args {
     char zone[SPFDB_NAME_MAX + 1];       /* --zone, normalised */
     char key[SPFDB_KEY_NAME_MAX + 1];    /* --key, normalised */
     int secret_stdin;                    /* --secret - */
+    int replace;                         /* --replace (import) */
     int argc;                            /* the operands, after the options */
     char **argv;
 };
@@ -173,6 +175,7 @@ ctl_status cmd_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_check(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_import(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a);

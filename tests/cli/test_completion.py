@@ -48,7 +48,7 @@ class Shell:
         self.cwd = os.path.join(self.root, "cwd")
         self.bin = os.path.join(self.root, "bin")
         for d in (self.home, self.cwd, self.bin):
-            os.mkdir(d)
+            os.mkdir(d, 0o755)
         # a glob or $HOME that is expanded shows as one of these words
         open(os.path.join(self.cwd, "GLOBBED"), "w").close()
         self.argv_file = os.path.join(self.root, "argv")
@@ -212,7 +212,7 @@ class Names(unittest.TestCase):
         self.sh = Shell(self)
         self.db = Db(self)
         self.db.dir = os.path.join(self.db.root, "my spf db")
-        os.mkdir(self.db.dir)
+        os.mkdir(self.db.dir, 0o755)
         for name in ("acme", "acme2", "beta-1"):
             self.db.ok("allocation", "add", name)
         self.db.ok("zone", "add", "iphmx.example", "--ns", "ns1.prov.example",
@@ -253,8 +253,8 @@ class Names(unittest.TestCase):
 
     def test_words_still_completed(self):
         self.assertEqual(self.complete(""),
-                         sorted("add del replace list check allocation zone log spf-record "
-                                "backup key transfer replica primary help".split()))
+                         sorted("add del replace import list check allocation zone log "
+                                "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),

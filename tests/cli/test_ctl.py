@@ -19,7 +19,7 @@ import unittest
 CTL = None
 SANITIZE = False
 
-COMMANDS = ["add", "del", "replace", "list", "check", "allocation add",
+COMMANDS = ["add", "del", "replace", "import", "list", "check", "allocation add",
             "allocation del", "allocation list", "zone add", "zone set",
             "zone del", "zone list", "log", "spf-record", "backup"]
 
@@ -54,7 +54,7 @@ class Db:
         self.tc = tc
         self.root = tempfile.mkdtemp(prefix="spfdb-cli-")
         self.dir = os.path.join(self.root, "db")
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)  # not group-writable whatever the umask
         self.seen = {}
         tc.addCleanup(shutil.rmtree, self.root, True)
 
@@ -171,7 +171,7 @@ class DbDir(unittest.TestCase):
 
     def test_env_and_option(self):
         other = os.path.join(self.db.root, "other")
-        os.mkdir(other)
+        os.mkdir(other, 0o755)
         self.db.run("add", "192.0.2.0/24", env={"SPFDB_DB": other}, db=False)
         self.assertEqual(self.db.run("list", env={"SPFDB_DB": other}, db=False).stdout,
                          "192.0.2.0/24\n")
@@ -508,9 +508,19 @@ class Zones(unittest.TestCase):
             f.write(dump.replace("ab@cd.ef", "\\1b[@cd.ef"))
         subprocess.run(["mdb_load", "-f", path, "-s", "zones", self.db.dir],
                        capture_output=True, check=True)
-        r = self.db.fails(3, "zone", "set", "spf.example.com", "--ttl", "600",
-                          want=["hostmaster", "\\x1b[@cd.ef"])
-        self.assertNotIn("\x1b", r.stderr)
+        data = os.path.join(self.db.dir, "data.mdb")
+        with open(data, "rb") as f:
+            before = f.read()
+        # every command that reads the zone refuses, naming it escaped
+        for args in (["zone", "set", "spf.example.com", "--ttl", "600"], ["zone", "list"],
+                     ["zone", "list", "--json"]):
+            r = self.db.run(*args)
+            self.assertEqual(r.returncode, 3, (args, r.stderr))
+            self.assertIn('the stored hostmaster "\\x1b[@cd.ef" of zone "spf.example.com"',
+                          r.stderr)
+            self.assertNotIn("\x1b", r.stderr + r.stdout)
+        with open(data, "rb") as f:
+            self.assertEqual(f.read(), before)
 
     def test_names(self):
         for bad in ("exa mple.com", "ex*ample.com", "a..b", ".", "", "a." * 2 + ".",
@@ -864,6 +874,10 @@ class Committed(unittest.TestCase):
         ("del", [["add", "192.0.2.0/24"]], ["del", "192.0.2.0/24"], None,
          (["list"], "198.51.100.0/24\n"), True),
         ("replace", [], ["replace", "--allocation", "default", "-"], b"203.0.113.0/24\n",
+         (["list"], "203.0.113.0/24\n"), True),
+        ("import", [], ["import", "-"], b"acme 203.0.113.0/24\n",
+         (["list", "--allocation", "acme"], "203.0.113.0/24\n"), True),
+        ("import -", [["import", "-"]], ["import", "--replace", "-"], b"default 203.0.113.0/24\n",
          (["list"], "203.0.113.0/24\n"), True),
         ("allocation add", [], ["allocation", "add", "acme"], None,
          (["allocation", "list"], "acme 0 0\ndefault 1 0\n"), False),

@@ -254,6 +254,48 @@ class SpfRecord(unittest.TestCase):
         self.assertEqual(out.splitlines()[0], "exists:%{i}.spf.default.iphmx.example")
         self.assertNotIn("spf.cust.example", out)
 
+    def test_every_form_with_its_cost(self):
+        db = self.db
+        provider_setup(db)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        lines = out.splitlines()
+        txt = [l for l in lines if " IN TXT " in l]
+        self.assertEqual(txt, [
+            'example.com. IN TXT "v=spf1 exists:%{i}.spf.acme.iphmx.example ~all"',
+            'example.com. IN TXT "v=spf1 include:%{i}._ip.acme.iphmx.example ~all"',
+            'example.com. IN TXT "v=spf1 include:_spf.acme.iphmx.example ~all"'])
+        self.assertIn(";   exists: 1 DNS lookup; a sender not listed makes it a void lookup", out)
+        self.assertIn(";   _ip: 1 DNS lookup, never void", out)
+        self.assertIn(";   _spf: 1 DNS lookup today (0 CIDRs, in the top record), no", out)
+        # the chain's cost follows the set: merged CIDRs, then leaves
+        db.ok("add", "--allocation", "acme", "192.0.2.0/25", "192.0.2.128/25", "2001:db8::/48")
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 1 DNS lookup today (2 CIDRs, in the top record), no", out)
+        many = "".join("10.%d.0.%d\n" % (i // 100, 2 * (i % 100)) for i in range(60))
+        db.ok("add", "--allocation", "acme", "-", input=many)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 3 DNS lookups today (62 CIDRs, in the top record and 2 leaves)",
+                      out)
+        many = "".join("10.%d.1.%d\n" % (i // 100, 2 * (i % 100)) for i in range(200))
+        db.ok("add", "--allocation", "acme", "-", input=many)
+        out = db.ok("spf-record", "acme", "--zone", "iphmx.example").stdout
+        self.assertIn(";   _spf: 2 DNS lookups today, macros needed", out)
+        self.assertIn("_spf answers exists:%{i}.spf.acme.iphmx.example instead", out)
+        self.assertNotIn("warning", out)
+
+    def test_long_delegated_zone_warns_for_ipv6_ip_names(self):
+        db = self.db
+        db.ok("allocation", "add", "acme")
+        # 185 characters: the longest whose IPv6 _ip names fit 253; 186 warns
+        for n, warns in ((55, False), (56, True)):
+            zone = ".".join(["a" * 60, "b" * 60, "c" * n, "example"])
+            r = db.ok("zone", "add", zone, "--allocation", "acme", "--ns", "ns1.prov.example",
+                      "--ns", "ns2.prov.example")
+            self.assertEqual("IPv6 senders cannot match include:%{i}._ip." in r.stderr, warns)
+            out = db.ok("spf-record", "acme", "--zone", zone).stdout
+            self.assertEqual(";   warning: _ip.%s is too long for IPv6 senders" % zone in out,
+                             warns, zone)
+
     def test_errors(self):
         provider_setup(self.db)
         self.db.fails(2, "spf-record", "nope", want=["unknown allocation 'nope'"])
@@ -373,55 +415,46 @@ class Perms(unittest.TestCase):
 
     def test_root_in_a_directory_owned_by_another_user(self):
         os.chown(self.db.dir, self.nobody.pw_uid, self.nobody.pw_gid)
-        os.chmod(self.db.dir, 0o2770)
+        os.chmod(self.db.dir, 0o2750)
         r = subprocess.run([test_ctl.CTL, "--db", self.db.dir, "add", "192.0.2.1"],
                            capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022))
         self.assertEqual(r.returncode, 0, r.stderr)
         for m in self.modes().values():
             self.assertEqual(m, (0o660, self.nobody.pw_uid, self.nobody.pw_gid))
-        # the owner (as spfdbd would be) opens and writes it
+        # the owner opens and writes it
         r = self.as_nobody("add", "192.0.2.2")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr, "")
         self.assertEqual(self.as_nobody("list").stdout, "192.0.2.1/32\n192.0.2.2/32\n")
 
-    def test_other_user_is_warned(self):
-        os.chmod(self.db.dir, 0o777)  # root's directory, group root
-        r = self.as_nobody("add", "192.0.2.1")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("warning:", r.stderr)
-        self.assertIn("chgrp root %s/data.mdb %s/lock.mdb" % (self.db.dir, self.db.dir), r.stderr)
-        self.assertIn("chmod 0660", r.stderr)
-        # fixed as told: no warning any more
-        for f in ("data.mdb", "lock.mdb"):
-            os.chown(os.path.join(self.db.dir, f), -1, 0)
-        r = self.as_nobody("list")
-        self.assertEqual((r.returncode, r.stderr), (0, ""))
-
     def test_group_member_is_warned(self):
-        # no chgrp by path (it would follow a planted symlink): a group
-        # member gets the fix, and a setgid directory gives the group
-        os.chmod(self.db.dir, 0o777)  # root's directory, group root; not setgid
+        # the layout: root's directory of the readers' group (nogroup
+        # here); root creates the files in that group.  A lock.mdb out of
+        # the group stops spfdbd: a group member is told
+        os.chown(self.db.dir, 0, self.nogroup.gr_gid)
+        os.chmod(self.db.dir, 0o750)
+        self.db.ok("list")
+        for m in self.modes().values():
+            self.assertEqual(m, (0o660, 0, self.nogroup.gr_gid))
+        lock = os.path.join(self.db.dir, "lock.mdb")
+        os.chown(lock, 0, 0)
+        os.chmod(lock, 0o666)
         cmd = ["setpriv", "--reuid", str(self.nobody.pw_uid), "--regid", str(self.nobody.pw_gid),
-               "--groups", "0", test_ctl.CTL, "--db", self.db.dir, "add", "192.0.2.1"]
+               "--groups", str(self.nogroup.gr_gid), test_ctl.CTL, "--db", self.db.dir, "list"]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("chgrp root %s/data.mdb %s/lock.mdb" % (self.db.dir, self.db.dir), r.stderr)
-        for m in self.modes().values():
-            self.assertEqual(m, (0o660, self.nobody.pw_uid, self.nobody.pw_gid))
-        for f in ("data.mdb", "lock.mdb"):
-            os.unlink(os.path.join(self.db.dir, f))
-        os.chmod(self.db.dir, 0o2777)
+        self.assertIn("warning: %s not usable by group %s" % (lock, self.nogroup.gr_name),
+                      r.stderr)
+        os.chown(lock, 0, self.nogroup.gr_gid)
+        os.chmod(lock, 0o660)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
-        for m in self.modes().values():
-            self.assertEqual(m, (0o660, self.nobody.pw_uid, 0))
 
     def test_root_creates_as_the_owner(self):
-        # root, umask 077, in nobody's 2770 directory of another group:
-        # the files are created by nobody (setfsuid), never chowned
+        # root, umask 077, in nobody's directory of another group: the
+        # files are created by nobody (setfsuid), never chowned
         os.chown(self.db.dir, self.nobody.pw_uid, 0)
-        os.chmod(self.db.dir, 0o2770)
+        os.chmod(self.db.dir, 0o2750)
         r = subprocess.run([test_ctl.CTL, "--db", self.db.dir, "allocation", "list"],
                            capture_output=True, text=True, preexec_fn=lambda: os.umask(0o077))
         self.assertEqual((r.returncode, r.stderr), (0, ""))
@@ -430,10 +463,11 @@ class Perms(unittest.TestCase):
 
     def test_planted_file_refused(self):
         # a symlink (or fifo, directory) for data.mdb or lock.mdb would make
-        # root's spfdb-ctl create or overwrite its target
+        # root's spfdb-ctl create or overwrite its target (test_secfs.py
+        # has the layouts where others could plant it)
         victim = os.path.join(self.db.root, "victim")
         os.chown(self.db.dir, self.nobody.pw_uid, self.nobody.pw_gid)
-        os.chmod(self.db.dir, 0o2770)
+        os.chmod(self.db.dir, 0o2750)
         for f, plant in (("lock.mdb", lambda p: os.symlink(victim, p)),
                          ("data.mdb", lambda p: os.symlink(victim, p)),
                          ("lock.mdb", os.mkfifo), ("data.mdb", os.mkdir)):
@@ -455,6 +489,16 @@ class Perms(unittest.TestCase):
                 self.assertEqual(sorted(os.listdir(self.db.dir)), [f])
             finally:
                 (os.rmdir if os.path.isdir(path) and not os.path.islink(path) else os.unlink)(path)
+
+    def test_writable_directory_refused(self):
+        # a directory others can change: refused, whoever runs it
+        for mode in (0o777, 0o2770, 0o1777, 0o775):
+            os.chmod(self.db.dir, mode)
+            for run in (self.db.run, self.as_nobody) if mode & 0o001 else (self.db.run,):
+                r = run("list")
+                self.assertEqual(r.returncode, 3, (oct(mode), r.stderr))
+                self.assertIn("can be changed by another account", r.stderr)
+            self.assertEqual(os.listdir(self.db.dir), [])
 
     def test_sudo_user_only_from_root(self):
         os.chown(self.db.dir, self.nobody.pw_uid, self.nobody.pw_gid)
@@ -478,13 +522,13 @@ class Perms(unittest.TestCase):
 
     def test_denied_gives_the_fix(self):
         self.db.ok("add", "192.0.2.1")
-        os.chmod(self.db.dir, 0o777)
+        os.chmod(self.db.dir, 0o755)
         for f in ("data.mdb", "lock.mdb"):
             os.chmod(os.path.join(self.db.dir, f), 0o640)
         r = self.as_nobody("list")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("permission denied", r.stderr)
-        self.assertIn("chmod 2770", r.stderr)
+        self.assertIn("chown root:spfdb-admin %s/data.mdb" % self.db.dir, r.stderr)
 
 
 class Completion(unittest.TestCase):
@@ -505,13 +549,16 @@ class Completion(unittest.TestCase):
 
     def test_words(self):
         self.assertEqual(self.complete("", db=False),
-                         sorted("add del replace list check allocation zone log spf-record "
-                                "backup key transfer replica primary help".split()))
+                         sorted("add del replace import list check allocation zone log "
+                                "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),
                          ["--allocation", "--db", "--help", "--json", "--since"])
         self.assertEqual(self.complete("zone", "set", "--p"), ["--provider"])
+        self.assertEqual(self.complete("import", "--"),
+                         ["--allow-empty", "--db", "--dry-run", "--force", "--help", "--json",
+                          "--replace"])
         self.assertEqual(self.complete("--v", db=False), ["--version"])
 
     def test_names_from_the_database(self):

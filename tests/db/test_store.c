@@ -669,10 +669,80 @@ static void test_kill9(void **state)
     tmpdb_remove(dir);
 }
 
+static int add_one(spfdb_txn *t, void *arg)
+{
+    struct spfdb_prefix p = pfx(arg);
+
+    return spfdb_entry_add(t, 1, &p);
+}
+
+/* spfdb_env_open_ro (SPEC §4: spfdbd never writes) and the directory
+ * rules every open applies (spfdb.h). */
+static void test_open_ro(void **state)
+{
+    char dir[256], path[300], link_to[300];
+    spfdb_env *env, *w;
+    spfdb_txn *t;
+    struct stat before, after;
+    (void)state;
+
+    /* No database yet: never made by a reader. */
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open_ro(dir, &env), SPFDB_ENODB);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    assert_int_equal(stat(path, &before), -1);
+    /* ... nor from an empty data.mdb (a layout's placeholder) */
+    fclose(fopen(path, "w"));
+    assert_int_equal(spfdb_env_open_ro(dir, &env), SPFDB_ENODB);
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(before.st_size, 0);
+
+    /* A database: read, never written, while a writer commits. */
+    assert_int_equal(spfdb_env_open(dir, &w), 0);
+    assert_int_equal(spfdb_env_open_ro(dir, &env), 0);
+    assert_int_equal(spfdb_write(env, add_one, "192.0.2.1"), SPFDB_EACCES);
+    assert_int_equal(spfdb_write(w, add_one, "192.0.2.2"), 0);
+    assert_int_equal(covers(env, 1, "192.0.2.2"), 1);
+    assert_int_equal(covers(env, 1, "192.0.2.1"), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    spfdb_txn_close(t);
+    spfdb_env_close(env);
+    spfdb_env_close(w);
+
+    /* A directory its group or others may write: refused, read-only too,
+     * and nothing created. */
+    for (unsigned i = 0; i < 3; i++) {
+        static const mode_t modes[] = {0770, 0707, 01777};
+        assert_int_equal(chmod(dir, modes[i]), 0);
+        assert_int_equal(spfdb_env_open(dir, &env), SPFDB_EUNSAFE);
+        assert_int_equal(spfdb_env_open_ro(dir, &env), SPFDB_EUNSAFE);
+    }
+    assert_int_equal(chmod(dir, 0700), 0);
+
+    /* A symlink or a second name: refused before LMDB sees it. */
+    snprintf(link_to, sizeof link_to, "%s.victim", dir);
+    fclose(fopen(link_to, "w"));
+    assert_int_equal(stat(link_to, &before), 0);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(link_to, path), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), SPFDB_ENOTREG);
+    assert_int_equal(spfdb_env_open_ro(dir, &env), SPFDB_ENOTREG);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(link(link_to, path), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), SPFDB_ENOTREG);
+    assert_int_equal(stat(link_to, &after), 0);
+    assert_int_equal(after.st_size, 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(unlink(link_to), 0);
+    tmpdb_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open),
+        cmocka_unit_test(test_open_ro),
         cmocka_unit_test(test_crud),
         cmocka_unit_test(test_serial),
         cmocka_unit_test(test_map_growth),

@@ -824,6 +824,16 @@ static void test_follow_state(void **state)
     spfdb_txn_close(t);
     assert_int_equal(f.synced, 1);
     assert_int_equal(f.primary_serial, 42);
+    assert_int_equal(f.transfers_ok, 0);
+    /* the counters spfdb-follow keeps round-trip */
+    o.kind = FOLLOW_PUT;
+    o.follow = (struct spfdb_follow){1, 43, 101, 91, 7, 3, 2, 95, 99, 1209600, 1};
+    assert_int_equal(run(env, &o), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    assert_int_equal(spfdb_follow_get(t, &f), 0);
+    spfdb_txn_close(t);
+    assert_int_equal(memcmp(&f, &o.follow, sizeof f), 0);
+    o.kind = PRIMARY_SET;
     o.primary = mkprimary("xfr.other.example", "k1", "192.0.2.2", NULL);
     assert_int_equal(run(env, &o), 0);
     assert_int_equal(spfdb_txn_read(env, &t), 0);

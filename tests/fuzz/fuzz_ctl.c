@@ -203,7 +203,7 @@ static void fuzz_lines(unsigned flags, const uint8_t *d, size_t n)
         s = next;
     }
     capture_begin(&c);
-    ctl_status r = parse_lines(&it, n);
+    ctl_status r = parse_lines(&it, n, prefix_line, NULL);
     CHECK(it.n <= it.cap && it.cap == cap);
     check_items(&it, r, tok, len, line, ntok);
     if (r == CTL_OK)

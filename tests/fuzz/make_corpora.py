@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write the seeds of tests/fuzz/corpus-{http,ctl,records,changelog}/.
+"""Write the seeds of tests/fuzz/corpus-{http,ctl,records,changelog,tcpframe}/.
 
 Run once after changing the lists; the files are checked in beside the
 inputs the fuzzers found (named by their hash, kept few with -merge=1).
@@ -262,9 +262,39 @@ changelog_seeds = {
                               b"\x04\x00" + b"\x00" * 13 + b"\x01\x01n" + b"\x0b\x01z" + b"\x00" * 20),
 }
 
+# ---- tcpframe: bound octet (bit 7: 65535, else 1 + x), read octet (reads
+# of 1 + x), 8 octets of split seed, then the stream a client sends
+
+def tcpframe(bound, read, stream, seed=b"\x01\x23\x45\x67\x89\xab\xcd\xef"):
+    return bytes([bound, read]) + seed + stream
+
+
+def framed(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+# A query for 1.2.3.4.spf.acme.example A with an OPT record.
+QUERY = (b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x01" +
+         b"".join(bytes([len(l)]) + l for l in
+                  (b"4", b"3", b"2", b"1", b"spf", b"acme", b"example")) + b"\x00" +
+         b"\x00\x01\x00\x01" + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00")
+tcpframe_seeds = {
+    "one-query": tcpframe(0x80, 255, framed(QUERY)),
+    "pipelined": tcpframe(0x80, 15, framed(QUERY) * 3 + framed(QUERY)[:7]),
+    "octet-reads": tcpframe(0x80, 0, framed(QUERY) * 2),
+    "length-split": tcpframe(0x80, 1, framed(QUERY) + b"\x00"),
+    "zero-length": tcpframe(0x80, 255, framed(QUERY) + b"\x00\x00" + QUERY),
+    "over-bound": tcpframe(29, 7, framed(b"x" * 30) + framed(b"y" * 30)),
+    "at-bound": tcpframe(29, 7, framed(b"x" * 30) * 3),
+    "one-octet-messages": tcpframe(0, 2, framed(b"a") * 40 + b"\x00\x02b"),
+    "large": tcpframe(0x80, 255, framed(bytes(range(256)) * 16) + framed(QUERY)),
+    "largest-length": tcpframe(0x80, 255, b"\xff\xff" + b"z" * 600),
+    "empty": tcpframe(0x80, 255, b""),
+}
+
 if __name__ == "__main__":
     only = sys.argv[1:]
     for name, seeds in (("http", http_seeds), ("ctl", ctl_seeds), ("records", records_seeds),
-                        ("changelog", changelog_seeds)):
+                        ("changelog", changelog_seeds), ("tcpframe", tcpframe_seeds)):
         if not only or name in only:
             write(name, seeds)

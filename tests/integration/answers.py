@@ -117,10 +117,12 @@ def address_cases(z):
           (".".join("1" * 32) + "." + b, "A", "NXDOMAIN"),
           ("0." + b, "A", "NODATA"), ("a." + b, "A", "NODATA"), ("F." + b, "TXT", "NODATA"),
           ("1.a." + b, "A", "NODATA"), ("255." + b, "A", "NODATA"), ("25.5." + b, "A", "NODATA")]
-    # Absent: neither octet nor nibble labels, or mixed, or too many.
+    # Absent: neither octet nor nibble labels, or mixed, or too many.  (In a
+    # delegated zone, _spf and _ip right below the apex are the other forms'
+    # names, SPEC §4; below another label they are absent.)
     for bad in ("01", "256", "0a", "x", "_", "a-b", "1\\.2", "\\193", "2001:db8::1", "-1", "00",
                 "100.a", "a.100", "1.2.3.04", "1.2.3.256", "198.51.100.7.1",
-                "1.198.51.100.7", "_spf", "0x1", "ff", "g", "G", "\\000", "\\032", "1\\0002",
+                "1.198.51.100.7", "_spf.1", "0x1", "ff", "g", "G", "\\000", "\\032", "1\\0002",
                 "*", "a.g", "1.2.3.4.5.6.7.8.9.0.1.2.3.4.5.6.7.8.9.0.1.2.3.4.5.6.7.8.9.0.1.2.3"):
         c.append((bad + "." + b, "A", "NXDOMAIN"))
     return c

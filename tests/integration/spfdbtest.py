@@ -73,7 +73,7 @@ class Db:
     def __init__(self, prefix="spfdbtest-"):
         self.top = tempfile.mkdtemp(prefix=prefix)
         self.dir = os.path.join(self.top, "db")
-        os.mkdir(self.dir)
+        os.mkdir(self.dir, 0o755)  # not group-writable whatever the umask
         self.commits = 0
         self.t_first = None
 

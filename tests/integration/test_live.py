@@ -289,13 +289,8 @@ class NoZones(T.ServerCase):
         self.assertTrue(is_rcode(addr, "example.", 5))
 
 
-class NoZonesEmptyDir(NoZones):
-    """spfdbd started on an empty directory (no spfdb-ctl run yet)."""
-    empty = True
-
-    @classmethod
-    def setup_db(cls, db):
-        pass
+# spfdbd on an empty directory: refused, since it never writes its database
+# (SPEC §4); test_user.py's test_no_database_yet.
 
 
 class StartupErrors(unittest.TestCase):

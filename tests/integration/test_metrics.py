@@ -193,7 +193,8 @@ class Metrics(T.ServerCase):
         self.assertEqual(moved, dict(want))
         # Every labelled series is there even at zero.
         for fam, n in (("spfdb_queries_total", 14), ("spfdb_query_results_total", 8),
-                       ("spfdb_responses_total", 7)):
+                       ("spfdb_responses_total", 8), ("spfdb_cookie_queries_total", 3),
+                       ("spfdb_rate_limited_total", 3)):
             self.assertEqual(len([k for k in after if k[0] == fam]), n, fam)
         # Nothing logged per query, malformed ones included.
         self.assertEqual(len(self.server.stderr().splitlines()), errlines,

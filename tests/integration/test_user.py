@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import socket
 import subprocess
 import tempfile
@@ -171,15 +172,139 @@ class User(unittest.TestCase):
         finally:
             n.close()
 
-    @unittest.skipUnless(ROOT, "needs root")
-    def test_files_created_as_user(self):
+    def layout(self):
+        """The recommended layout, nogroup playing the readers' group spfdb
+        and root's group the writers' spfdb-admin."""
+        nogroup = NOBODY.pw_gid
         os.chmod(self.db.top, 0o755)
-        os.chown(self.db.dir, NOBODY.pw_uid, NOBODY.pw_gid)
-        srv = self.start(self.db.dir, ["--user", "nobody"])  # no zones: REFUSED, still answers
-        files = sorted(os.listdir(self.db.dir))
-        self.assertEqual(files, ["data.mdb", "lock.mdb"])
-        for f in files:
-            self.assertEqual(os.stat(os.path.join(self.db.dir, f)).st_uid, NOBODY.pw_uid, f)
+        os.chown(self.db.dir, 0, nogroup)
+        os.chmod(self.db.dir, 0o750)
+        for f, g, m in (("data.mdb", 0, 0o664), ("lock.mdb", nogroup, 0o660)):
+            p = os.path.join(self.db.dir, f)
+            os.chown(p, 0, g)
+            os.chmod(p, m)
+
+    @unittest.skipUnless(ROOT, "needs root")
+    def test_reads_a_database_it_cannot_write(self):
+        """SPEC §4: spfdbd never writes; its user reads data.mdb and writes
+        lock.mdb only, while spfdb-ctl commits beside it."""
+        A.build(self.db)
+        self.layout()
+        data = os.path.join(self.db.dir, "data.mdb")
+        before = os.stat(data)
+        srv = self.start(self.db.dir, ["--user", "nobody"])
+        pid = srv.proc.pid
+        # the process holds data.mdb read-only, and its user cannot open it
+        # for writing
+        modes = []
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except FileNotFoundError:
+                continue
+            if target == data:
+                with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                    flags = int(f.readline().split()[1], 8)
+                modes.append(flags & 3)
+        self.assertTrue(modes, "data.mdb not open")
+        self.assertEqual(set(modes), {os.O_RDONLY})
+        r = subprocess.run(["setpriv", "--reuid", str(NOBODY.pw_uid), "--regid",
+                            str(NOBODY.pw_gid), "--init-groups", "sh", "-c", "echo x >> " + data],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Permission denied", r.stderr)
+        st = proc_status(pid)
+        for k in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+            self.assertEqual(int(st[k][0], 16), 0, k)
+        # commits beside it are served, and grow the map it follows
+        for i in range(20):
+            self.db.ctl("add", "--allocation", "acme", "203.0.%d.0/24" % i)
+        name = "203.0.19.9." + A.PROVIDER["base"]
+        deadline = time.time() + 5
+        while T.Header(T.udp_raw(srv.addr(), T.make_query(name, "A").to_wire())).an != 1:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(srv.stop(), 0)
+        self.assertNotIn("writable by spfdbd's user", srv.stderr())
+        after = os.stat(data)
+        self.assertEqual((stat.S_IMODE(after.st_mode), after.st_uid, after.st_gid),
+                         (stat.S_IMODE(before.st_mode), before.st_uid, before.st_gid))
+
+    @unittest.skipUnless(ROOT, "needs root")
+    def test_map_growth_followed(self):
+        """A writer grows the map (SPFDB_MAPSIZE small): the read-only server
+        adopts the new size and keeps answering."""
+        self.db.ctl("zone", "add", A.PROVIDER["zone"], "--ns", A.PROVIDER["ns"][0], "--ns",
+                    A.PROVIDER["ns"][1])
+        self.db.ctl("allocation", "add", "acme")
+        self.layout()
+        srv = self.start(self.db.dir, ["--user", "nobody"])
+        env = dict(os.environ, SPFDB_MAPSIZE=str(1 << 16))
+        lines = "".join("10.%d.%d.0/24\n" % (i >> 8, i & 255) for i in range(4000))
+        r = subprocess.run([T.CTL, "--db", self.db.dir, "add", "--allocation", "acme", "-"],
+                           input=lines, capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        name = "10.15.159.1." + A.PROVIDER["base"]
+        deadline = time.time() + 5
+        while T.Header(T.udp_raw(srv.addr(), T.make_query(name, "A").to_wire())).an != 1:
+            self.assertLess(time.time(), deadline, srv.stderr())
+            time.sleep(0.05)
+        self.assertEqual(srv.stop(), 0)
+
+    @unittest.skipUnless(ROOT, "needs root")
+    def test_ambient_capability_dropped(self):
+        """Under systemd the port comes from an ambient CAP_NET_BIND_SERVICE:
+        once bound, spfdbd holds no capability (setpriv plays systemd)."""
+        A.build(self.db)
+        self.layout()
+        port = T.free_port()
+        p = subprocess.Popen(
+            ["setpriv", "--reuid", str(NOBODY.pw_uid), "--regid", str(NOBODY.pw_gid),
+             "--init-groups", "--inh-caps", "+net_bind_service", "--ambient-caps",
+             "+net_bind_service", T.SPFDBD, "--db", self.db.dir, "--listen", "127.0.0.1:%d" % port,
+             "--workers", "1"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, env=clean_env(), preexec_fn=T.die_with_parent)
+        try:
+            deadline = time.time() + T.START_TIMEOUT
+            err = ""
+            while "ready:" not in err:
+                self.assertLess(time.time(), deadline, err)
+                self.assertIsNone(p.poll(), err)
+                err += p.stderr.readline()
+            st = proc_status(p.pid)
+            self.assertEqual(st["Uid"][1], str(NOBODY.pw_uid))
+            for k in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+                self.assertEqual(int(st[k][0], 16), 0, (k, st[k]))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(T.STOP_TIMEOUT)
+            p.stderr.close()
+
+    @unittest.skipUnless(ROOT, "needs root")
+    def test_no_database_yet(self):
+        """spfdbd creates nothing: an empty directory is refused, told how."""
+        rc, err = run_spfdbd(["--db", self.db.dir, "--listen", "127.0.0.1:%d" % T.free_port()],
+                             env=clean_env())
+        self.assertEqual(rc, 3, err)
+        self.assertIn("no database in the directory yet: run spfdb-ctl once", err)
+        self.assertEqual(os.listdir(self.db.dir), [])
+
+    def test_older_format_refused(self):
+        """spfdbd converts nothing: a first-format database is refused, told
+        to run spfdb-ctl once; after that it serves."""
+        dump = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli",
+                            "format1.dump")
+        subprocess.run(["mdb_load", "-f", dump, self.db.dir], check=True, capture_output=True,
+                       timeout=60)
+        before = open(os.path.join(self.db.dir, "data.mdb"), "rb").read()
+        port = T.free_port()
+        rc, err = run_spfdbd(["--db", self.db.dir, "--listen", "127.0.0.1:%d" % port],
+                             env=clean_env())
+        self.assertEqual(rc, 3, err)
+        self.assertIn("older format: run spfdb-ctl once", err)
+        self.assertEqual(open(os.path.join(self.db.dir, "data.mdb"), "rb").read(), before)
+        self.db.ctl("zone", "list")  # converts
+        srv = self.start(self.db.dir, [])
         self.assertEqual(srv.stop(), 0)
 
     @unittest.skipUnless(ROOT, "needs root")
@@ -189,7 +314,7 @@ class User(unittest.TestCase):
                               "--user", "nobody"], env=clean_env())
         self.assertEqual(rc, 3, err)
         self.assertIn("permission denied", err)
-        self.assertIn("writable by --user", err)
+        self.assertIn("read access to data.mdb and write access to lock.mdb", err)
 
     def test_journal_prefixes(self):
         """Under journald (stderr is $JOURNAL_STREAM) every line starts with <prio>."""

@@ -271,7 +271,7 @@ class XfrBind(T.ServerCase):
 
     def setUp(self):
         self.ndir = os.path.join(self.db.top, "named")
-        os.makedirs(self.ndir, exist_ok=True)
+        os.makedirs(self.ndir, 0o755, exist_ok=True)
         self.nport = T.free_port()
         with open(os.path.join(self.ndir, "named.conf"), "w") as f:
             f.write(NAMED_CONF.format(dir=self.ndir, port=self.nport, secret=SECRET, zone=ZONE,

@@ -376,7 +376,7 @@ static void test_odd_octets_absent(void **state)
 static void test_underscore_probes(void **state)
 {
     static const char *const probes[] = { "_dmarc.iphmx.example", "_domainkey.acme.iphmx.example",
-                                          "_spf.acme.iphmx.example", "_.spf.acme.iphmx.example",
+                                          "_spf._spf.acme.iphmx.example", "_.spf.acme.iphmx.example",
                                           "_25._tcp.spf.customer.example" };
     struct reply r;
     (void)state;

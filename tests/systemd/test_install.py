@@ -32,6 +32,11 @@ def main():
         at(docdir, "operations.md"): 0o644,
         at(docdir, "examples/spfdbd.default"): 0o644,
         at(docdir, "examples/spfdb-log-prune.default"): 0o644,
+        # the replica's follower (SPEC §5)
+        at(sbindir, "spfdb-follow"): 0o755,
+        at(mandir, "man8/spfdb-follow.8"): 0o644,
+        at(unitdir, "spfdb-follow.service"): 0o644,
+        at(docdir, "examples/spfdb-follow.default"): 0o644,
     }
     with tempfile.TemporaryDirectory() as dest:
         env = dict(os.environ, DESTDIR=dest)
@@ -54,6 +59,10 @@ def main():
             unit = f.read()
         want_exec = f"ExecStart={sbin}/spfdbd --db /var/lib/spfdb $SPFDBD_OPTS"
         assert want_exec in unit.splitlines(), f"unit lacks {want_exec!r}"
+        with open(os.path.join(dest, at(unitdir, "spfdb-follow.service"))) as f:
+            unit = f.read()
+        want_exec = f"ExecStart={sbin}/spfdb-follow --db /var/lib/spfdb $SPFDB_FOLLOW_OPTS"
+        assert want_exec in unit.splitlines(), f"follower unit lacks {want_exec!r}"
         with open(os.path.join(dest, at(unitdir, "spfdb-log-prune.service"))) as f:
             unit = f.read()
         want_exec = (f"ExecStart={sbin}/spfdb-ctl --db /var/lib/spfdb log prune "

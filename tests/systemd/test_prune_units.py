@@ -85,12 +85,14 @@ def test_settings(ctl, src):
         s["ExecStart"]
     assert s["ReadWritePaths"] == [db], s["ReadWritePaths"]
     assert s["ConditionPathExists"] == [db + "/data.mdb"], "must never create a database"
-    # write access through the operators' group, which sysusers/tmpfiles make
+    # the readers' group (the directory, lock.mdb) and the writers' group
+    # (data.mdb), which sysusers/tmpfiles make
     group = d["Group"][0]
-    assert s["DynamicUser"] == ["yes"] and s["SupplementaryGroups"] == [group], s
+    assert s["DynamicUser"] == ["yes"] and s["SupplementaryGroups"] == [group + " spfdb-admin"], s
     tmpfiles = [l.split() for l in read(src, "systemd", "spfdb.tmpfiles").splitlines()
                 if l and not l.startswith("#")]
-    assert any(f[1] == db and f[2] == "2770" and f[4] == group for f in tmpfiles), tmpfiles
+    assert any(f[1] == db and f[2] == "0750" and f[4] == group for f in tmpfiles), tmpfiles
+    assert any(f[1] == db + "/data.mdb" and f[4] == "spfdb-admin" for f in tmpfiles), tmpfiles
     assert s["UMask"] == ["0007"], "a lock.mdb it creates must stay the group's"
     assert s["Environment"] == ["SPFDB_LOG_KEEP=400d"], s["Environment"]
     assert s["EnvironmentFile"] == ["-/etc/default/spfdb-log-prune"], s["EnvironmentFile"]
@@ -116,38 +118,44 @@ def setpriv(uid, gid, groups, argv):
 
 def test_access(ctl, src):
     """The unit's identity, rebuilt with setpriv: a uid of its own whose
-    only link to the database is group spfdb.  The database is made in the
-    documented layout (directory 2770 of the spfdb user and group) by that
-    user; the job's uid prunes it with the group, and cannot without."""
+    only links to the database are its groups.  The database is in the
+    documented layout (the directory root:spfdb 0750, data.mdb
+    root:spfdb-admin 0664, lock.mdb root:spfdb 0660); the job's uid prunes
+    it with both groups, and cannot with the readers' group alone."""
     if os.geteuid() != 0:
         print("*" * 72)
         print("SKIPPED: not root; the access check switches uids")
         print("*" * 72)
         sys.exit(SKIP)
     need("setpriv")
-    owner, group, job = 64101, 64102, 64103  # spfdb, group spfdb, the dynamic user
+    group, admin, job = 64102, 64104, 64103  # group spfdb, spfdb-admin, the dynamic user
     root = tempfile.mkdtemp(prefix="spfdb-prune-")
     try:
         os.chmod(root, 0o755)
         db = os.path.join(root, "spfdb")
         os.mkdir(db)
-        os.chown(db, owner, group)
-        os.chmod(db, 0o2770)
+        os.chown(db, 0, group)
+        os.chmod(db, 0o750)
+        for f, g, m in (("data.mdb", admin, 0o664), ("lock.mdb", group, 0o660)):
+            open(os.path.join(db, f), "wb").close()
+            os.chown(os.path.join(db, f), 0, g)
+            os.chmod(os.path.join(db, f), m)
         for i in range(3):
-            p = setpriv(owner, group, [], [ctl, "--db", db, "add", f"192.0.2.{i}"])
+            p = setpriv(job, job, [group, admin], [ctl, "--db", db, "add", f"192.0.2.{i}"])
             assert p.returncode == 0, f"setup add: {p.stderr}"
-        p = setpriv(job, job, [], [ctl, "--db", db, "log", "prune", "--before", "2100-01-01"])
-        assert p.returncode == 3, f"pruned without the group: {p.returncode} {p.stderr}"
         p = setpriv(job, job, [group], [ctl, "--db", db, "log", "prune", "--before",
                                          "2100-01-01"])
+        assert p.returncode == 3, f"pruned without the writers' group: {p.returncode} {p.stderr}"
+        p = setpriv(job, job, [group, admin], [ctl, "--db", db, "log", "prune", "--before",
+                                                "2100-01-01"])
         assert p.returncode == 0, f"prune as the unit's user failed: {p.stderr}"
         assert p.stdout.startswith("dropped 3 records stamped before "), p.stdout
-        for f in ("data.mdb", "lock.mdb"):
+        for f, g in (("data.mdb", admin), ("lock.mdb", group)):
             st = os.stat(os.path.join(db, f))
-            assert st.st_gid == group and st.st_mode & 0o060 == 0o060, f"{f}: {st}"
+            assert (st.st_uid, st.st_gid) == (0, g), f"{f}: {st}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("log prune as a fresh uid: exit 3 without group spfdb, 0 with it")
+    print("log prune as a fresh uid: exit 3 with group spfdb alone, 0 with spfdb-admin too")
 
 
 def main():

@@ -111,11 +111,34 @@ def test_snippets(spfdbd, src):
         rc, out = run([tmpfiles, "--root", root, "--create",
                        os.path.join(src, "systemd", "spfdb.tmpfiles")])
         assert rc == 0, f"systemd-tmpfiles failed ({rc}):\n{out}"
-        st = os.stat(os.path.join(root, "var", "lib", "spfdb"))
-        mode = stat.S_IMODE(st.st_mode)
-        assert mode == 0o2770, f"/var/lib/spfdb mode {mode:o}, want 2770"
-        assert (st.st_uid, st.st_gid) == (int(u[2]), int(u[3])), "/var/lib/spfdb owner"
-    print("sysusers.d and tmpfiles.d: user, group and 2770 directory made")
+        admin = int(groups["spfdb-admin"][2])
+        spfdb = int(groups["spfdb"][2])
+        # spfdbd's user reads, never writes: in spfdb only; the follower
+        # writes: in both
+        assert u[0] not in groups["spfdb-admin"][3].strip().split(","), groups["spfdb-admin"]
+        for g in ("spfdb", "spfdb-admin"):
+            assert "spfdb-follow" in groups[g][3].strip().split(","), groups[g]
+        base = os.path.join(root, "var", "lib", "spfdb")
+        want = {"": (0o750, 0, spfdb), "data.mdb": (0o664, 0, admin),
+                "lock.mdb": (0o660, 0, spfdb)}
+        for f, w in want.items():
+            st = os.lstat(os.path.join(base, f) if f else base)
+            got = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            assert got == w, f"/var/lib/spfdb/{f}: {got}, want {w}"
+        # a root-owned directory that no group can write: nothing can be
+        # planted by anyone but root (docs/operations.md)
+        # an older layout's files are given the new owners and modes
+        os.chown(os.path.join(base, "data.mdb"), int(u[2]), spfdb)
+        os.chmod(os.path.join(base, "data.mdb"), 0o660)
+        os.chmod(base, 0o2770)
+        rc, out = run([tmpfiles, "--root", root, "--create",
+                       os.path.join(src, "systemd", "spfdb.tmpfiles")])
+        assert rc == 0, f"systemd-tmpfiles failed ({rc}):\n{out}"
+        for f, w in want.items():
+            st = os.lstat(os.path.join(base, f) if f else base)
+            got = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            assert got == w, f"after an older layout: /var/lib/spfdb/{f}: {got}, want {w}"
+    print("sysusers.d and tmpfiles.d: users, groups, the 0750 directory and its files made")
 
 
 def unit_settings(src):
@@ -140,8 +163,10 @@ def test_limits(spfdbd, src):
     assert nofile >= need_fds, f"LimitNOFILE={nofile} < {need_fds}"
     assert s["Type"] == ["notify"], s["Type"]
     assert s["User"] == ["spfdb"] and s["Group"] == ["spfdb"]
-    assert s["StateDirectory"] == ["spfdb"] and s["StateDirectoryMode"] == ["2770"]
-    assert s["UMask"] == ["0007"], "database files must come out 0660"
+    # no StateDirectory=: it would hand the directory to the user
+    assert "StateDirectory" not in s and s["ReadWritePaths"] == ["/var/lib/spfdb"]
+    assert s["UMask"] == ["0007"], "a lock.mdb it creates must stay the group's"
+    assert "capset" in s["SystemCallFilter"], "capset drops CAP_NET_BIND_SERVICE"
     assert s["AmbientCapabilities"] == ["CAP_NET_BIND_SERVICE"]
     assert s["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"]
     assert "PrivateUsers" not in s, "PrivateUsers= takes CAP_NET_BIND_SERVICE's effect away"
