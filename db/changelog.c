@@ -586,3 +586,77 @@ int spfdb_log_prune(spfdb_txn *t, int64_t before, struct spfdb_log_pruned *out)
     }
     return 0;
 }
+
+/* ---- the allocations a run of commits changed (the read index) ---------- */
+
+/* One record's changes, R: FN(name, ARG) for each allocation whose set
+ * they change.  Entry changes (nearly all of a large record) are stepped
+ * over by their fixed sizes; the rest go through spfdb_log_next. */
+static int rec_changed(struct spfdb_log_rec *r, int (*fn)(const char *name, void *arg),
+                       void *arg, struct spfdb_log_change *ch)
+{
+    const uint8_t *p = r->pos;
+    int rc;
+
+    while (p != r->end) {
+        unsigned op = *p;
+        if (op == EV_ADD4 || op == EV_DEL4 || op == EV_ADD6 || op == EV_DEL6) {
+            size_t n = 2 + ((op & 0x0f) == 4 ? 4 : 16);
+            if ((size_t)(r->end - p) < n)
+                return SPFDB_EFORMAT;
+            p += n;
+            continue;
+        }
+        if (op == EV_CTX) {
+            const char *name;
+            p++;
+            if (get_str(&p, r->end, &name))
+                return SPFDB_EFORMAT;
+            if ((rc = fn(name, arg)) != 0)
+                return rc;
+            continue;
+        }
+        r->pos = p;
+        rc = spfdb_log_next(r, ch);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            break;
+        p = r->pos;
+        if ((ch->op == SPFDB_LOG_ALLOC_DEL || ch->op == SPFDB_LOG_MEMBER_ADD ||
+             ch->op == SPFDB_LOG_MEMBER_DEL) && (rc = fn(ch->alloc, arg)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int log_changed(spfdb_txn *t, uint64_t from, uint64_t to,
+                int (*fn)(const char *name, void *arg), void *arg)
+{
+    struct spfdb_log_change *ch = malloc(sizeof *ch);
+    uint8_t key[8];
+    MDB_val k = {sizeof key, key}, v;
+    MDB_cursor *c;
+    int rc = ch ? store_cursor(t, DB_LOG, &c) : SPFDB_ENOMEM;
+
+    put_be64(key, from);
+    if (rc == 0)
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+    for (uint64_t seq = from; rc == 0; seq++) {
+        struct spfdb_log_rec r;
+        if (k.mv_size != 8 || get_be64(k.mv_data) != seq) {
+            rc = SPFDB_ENOTFOUND; /* a gap: pruned, or never there */
+            break;
+        }
+        rc = log_rec_head(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &r);
+        if (rc == 0)
+            rc = rec_changed(&r, fn, arg, ch);
+        if (rc != 0 || seq == to)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    free(ch);
+    if (rc == MDB_NOTFOUND)
+        return SPFDB_ENOTFOUND;
+    return rc > 0 ? store_err(rc) : rc;
+}

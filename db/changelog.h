@@ -47,6 +47,15 @@ int log_last_seq(spfdb_txn *t, uint64_t *last);
  * which the search relies on: a version 1 record there is SPFDB_EFORMAT. */
 int log_find_serial(spfdb_txn *t, uint64_t floor, uint32_t serial, uint64_t *seq);
 
+/* FN(name, ARG) for each allocation whose IP set the records FROM..TO
+ * change (entries added or removed, the allocation deleted, its members
+ * changed; a name may come more than once); a nonzero return of FN stops
+ * the walk and is returned.  SPFDB_ENOTFOUND when a record of the run is
+ * missing (pruned), SPFDB_EFORMAT when one is damaged.  The read index
+ * (reader.c) keeps the indexes of every other allocation. */
+int log_changed(spfdb_txn *t, uint64_t from, uint64_t to,
+                int (*fn)(const char *name, void *arg), void *arg);
+
 /* The record stored as V (VLEN octets) under KEY (KLEN octets) into *R, up
  * to its changes, which spfdb_log_next then walks: 0 or SPFDB_EFORMAT.  R's
  * strings point into V.  Pure. */

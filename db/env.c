@@ -479,7 +479,7 @@ void spfdb_env_close(spfdb_env *env)
     if (!env)
         return;
     mdb_env_close(env->mdb);
-    pthread_mutex_destroy(&env->ix_lock); /* ix_list is empty: every handle is closed */
+    pthread_mutex_destroy(&env->ix_lock); /* no index left: every handle is closed */
     pthread_mutex_destroy(&env->damage_lock);
     pthread_rwlock_destroy(&env->remap);
     free(env->user);

@@ -37,12 +37,12 @@ struct spfdb_env {
     char damage[2 * 4 * 255 + 64];
     spfdb_damage_fn on_damage;
     void *damage_arg;
-    /* The read indexes built by this process's handles, one per snapshot,
-     * allocation and family, shared by every handle on that snapshot; the
-     * lock is taken to build or drop one, and only tried by a lookup that
-     * wants one built (index.c). */
+    /* The read indexes of this process's handles, in a table per data
+     * version shared by every handle on it (index.h); the lock is taken to
+     * adopt a new version or drop one, and only tried by a lookup that
+     * wants an index built (index.c). */
     pthread_mutex_t ix_lock;
-    struct ixshared *ix_list;
+    struct ixenv ix;
 };
 
 struct spfdb_txn {

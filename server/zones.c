@@ -29,12 +29,12 @@ struct htab {
     uint32_t n;
 };
 
-enum { LABEL_WORDS = (1 + DNS_LABEL_MAX + 7) / 8 };
-
+/* 12 octets an allocation, its key in one array for all: an ESP's table
+ * holds 100,000 of them, one per worker. */
 struct alloc {
     uint32_t id;
+    uint32_t key;                     /* akey[key]: nw words, then nw masks */
     uint8_t len, nw;                  /* key octets (the wire label), words */
-    uint64_t key[2 * LABEL_WORDS];    /* nw words, then nw masks */
 };
 
 struct zonetab {
@@ -45,6 +45,8 @@ struct zonetab {
     unsigned nzones, zcap;
     struct alloc *alloc;
     unsigned nallocs, acap;
+    uint64_t *akey;
+    size_t nakey, akcap;  /* words */
     struct htab zh, ah;
 };
 
@@ -73,6 +75,12 @@ static uint32_t key_hash(const uint8_t *end, unsigned len)
         h = (h ^ (load64(end) & 0xDFDFDFDFDFDFDFDFull)) * 0x9E3779B97F4A7C15ull;
     }
     h = (h ^ (load64(end - 8) & lead_fold(len))) * 0x9E3779B97F4A7C15ull;
+    /* A product's high bits miss the multiplier's high octets: names that
+     * differ in their last octets only (customer-0001, -0002) would share
+     * a chain.  Mix them in (MurmurHash3's finaliser). */
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
     return (uint32_t)(h >> 32);
 }
 
@@ -163,7 +171,7 @@ uint32_t zonetab_alloc_id(const struct zonetab *t, const uint8_t *label)
     uint32_t hash = key_hash(end, len);
     for (uint32_t j = hash & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
         const struct alloc *a = &t->alloc[h->slot[j].idx - 1];
-        if (h->slot[j].hash == hash && a->len == len && key_equal(a->key, a->nw, end))
+        if (h->slot[j].hash == hash && a->len == len && key_equal(t->akey + a->key, a->nw, end))
             return a->id;
     }
     return 0;
@@ -371,14 +379,25 @@ int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id)
         t->alloc = na;
         t->acap = cap;
     }
+    unsigned nw = (unsigned)(1 + len + 7) / 8;
+    if (t->nakey + 2 * nw > t->akcap) {
+        size_t cap = t->akcap ? t->akcap * 2 : 64;
+        uint64_t *nk = cap > UINT32_MAX ? NULL : realloc(t->akey, cap * sizeof *nk);
+        if (!nk)
+            return SPFDB_ENOMEM;
+        t->akey = nk;
+        t->akcap = cap;
+    }
     int err = htab_put(&t->ah, key_hash(label + 9 + len, 1 + (unsigned)len), t->nallocs);
     if (err)
         return err;
     struct alloc *a = &t->alloc[t->nallocs++];
     a->id = id;
     a->len = (uint8_t)(1 + len);
-    a->nw = (uint8_t)((1 + len + 7) / 8);
-    key_make(label + 8, 1 + (unsigned)len, a->key);
+    a->nw = (uint8_t)nw;
+    a->key = (uint32_t)t->nakey;
+    key_make(label + 8, 1 + (unsigned)len, t->akey + t->nakey);
+    t->nakey += 2 * nw;
     return 0;
 }
 
@@ -395,6 +414,7 @@ void zonetab_free(struct zonetab *t)
         free(t->zone[i]);
     free(t->zone);
     free(t->alloc);
+    free(t->akey);
     free(t->zh.slot);
     free(t->ah.slot);
     free(t);

@@ -681,41 +681,49 @@ static void test_page_index(void **state)
     assert_int_equal(spfdb_txn_read(env, &t), 0);
     pi_check(d, t);
     /* Built: both families' keys and lengths are in the index. */
-    size_t built = t->ix.len;
+    struct ixstats st;
+    index_stats(env, &st);
+    uint64_t builds = st.builds;
+    size_t built = st.bytes;
     assert_true(built >= PI_V4 * 5 + PI_V6 * 17);
+    assert_int_equal(st.tables, 1);
 
     /* No commit between: the index is kept across a reset and renew. */
     spfdb_txn_reset(t);
     assert_int_equal(spfdb_txn_renew(t), 0);
-    assert_int_equal(t->ix.len, built);
     pi_check(d, t);
+    index_stats(env, &st);
+    assert_int_equal(st.builds, builds);
+    assert_int_equal(st.bytes, built);
 
     /* A second handle on the same snapshot shares the built index. */
     spfdb_txn *t2;
     assert_int_equal(spfdb_txn_read(env, &t2), 0);
     pi_check(d, t2);
-    assert_int_equal(t2->ix.len, built);
-    assert_non_null(env->ix_list);
-    assert_non_null(env->ix_list->next);       /* IPv4 and IPv6 */
-    assert_null(env->ix_list->next->next);
-    assert_int_equal(env->ix_list->refs, 2);
+    index_stats(env, &st);
+    assert_int_equal(st.builds, builds);
+    assert_int_equal(st.tables, 1);
 
-    /* A commit: the renewed snapshot gets a new index, and sees it; the
-     * other handle keeps the old one until it moves too. */
+    /* A commit to the allocation: the renewed snapshot gets a new table
+     * without its indexes, and sees the change; the other handle keeps
+     * the old table, and the old indexes, until it moves too. */
     assert_int_equal(spfdb_write(env, pi_extra, d), 0);
     assert_int_equal(spfdb_txn_refresh(t), 0);
-    assert_int_equal(t->ix.len, 0);
     pi_check(d, t);
-    assert_true(t->ix.len >= built);
-    unsigned lists = 0;
-    for (struct ixshared *sh = env->ix_list; sh != NULL; sh = sh->next, lists++)
-        assert_int_equal(sh->refs, 1);
-    assert_int_equal(lists, 4);
+    index_stats(env, &st);
+    assert_true(st.builds > builds);
+    assert_true(st.bytes >= 2 * built);
+    assert_int_equal(st.tables, 2);
     spfdb_txn_close(t2);
-    assert_null(env->ix_list->next->next); /* the old snapshot's went with t2 */
+    index_stats(env, &st);
+    assert_int_equal(st.tables, 1);
+    assert_int_equal(st.retired, 0); /* the old indexes went with t2's table */
+    assert_true(st.bytes < 2 * built);
 
     spfdb_txn_close(t);
-    assert_null(env->ix_list);
+    index_stats(env, &st);
+    assert_int_equal(st.tables, 0);
+    assert_int_equal(st.bytes, 0);
     spfdb_env_close(env);
     tmpdb_remove(dir);
     free(d);
@@ -821,7 +829,11 @@ static void test_shared_index_threads(void **state)
         assert_int_equal(run[i].errors, 0);
         assert_int_equal(run[i].wrong, 0);
     }
-    assert_null(env->ix_list); /* every handle closed: every index freed */
+    struct ixstats st;
+    index_stats(env, &st); /* every handle closed: every index freed */
+    assert_int_equal(st.tables, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.retired, 0);
     spfdb_env_close(env);
     tmpdb_remove(dir);
     free(d);
@@ -890,7 +902,9 @@ static void test_index_sizes(void **state)
                 assert_int_equal(spfdb_covers(t, id, 6, a), 0);
             }
         }
-        assert_true(t->ix.len > 0);
+        struct ixstats st;
+        index_stats(env, &st);
+        assert_true(st.bytes > 0);
         spfdb_txn_close(t);
     }
     spfdb_env_close(env);
