@@ -176,6 +176,8 @@ ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_check(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_import(struct ctl *c, const struct ctl_args *a);
+/* import-spf (cmd_importspf.c) */
+ctl_status cmd_import_spf(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a);
