@@ -125,7 +125,11 @@ static ctl_status alloc_exists(struct ctl *c, const char *name)
     ctl_txn_start(c);
     r = ctl_alloc_lookup(c, txn, name, &al);
     spfdb_txn_close(txn);
-    return ctl_txn_status(c, r);
+    s = ctl_txn_status(c, r);
+    /* closed: add and replace open the database themselves */
+    spfdb_env_close(c->env);
+    c->env = NULL;
+    return s;
 }
 
 /* --replace: the prefixes become replace's standard input. */

@@ -19,7 +19,7 @@ import unittest
 CTL = None
 SANITIZE = False
 
-COMMANDS = ["add", "del", "replace", "import", "list", "check", "allocation add",
+COMMANDS = ["add", "del", "replace", "import", "import-spf", "list", "check", "allocation add",
             "allocation del", "allocation list", "zone add", "zone set",
             "zone del", "zone list", "log", "spf-record", "backup"]
 
