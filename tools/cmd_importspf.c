@@ -112,23 +112,41 @@ static void print_lines(const char *what, const struct spfeval_lines *l)
     }
 }
 
-/* Does allocation NAME exist (before any lookup: fail fast)? */
-static ctl_status alloc_exists(struct ctl *c, const char *name)
-{
-    spfdb_txn *txn;
-    struct spfdb_alloc al;
-    ctl_status s = ctl_read(c, &txn);
-    int r;
+struct precheck {
+    struct ctl *c;
+    const char *name;
+};
 
-    if (s != CTL_OK)
-        return s;
-    ctl_txn_start(c);
-    r = ctl_alloc_lookup(c, txn, name, &al);
-    spfdb_txn_close(txn);
-    s = ctl_txn_status(c, r);
+static int precheck_txn(spfdb_txn *txn, void *arg)
+{
+    struct precheck *p = arg;
+    struct spfdb_alloc al;
+
+    ctl_txn_start(p->c);
+    return ctl_alloc_lookup(p->c, txn, p->name, &al);
+}
+
+/* Before any lookup (fail fast): does allocation NAME exist, and, unless a
+ * dry run, may this database change (a replica refuses first, SPEC §5)?
+ * An empty write transaction commits nothing. */
+static ctl_status precheck(struct ctl *c, const char *name, int dry_run)
+{
+    struct precheck p = {c, name};
+    spfdb_txn *txn;
+    ctl_status s;
+
+    if (!dry_run) {
+        s = ctl_write(c, precheck_txn, &p);
+    } else if ((s = ctl_read(c, &txn)) == CTL_OK) {
+        int r = precheck_txn(txn, &p);
+        spfdb_txn_close(txn);
+        s = ctl_txn_status(c, r);
+    }
     /* closed: add and replace open the database themselves */
-    spfdb_env_close(c->env);
-    c->env = NULL;
+    if (c->env) {
+        spfdb_env_close(c->env);
+        c->env = NULL;
+    }
     return s;
 }
 
@@ -204,7 +222,7 @@ ctl_status cmd_import_spf(struct ctl *c, const struct ctl_args *a)
         ctl_err("--allow-empty needs --replace");
         return ctl_usage(c);
     }
-    if ((s = alloc_exists(c, a->alloc)) != CTL_OK)
+    if ((s = precheck(c, a->alloc, a->dry_run)) != CTL_OK)
         return s;
     if (!(rs = calloc(1, sizeof *rs))) {
         ctl_err("out of memory");

@@ -329,6 +329,16 @@ class ImportSpf(unittest.TestCase):
         self.db.fails(2, "import-spf", "--allocation", "acme", "--allow-empty", "acme.cust.test",
                       want=["--replace"])
 
+    def test_replica_refuses(self):
+        self.db.ok("key", "add", "k")
+        self.db.ok("primary", "set", "127.0.0.1:5399", "--key", "k", "--zone", "xfr.example",
+                   "--force")
+        # refused before any lookup: the domain's missing record goes unseen
+        for opts in ([], ["--replace"]):
+            r = self.db.fails(2, "import-spf", "--allocation", "acme", *opts,
+                              "nxdomain.bad.test", want=["replica"])
+            self.assertNotIn("SPF record", r.stderr)
+
 
 def main():
     args = sys.argv[1:]
