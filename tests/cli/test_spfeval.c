@@ -419,6 +419,89 @@ static void test_oracle(void **state)
     }
 }
 
+/* ---- the evaluator against a brute-force verifier ------------------------ */
+
+struct oterm {
+    char q;
+    int include; /* include:sub.example, else ip4:10.0.OFF/LEN */
+    unsigned off, len;
+};
+
+/* What a verifier decides for 10.0.0.0 + X: the first matching term's
+ * qualifier; an include matches when the sub-record passes; '\0': none. */
+static char brute(const struct oterm *t, size_t n, const struct oterm *sub, size_t nsub,
+                  unsigned x)
+{
+    for (size_t k = 0; k < n; k++) {
+        int match;
+        if (t[k].include)
+            match = brute(sub, nsub, NULL, 0, x) == '+';
+        else
+            match = x >> (32 - t[k].len) == t[k].off >> (32 - t[k].len);
+        if (match)
+            return t[k].q;
+    }
+    return '\0';
+}
+
+static size_t random_terms(struct oterm *t, size_t max, int may_include, char *text, size_t cap)
+{
+    size_t n = 1 + rnd() % max, len = (size_t)snprintf(text, cap, "v=spf1");
+    for (size_t k = 0; k < n; k++) {
+        t[k].q = "+-~?++"[rnd() % 6];
+        t[k].include = may_include && rnd() % 4 == 0;
+        t[k].len = 22 + rnd() % 11;
+        t[k].off = (rnd() % 1024) & ~((1u << (32 - t[k].len)) - 1);
+        if (t[k].include)
+            len += (size_t)snprintf(text + len, cap - len, " %cinclude:sub.example", t[k].q);
+        else
+            len += (size_t)snprintf(text + len, cap - len, " %cip4:10.0.%u.%u/%u", t[k].q,
+                                    t[k].off >> 8, t[k].off & 255, t[k].len);
+    }
+    snprintf(text + len, cap - len, " %s", rnd() % 2 ? "-all" : "~all");
+    return n;
+}
+
+static void test_evaluator_oracle(void **state)
+{
+    (void)state;
+    for (unsigned round = 0; round < 200; round++) {
+        struct oterm top[16], sub[8];
+        char ttext[1024], stext[512];
+        size_t n = random_terms(top, 16, 1, ttext, sizeof ttext);
+        size_t nsub = random_terms(sub, 8, 0, stext, sizeof stext);
+        struct rec r[] = {{"top.example", TXT, ttext}, {"sub.example", TXT, stext},
+                          {NULL, 0, NULL}};
+        struct spfeval ev;
+        int includes = 0;
+        for (size_t k = 0; k < n; k++)
+            includes += top[k].include;
+        if (includes > 9)
+            continue;
+        if (eval(r, "top.example", &ev) != 0)
+            fail_msg("%s: %s", ttext, ev.error);
+        /* every address of the universe and one on each side of it */
+        for (int x = -1; x <= 1024; x++) {
+            uint32_t a = 0x0a000000u + (uint32_t)x;
+            int got = 0;
+            for (size_t k = 0; k < ev.n_prefixes; k++) {
+                const uint8_t *p = ev.prefixes[k].addr;
+                uint32_t base = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                                (uint32_t)p[2] << 8 | p[3];
+                unsigned len = ev.prefixes[k].len;
+                if (ev.prefixes[k].family == 4 && (len == 0 || a >> (32 - len) == base >> (32 - len)))
+                    got = 1;
+            }
+            int want = x >= 0 && x < 1024 && brute(top, n, sub, nsub, (unsigned)x) == '+';
+            if (got != want)
+                fail_msg("round %u: 10.0.%u.%u: got %d, want %d\ntop: %s\nsub: %s", round,
+                         (unsigned)(x + 0x0a000000) >> 8 & 255, (unsigned)x & 255, got, want,
+                         ttext, stext);
+        }
+        spfeval_free(&ev);
+    }
+}
+
 static void test_set_extremes(void **state)
 {
     struct spfeval_set s = {0}, t = {0}, d = {0};
@@ -453,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_loop),           cmocka_unit_test(test_limits),
         cmocka_unit_test(test_unimportable),   cmocka_unit_test(test_permerrors),
         cmocka_unit_test(test_oracle),         cmocka_unit_test(test_set_extremes),
+        cmocka_unit_test(test_evaluator_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
