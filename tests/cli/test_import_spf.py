@@ -329,6 +329,28 @@ class ImportSpf(unittest.TestCase):
         self.db.fails(2, "import-spf", "--allocation", "acme", "--allow-empty", "acme.cust.test",
                       want=["--replace"])
 
+    def test_committed_report_lost_exits_4(self):
+        # SPEC section 3: a commit whose report cannot be written exits 4
+        for opts, want in (([], MC_SET + ["192.0.2.200/32"]), (["--replace"], MC_SET)):
+            with open("/dev/full", "wb") as full:
+                script = 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
+                r = subprocess.run([UNSHARE, "-m", "sh", "-c", script, "sh", KNOT.resolv,
+                                    test_ctl.CTL, "--db", self.db.dir, "import-spf",
+                                    "--allocation", "acme", *opts, "acme.cust.test"],
+                                   stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            self.assertIn("the change was committed", r.stderr)
+            self.assertEqual(sorted(self.entries()), sorted(want))
+            self.db.ok("replace", "--allocation", "acme", "-", input="192.0.2.200/32\n")
+        # nothing committed: a dry run's lost output is 3, as for replace
+        with open("/dev/full", "wb") as full:
+            r = subprocess.run([UNSHARE, "-m", "sh", "-c", script, "sh", KNOT.resolv,
+                                test_ctl.CTL, "--db", self.db.dir, "import-spf", "--allocation",
+                                "acme", "--dry-run", "acme.cust.test"],
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(self.entries(), ["192.0.2.200/32"])
+
     def test_replica_refuses(self):
         self.db.ok("key", "add", "k")
         self.db.ok("primary", "set", "127.0.0.1:5399", "--key", "k", "--zone", "xfr.example",
