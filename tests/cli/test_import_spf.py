@@ -92,6 +92,12 @@ incnone TXT "v=spf1 include:nospf.bad.test -all"
 """
 for i in range(1, 12):
     BAD += "n%d TXT \"v=spf1 ip4:198.18.%d.0/24 -all\"\n" % (i, i)
+# mx: at most 10 MX hosts (RFC 7208 section 4.6.4)
+BAD += "mx10 TXT \"v=spf1 mx/30 -all\"\nmx11 TXT \"v=spf1 mx -all\"\n"
+for i in range(1, 12):
+    BAD += "m%d A 198.19.0.%d\nmx11 MX %d m%d.bad.test.\n" % (i, 4 * i, i, i)
+    if i <= 10:
+        BAD += "mx10 MX %d m%d.bad.test.\n" % (i, i)
 
 ZONES = {"mc.test": MC, "cust.test": CUST, "bad.test": BAD}
 
@@ -276,6 +282,13 @@ class ImportSpf(unittest.TestCase):
         r = self.dry("void2.bad.test")
         self.assertEqual(r.stdout, "192.0.2.0/24\n")
         self.assertIn("gone2.bad.test has no MX record", r.stderr)
+
+    def test_mx_hosts_limit(self):
+        self.assertEqual(self.dry("mx10.bad.test").stdout.split(),
+                         ["198.19.0.4/30", "198.19.0.8/29", "198.19.0.16/28", "198.19.0.32/29",
+                          "198.19.0.40/30"])
+        self.db.fails(2, "import-spf", "--allocation", "acme", "mx11.bad.test",
+                      want=["mx11.bad.test", "11 MX hosts, more than 10", "nothing imported"])
 
     def test_unimportable(self):
         for dom, term in (("exists.bad.test", "exists:%{i}._spf.bad.test"),
