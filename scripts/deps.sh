@@ -7,7 +7,9 @@ set -eu
 # TSIG's HMAC-SHA256 (xfr/) and spfdb-ctl's base64; bind9-utils for
 # named-checkconf (tests/cli: the key statement spfdb-ctl prints); bind9 and
 # faketime for tests/integration/test_xfr.py (named as a secondary, clock skew);
-# knot for knotc conf-check of the key spfdb-ctl prints.  spfquery (libspf2)
+# knot for knotc conf-check of the key spfdb-ctl prints, and knotd serving the
+# SPF chains of tests/cli/test_import_spf.py (libresolv, unshare and mount come
+# with libc6-dev and util-linux/mount).  spfquery (libspf2)
 # and libmail-spf-perl are real SPF verifiers for tests/integration/test_forms.py.
 pkgs="build-essential cmake pkg-config liblmdb-dev lmdb-utils libevent-dev libcmocka-dev
       nettle-dev clang knot-dnsutils knot dnsutils bind9-utils bind9 faketime unbound python3

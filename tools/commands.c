@@ -141,6 +141,29 @@ const struct ctl_cmd ctl_commands[] = {
      "  \"skipped\": N} (--replace: \"removed\": [PREFIX, ...], \"kept\": N), ...],\n"
      "  \"totals\": {\"allocations\": N, \"new\": N, \"unchanged\": N, \"added\": N,\n"
      "  \"skipped\": N} (--replace: \"removed\": N, \"kept\": N)}\n"},
+    {"import-spf", cmd_import_spf, "import the addresses a domain's SPF record passes",
+     OPTS(OPT_ALLOC, OPT_DRY_RUN, OPT_FORCE, OPT_REPLACE, OPT_ALLOW_EMPTY), {1, 1}, WRITES,
+     "usage: spfdb-ctl import-spf [--allocation NAME] [--dry-run] [--force]\n"
+     "                            [--replace [--allow-empty]] DOMAIN\n"
+     "Resolve DOMAIN's SPF record with the system resolver, following include: and\n"
+     "redirect= within RFC 7208's limits (10 lookups, 2 void), and import exactly\n"
+     "the addresses it passes: every pass ip4, ip6, a and mx term's prefixes (a/24,\n"
+     "mx//64: each address widened to that length), minus those of every earlier\n"
+     "term, as the fewest prefixes.  Every lookup comes before the one transaction.\n"
+     ALLOC_OPT
+     "  --dry-run          print the prefixes (with --replace: what would change),\n"
+     "                     change nothing\n"
+     "  --force            import although a term it cannot import (exists:, ptr, a\n"
+     "                     macro) precedes a pass term, or +all is reached; also\n"
+     "                     accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
+     "  --replace          the allocation's entries become exactly the record's (as\n"
+     "                     replace); without it they are added (as add)\n"
+     "  --allow-empty      with --replace: allow leaving a non-empty allocation empty\n"
+     "On stderr: 'note: ...' (host bits masked, a name without MX), 'cannot import\n"
+     "DOMAIN: TERM (why)' for each term it cannot import.  A loop, a limit\n"
+     "exceeded, a lookup failure or another permerror exits 2 naming the domain\n"
+     "(and the limit); nothing is imported then.\n"
+     "Output: --dry-run, one prefix a line; else add's or replace's.\n"},
     {"list", cmd_list, "print an allocation's entries", OPTS(OPT_ALLOC, OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl list [--allocation NAME] [--json]\n" ALLOC_OPT JSON_OPT
      "Output: one canonical prefix a line, in address order (IPv4 first).\n"

@@ -4,7 +4,8 @@
  *   spfdb-ctl.c  main: finds the command's row, parses its options, runs it
  *   commands.c   the tables: every option (the field it sets), every command
  *   cmd_*.c      the commands: entries, allocations, zones, operations,
- *                keys (cmd_key.c), the transfer settings (cmd_xfr.c)
+ *                keys (cmd_key.c), the transfer settings (cmd_xfr.c), import-spf
+ *                (cmd_importspf.c, over spfeval.c: the SPF evaluator, pure)
  *   ctl.c        the run's database session: open, transactions, the one
  *                conversion of library results into exit statuses, help
  *   out.c        output: messages, quoting, JSON strings, stdout
@@ -176,6 +177,8 @@ ctl_status cmd_replace(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_check(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_import(struct ctl *c, const struct ctl_args *a);
+/* import-spf (cmd_importspf.c) */
+ctl_status cmd_import_spf(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a);

@@ -253,12 +253,15 @@ class Names(unittest.TestCase):
 
     def test_words_still_completed(self):
         self.assertEqual(self.complete(""),
-                         sorted("add del replace import list check allocation zone log "
+                         sorted("add del replace import import-spf list check allocation zone log "
                                 "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
         self.assertEqual(self.complete("log", "--"),
                          ["--allocation", "--db", "--help", "--json", "--since"])
+        self.assertEqual(self.complete("import-spf", "--"),
+                         ["--allocation", "--allow-empty", "--db", "--dry-run", "--force",
+                          "--help", "--replace"])
         self.assertEqual(self.complete("--v"), ["--version"])
         parent = os.path.dirname(self.db.dir)
         self.assertEqual(self.complete("--db", parent + "/my"), [self.db.dir])

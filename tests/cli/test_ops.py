@@ -549,7 +549,7 @@ class Completion(unittest.TestCase):
 
     def test_words(self):
         self.assertEqual(self.complete("", db=False),
-                         sorted("add del replace import list check allocation zone log "
+                         sorted("add del replace import import-spf list check allocation zone log "
                                 "spf-record backup key transfer replica primary help".split()))
         self.assertEqual(self.complete("zone", ""), ["add", "del", "list", "set"])
         self.assertEqual(self.complete("allocation", "d"), ["del"])
