@@ -37,13 +37,22 @@ static const char *op_name(int op)
     case SPFDB_LOG_ALLOC_DEL: return "allocation-del";
     case SPFDB_LOG_ZONE_ADD: return "zone-add";
     case SPFDB_LOG_ZONE_SET: return "zone-set";
+    case SPFDB_LOG_MEMBER_ADD: return "member-add";
+    case SPFDB_LOG_MEMBER_DEL: return "member-del";
     default: return "zone-del";
     }
 }
 
+static int member_op(int op)
+{
+    return op == SPFDB_LOG_MEMBER_ADD || op == SPFDB_LOG_MEMBER_DEL;
+}
+
+/* A membership change concerns both allocations. */
 static int wanted(const struct log_job *j, const struct spfdb_log_change *ch)
 {
-    return !j->alloc || strcmp(ch->alloc, j->alloc) == 0;
+    return !j->alloc || strcmp(ch->alloc, j->alloc) == 0 ||
+           (member_op(ch->op) && strcmp(ch->member, j->alloc) == 0);
 }
 
 /* The head of every text line of record R, so that each line stands alone
@@ -80,6 +89,12 @@ static void print_change_text(FILE *f, const char *head, const struct spfdb_log_
         ctl_put_escaped(f, ch->alloc);
         putc('\n', f);
         break;
+    case SPFDB_LOG_MEMBER_ADD: case SPFDB_LOG_MEMBER_DEL:
+        ctl_put_escaped(f, ch->alloc);
+        putc(' ', f);
+        ctl_put_escaped(f, ch->member);
+        putc('\n', f);
+        break;
     default:
         ctl_put_escaped(f, ch->zone);
         fputs(*ch->alloc ? " delegated:" : " provider", f);
@@ -96,7 +111,8 @@ static void print_change_json(FILE *f, int first, const struct spfdb_log_change 
 {
     char p[SPFDB_PREFIX_STRLEN];
     int entry = ch->op == SPFDB_LOG_ADD || ch->op == SPFDB_LOG_DEL;
-    int zone = !entry && ch->op != SPFDB_LOG_ALLOC_ADD && ch->op != SPFDB_LOG_ALLOC_DEL;
+    int zone = !entry && !member_op(ch->op) && ch->op != SPFDB_LOG_ALLOC_ADD &&
+               ch->op != SPFDB_LOG_ALLOC_DEL;
 
     fprintf(f, "%s{\"op\": \"%s\", ", first ? "\n" : ",\n", op_name(ch->op));
     if (zone) {
@@ -109,6 +125,10 @@ static void print_change_json(FILE *f, int first, const struct spfdb_log_change 
     if (entry) {
         spfdb_prefix_format(&ch->p, p, sizeof p);
         fprintf(f, ", \"prefix\": \"%s\"", p);
+    }
+    if (member_op(ch->op)) {
+        fputs(", \"member\": ", f);
+        ctl_json_str(f, ch->member);
     }
     if (zone) {
         fputs(", \"settings\": ", f);

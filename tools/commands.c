@@ -237,6 +237,7 @@ const struct ctl_cmd ctl_commands[] = {
      "  command: COMMAND LINE            once per record, first\n"
      "  add ALLOC PREFIX | del ALLOC PREFIX\n"
      "  allocation-add ALLOC | allocation-del ALLOC\n"
+     "  member-add ALLOC MEMBER | member-del ALLOC MEMBER\n"
      "  zone-add ZONE TYPE SETTINGS | zone-set ZONE TYPE SETTINGS | zone-del ZONE TYPE\n"
      "    (TYPE: provider or delegated:ALLOC; SETTINGS: ttl=S negative-ttl=S\n"
      "    hostmaster=MAILBOX|default ns=HOST[,HOST...])\n"
@@ -246,6 +247,7 @@ const struct ctl_cmd ctl_commands[] = {
      "  \"user\": USER, \"sudo_user\": NAME|null, \"command\": COMMAND, \"changes\": [\n"
      "  {\"op\": \"add\"|\"del\", \"allocation\": ALLOC, \"prefix\": PREFIX} |\n"
      "  {\"op\": \"allocation-add\"|\"allocation-del\", \"allocation\": ALLOC} |\n"
+     "  {\"op\": \"member-add\"|\"member-del\", \"allocation\": ALLOC, \"member\": MEMBER} |\n"
      "  {\"op\": \"zone-add\"|\"zone-set\"|\"zone-del\", \"zone\": ZONE,\n"
      "   \"allocation\": ALLOC|null, \"settings\": SETTINGS}, ...]}, ...]\n"},
     {"spf-record", cmd_spf_record, "print what a customer publishes", OPTS(OPT_ZONE), {1, 1}, READS,

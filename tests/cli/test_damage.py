@@ -5,6 +5,7 @@ Names are planted behind the library with mdb_load (lmdb-utils).
 
 Usage: test_damage.py CTL SPFDBD [--sanitize] [unittest args]
 """
+import json
 import os
 import shutil
 import signal
@@ -156,6 +157,27 @@ class Names(Base):
         out = r.stdout.decode("latin-1")
         self.assertIn("allocation-add a\\x1b]0b", out)
         self.assertFalse([c for c in out if ord(c) < 0x20 and c != "\n"], out)
+
+    def test_log_member_ops(self):
+        # membership changes (SPEC §2 members), as a writer with member
+        # allocations records them: named as such in text and JSON
+        self.ok("allocation", "add", "abcde")
+        key, value = mdb_get_all(self.dir, "log")[-1]
+        add = b"\x31\x00\x05abcde\x00"  # ALLOC_ADD "abcde"
+        self.assertIn(add, value)
+        for code, op in ((b"\x51", "member-add"), (b"\x52", "member-del")):
+            with self.subTest(op=op):
+                mdb_put(self.dir, "log", key,
+                        value.replace(add, code + b"\x00\x05abcde\x00\x00\x02m1\x00"))
+                out = self.ok("log").stdout.decode()
+                self.assertIn(" %s abcde m1\n" % op, out)
+                doc = json.loads(self.ok("log", "--json").stdout)
+                changes = [c for rec in doc for c in rec["changes"]]
+                self.assertIn({"op": op, "allocation": "abcde", "member": "m1"}, changes)
+                # --allocation finds it by either name
+                for name in ("abcde", "m1"):
+                    self.assertIn(" %s abcde m1\n" % op,
+                                  self.ok("log", "--allocation", name).stdout.decode())
 
 
 class Server(Base):
