@@ -13,11 +13,15 @@
  * on success at most 10 lookups and 2 void ones per family, and the
  * prefixes canonical (host bits clear), IPv4 before IPv6, sorted,
  * disjoint and none mergeable with the next (the fewest), no IPv6 one
- * inside ::ffff:0:0/96.  When the domain's one SPF record has only
- * ip4:, ip6: and all terms, a first-match walk of it (RFC 7208 §4.6.2)
- * is the oracle: each prefix's first, middle and last address pass it by
- * an ip term (`all` passes nothing importable), and the first address of
- * every term's network is imported exactly when the walk so passes it. */
+ * inside ::ffff:0:0/96.  When the domain's record and those it reaches
+ * have only ip4, ip6, all, include and redirect terms (one SPF record
+ * each), a first-match walk (RFC 7208 §4.6.2, §5.2) is the oracle: the
+ * first address of every ip term's network is imported when the walk
+ * passes it by an ip term (`all` passes nothing importable); and unless
+ * needs_force is set (an unimportable term first: the evaluator then
+ * imports more, and says so), each prefix's first, middle and last
+ * address so passes, and no other of those first addresses is imported.
+ */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
@@ -93,45 +97,75 @@ static u128 low_mask(unsigned k) /* the low K bits set */
     return k >= 128 ? ~(u128)0 : ((u128)1 << k) - 1;
 }
 
-/* ---- the oracle: a record of ip4, ip6 and all terms -------------------- */
+/* ---- the oracle: records of ip4, ip6, all, include and redirect ---------- */
+
+#define ORECS 12
 
 struct oterm {
     char q;     /* + - ~ ? */
-    int family; /* 4, 6, or 0 for all */
+    int family; /* 4, 6; 0 for all; -1 for include */
     u128 base;
     unsigned len;
+    int target; /* include: the index of its record */
 };
 
-/* Parse REC into T (at most 40 terms): 1, or 0 when it has anything else. */
-static int oracle_parse(const char *rec, struct oterm *t, size_t *n)
+struct orec {
+    const char *name;
+    struct oterm t[40];
+    size_t n;
+    int redirect; /* the index of its record, or -1 */
+};
+
+struct oracle {
+    const struct table *tab;
+    struct orec r[ORECS];
+    size_t n;
+};
+
+static int oracle_add(struct oracle *o, const char *name);
+
+/* Parse REC into R: 1, or 0 when it has anything else. */
+static int oracle_parse(struct oracle *o, const char *rec, struct orec *r)
 {
     char buf[1024];
     char *save = NULL, *tok;
 
-    if (strlen(rec) >= sizeof buf || strncasecmp(rec, "v=spf1", 6) != 0 ||
-        (rec[6] != ' ' && rec[6] != '\0'))
+    if (strlen(rec) >= sizeof buf)
         return 0;
     strcpy(buf, rec + 6);
-    *n = 0;
+    r->n = 0;
+    r->redirect = -1;
     for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        struct oterm o = {'+', 0, 0, 0};
+        struct oterm t = {'+', 0, 0, 0, -1};
         uint8_t a[16];
-        if (*n == 40)
+        if (r->n == 40)
             return 0;
+        if (strncasecmp(tok, "redirect=", 9) == 0) {
+            if (r->redirect >= 0 || (r->redirect = oracle_add(o, tok + 9)) < 0)
+                return 0;
+            continue;
+        }
         if (strchr("+-~?", *tok))
-            o.q = *tok++;
+            t.q = *tok++;
         if (strcasecmp(tok, "all") == 0) {
-            t[(*n)++] = o;
+            r->t[r->n++] = t;
+            continue;
+        }
+        if (strncasecmp(tok, "include:", 8) == 0) {
+            t.family = -1;
+            if ((t.target = oracle_add(o, tok + 8)) < 0)
+                return 0;
+            r->t[r->n++] = t;
             continue;
         }
         if (strncasecmp(tok, "ip4:", 4) == 0)
-            o.family = 4;
+            t.family = 4;
         else if (strncasecmp(tok, "ip6:", 4) == 0)
-            o.family = 6;
+            t.family = 6;
         else
             return 0;
         char *v = tok + 4, *slash = strchr(v, '/');
-        unsigned bits = o.family == 4 ? 32 : 128, len = bits;
+        unsigned bits = t.family == 4 ? 32 : 128, len = bits;
         if (slash) {
             char *e = slash + 1;
             /* digits, no leading zero, at most BITS (else the evaluator's permerror) */
@@ -147,33 +181,79 @@ static int oracle_parse(const char *rec, struct oterm *t, size_t *n)
                 return 0;
             *slash = '\0';
         }
-        if (inet_pton(o.family == 4 ? AF_INET : AF_INET6, v, a) != 1)
+        if (inet_pton(t.family == 4 ? AF_INET : AF_INET6, v, a) != 1)
             return 0;
-        o.len = len;
-        o.base = to_u128(a, o.family) & ~low_mask(bits - len) & low_mask(bits);
-        t[(*n)++] = o;
+        t.len = len;
+        t.base = to_u128(a, t.family) & ~low_mask(bits - len) & low_mask(bits);
+        r->t[r->n++] = t;
     }
     return 1;
 }
 
-/* Does the first-match walk pass X (of FAMILY) by an ip4 or ip6 term?  No
- * match: neutral; `all` matches every address, but what it passes is
- * unimportable (it passes every sender), so is not imported either. */
-static int oracle_pass(const struct oterm *t, size_t n, int family, u128 x)
+/* NAME's record, parsed (with all it reaches): its index, or -1 when it or
+ * one it reaches is not one SPF record of the oracle's terms. */
+static int oracle_add(struct oracle *o, const char *name)
 {
+    const char *rec = NULL;
+    size_t k;
+
+    for (k = 0; k < o->n; k++)
+        if (strcasecmp(o->r[k].name, name) == 0)
+            return (int)k;
+    if (o->n == ORECS)
+        return -1;
+    for (size_t i = 0; i < o->tab->n; i++) {
+        const struct line *l = &o->tab->v[i];
+        if (strcasecmp(l->name, name) == 0 && strcmp(l->type, "TXT") == 0 &&
+            strncasecmp(l->value, "v=spf1", 6) == 0 &&
+            (l->value[6] == ' ' || l->value[6] == '\0')) {
+            if (rec)
+                return -1; /* several: the evaluator's permerror, not ours to judge */
+            rec = l->value;
+        }
+    }
+    if (!rec)
+        return -1;
+    k = o->n++;
+    o->r[k].name = name;
+    if (!oracle_parse(o, rec, &o->r[k]))
+        return -1;
+    return (int)k;
+}
+
+enum { O_OTHER, O_PASS, O_PASS_ALL };
+
+/* The first-match walk of record R for X (of FAMILY), RFC 7208 §4.6.2 and
+ * §5.2: O_PASS when an ip4 or ip6 term passes it, O_PASS_ALL when `all`
+ * does (a pass the evaluator cannot import: it passes every sender), else
+ * O_OTHER (fail, softfail, neutral, no match). */
+static int oracle_walk(const struct oracle *o, int r, int family, u128 x, int depth)
+{
+    const struct orec *rec = &o->r[r];
     unsigned bits = family == 4 ? 32 : 128;
 
+    if (depth > 12)
+        return O_OTHER; /* a loop: the evaluator's permerror */
     if (family == 6 && x >> 32 == 0xffff)
-        return 0; /* a mapped sender is an IPv4 one; no ip6 term matches */
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].family == 0)
-            return 0;
-        if (t[i].family != family)
+        return O_OTHER; /* a mapped sender is an IPv4 one; no ip6 term matches */
+    for (size_t i = 0; i < rec->n; i++) {
+        const struct oterm *t = &rec->t[i];
+        if (t->family == 0)
+            return t->q == '+' ? O_PASS_ALL : O_OTHER;
+        if (t->family == -1) {
+            int v = oracle_walk(o, t->target, family, x, depth + 1);
+            if (v == O_OTHER)
+                continue;
+            return t->q == '+' ? v : O_OTHER;
+        }
+        if (t->family != family)
             continue;
-        if (t[i].len == 0 || ((x ^ t[i].base) >> (bits - t[i].len)) == 0)
-            return t[i].q == '+';
+        if (t->len == 0 || ((x ^ t->base) >> (bits - t->len)) == 0)
+            return t->q == '+' ? O_PASS : O_OTHER;
     }
-    return 0;
+    if (rec->redirect >= 0)
+        return oracle_walk(o, rec->redirect, family, x, depth + 1);
+    return O_OTHER;
 }
 
 static int imported(const struct spfeval *ev, int family, u128 x)
@@ -191,34 +271,36 @@ static int imported(const struct spfeval *ev, int family, u128 x)
     return 0;
 }
 
+/* Every address the walk passes by an ip term is imported; and, unless
+ * needs_force says an unimportable term came first (then the evaluator
+ * imports more than the walk passes, and says so), nothing else is. */
 static void check_oracle(const struct table *t, const char *domain, const struct spfeval *ev)
 {
-    struct oterm o[40];
-    const char *rec = NULL;
-    size_t n;
+    struct oracle o = {.tab = t};
+    int top = oracle_add(&o, domain);
 
-    for (size_t i = 0; i < t->n; i++)
-        if (strcasecmp(t->v[i].name, domain) == 0 && strcmp(t->v[i].type, "TXT") == 0 &&
-            strncasecmp(t->v[i].value, "v=spf1", 6) == 0 &&
-            (t->v[i].value[6] == ' ' || t->v[i].value[6] == '\0')) {
-            if (rec)
-                return; /* several: the evaluator's permerror, not ours to judge */
-            rec = t->v[i].value;
-        }
-    if (!rec || !oracle_parse(rec, o, &n))
+    if (top < 0)
         return;
-    for (size_t k = 0; k < ev->n_prefixes; k++) {
-        const struct spfdb_prefix *p = &ev->prefixes[k];
-        unsigned bits = p->family == 4 ? 32 : 128;
-        u128 lo = to_u128(p->addr, p->family), span = low_mask(bits - p->len);
-        CHECK(oracle_pass(o, n, p->family, lo));
-        CHECK(oracle_pass(o, n, p->family, lo + span / 2));
-        CHECK(oracle_pass(o, n, p->family, lo + span));
-    }
-    for (size_t i = 0; i < n; i++)
-        if (o[i].family)
-            CHECK(imported(ev, o[i].family, o[i].base) ==
-                  oracle_pass(o, n, o[i].family, o[i].base));
+    if (!ev->needs_force)
+        for (size_t k = 0; k < ev->n_prefixes; k++) {
+            const struct spfdb_prefix *p = &ev->prefixes[k];
+            unsigned bits = p->family == 4 ? 32 : 128;
+            u128 lo = to_u128(p->addr, p->family), span = low_mask(bits - p->len);
+            CHECK(oracle_walk(&o, top, p->family, lo, 0) == O_PASS);
+            CHECK(oracle_walk(&o, top, p->family, lo + span / 2, 0) == O_PASS);
+            CHECK(oracle_walk(&o, top, p->family, lo + span, 0) == O_PASS);
+        }
+    for (size_t r = 0; r < o.n; r++)
+        for (size_t i = 0; i < o.r[r].n; i++) {
+            const struct oterm *u = &o.r[r].t[i];
+            if (u->family <= 0)
+                continue;
+            int v = oracle_walk(&o, top, u->family, u->base, 0);
+            if (v == O_PASS)
+                CHECK(imported(ev, u->family, u->base));
+            else if (!ev->needs_force)
+                CHECK(!imported(ev, u->family, u->base));
+        }
 }
 
 /* ---- the run ------------------------------------------------------------ */
