@@ -110,7 +110,7 @@ struct oterm {
 };
 
 struct orec {
-    const char *name;
+    char name[256]; /* a copy: include targets lie in a parse's buffer */
     struct oterm t[40];
     size_t n;
     int redirect; /* the index of its record, or -1 */
@@ -200,7 +200,7 @@ static int oracle_add(struct oracle *o, const char *name)
     for (k = 0; k < o->n; k++)
         if (strcasecmp(o->r[k].name, name) == 0)
             return (int)k;
-    if (o->n == ORECS)
+    if (o->n == ORECS || strlen(name) >= sizeof o->r[0].name)
         return -1;
     for (size_t i = 0; i < o->tab->n; i++) {
         const struct line *l = &o->tab->v[i];
@@ -215,7 +215,7 @@ static int oracle_add(struct oracle *o, const char *name)
     if (!rec)
         return -1;
     k = o->n++;
-    o->r[k].name = name;
+    strcpy(o->r[k].name, name);
     if (!oracle_parse(o, rec, &o->r[k]))
         return -1;
     return (int)k;
