@@ -93,7 +93,9 @@ int notify_handle(const struct notify_cfg *cfg, const struct sockaddr *from, con
         return refuse(v, NOTIFY_REFUSED, "not one question");
     }
     n = xfr_name_read(msg, len, at, name, &at);
-    if (n < 0 || len - at < 4) {
+    /* a pointer in the first name can only point into the header, which
+     * the reply changes: the reply would copy a name that reads otherwise */
+    if (n < 0 || at != XFR_HDR_LEN + (size_t)n || len - at < 4) {
         reply(msg, XFR_HDR_LEN, RC_FORMERR, out, cap, outlen);
         return refuse(v, NOTIFY_REFUSED, "malformed question");
     }

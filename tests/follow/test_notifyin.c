@@ -173,12 +173,33 @@ static void test_truncations(void **state)
     }
 }
 
+/* A question name compressed into the header (the only place a pointer in
+ * the first name can go): FORMERR, and the reply is the header alone,
+ * since the copied pointer would name the reply's changed header octets
+ * (found by fuzz_notifyin). */
+static void test_compressed_question(void **state)
+{
+    uint8_t msg[64] = {0x03, 0x42, 4 << 3, 0x04, 0, 1, 0, 0, 0, 0, 0, 0,
+                       0xc0, 0x03, 0, 6, 0, 1}, out[4096];
+    struct notify_verdict v;
+    struct fx f;
+    size_t outlen;
+    (void)state;
+
+    setup_fx(&f);
+    assert_int_equal(run(&f, msg, 18, out, &outlen, &v), NOTIFY_REFUSED);
+    assert_int_equal(out[3] & 0xF, 1); /* FORMERR */
+    assert_int_equal(outlen, 12);
+    assert_int_equal(out[5], 0); /* no question */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted_signed_reply),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_compressed_question),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
