@@ -13,7 +13,6 @@ import re
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -72,10 +71,6 @@ def wait_until(fn, timeout, what, step=0.05):
         time.sleep(step)
 
 
-def add_key(db, name, secret):
-    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
-
-
 def build_primary(db, extra=None):
     """The primary's data: two zones, three allocations, entries of both
     families, a wide entry (/4) and nested ones; the transfer zone; key k1."""
@@ -90,7 +85,7 @@ def build_primary(db, extra=None):
     db.ctl("add", "--allocation", "eu", "203.0.113.0/24")
     db.ctl("add", "--force", "10.0.0.0/8", "2001:db8::1/128", "64.0.0.0/4")
     db.ctl("transfer", "set", ZONE)
-    add_key(db, "k1", SECRET)
+    T.add_key(db, "k1", SECRET)
 
 
 def serial_of(db):
@@ -202,7 +197,7 @@ class Replica:
     def __init__(self, primary_addr, secret=SECRET, keyname="k1", follow_args=(),
                  refresh=1, server_args=()):
         self.db = T.Db(prefix="replica-")
-        add_key(self.db, keyname, secret)
+        T.add_key(self.db, keyname, secret)
         self.db.ctl("primary", "set", primary_addr, "--key", keyname, "--zone", ZONE)
         self.follower = Follower(self.db.dir, args=follow_args, refresh=refresh)
         self.server = None

@@ -291,6 +291,25 @@ class ServerCase(unittest.TestCase):
         self.assertTrue(self.server.alive(), "spfdbd died:\n" + self.server.stderr())
 
 
+# ---- transfers (SPEC §5) -----------------------------------------------------
+
+
+def add_key(db, name, secret):
+    """Store TSIG key NAME (hmac-sha256, base64 SECRET) in DB."""
+    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
+
+
+def kdig_records(out):
+    """The records of kdig's output, as (owner, type, rdata) tuples."""
+    recs = []
+    for line in out.splitlines():
+        if not line.strip() or line.startswith(";"):
+            continue
+        f = line.split()
+        recs.append((f[0].lower(), f[3], " ".join(f[4:])))
+    return recs
+
+
 # ---- raw transport ----------------------------------------------------------
 
 

@@ -5,9 +5,7 @@ and by a signed NOTIFY (UDP and TCP); the replica's serial is the
 primary's; an oracle compares the two servers' answers; local changes
 exit 2 naming the primary; NOTIFYs that are unsigned, wrongly signed or
 from another address are refused; the replica's metrics."""
-import json
 import re
-import socket
 import time
 import unittest
 import urllib.request

@@ -13,7 +13,6 @@ fault ends:
   counted; AXFR once its serial passes the replica's);
 - past EXPIRE without contact, the replica's spfdbd raises the alert
   (libfaketime on spfdbd) and keeps answering."""
-import json
 import os
 import re
 import shutil
@@ -193,8 +192,8 @@ class Faults(unittest.TestCase):
         r = self.new_replica()
         old = F.answers(r.server)
         serial = r.serial()
-        F.add_key(r.db, "k2", F.WRONG)
-        F.add_key(self.pdb, "k2", F.SECRET)
+        T.add_key(r.db, "k2", F.WRONG)
+        T.add_key(self.pdb, "k2", F.SECRET)
         r.db.ctl("primary", "set", "127.0.0.1:%d" % self.proxy.port, "--key", "k2",
                  "--zone", F.ZONE)
         self.pdb.ctl("add", "--allocation", "acme", "198.18.0.0/15")

@@ -40,10 +40,6 @@ WRONG = base64.b64encode(bytes(range(1, 33))).decode()
 SERVED = "iphmx.example"
 
 
-def add_key(db, name, secret):
-    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
-
-
 def keyring(name, secret):
     return dns.tsigkeyring.from_text({name: secret})
 
@@ -158,7 +154,7 @@ class NotifyCase(unittest.TestCase):
         self.db.ctl("zone", "add", SERVED, "--ns", "ns1.dns.example.net",
                     "--ns", "ns2.dns.example.net")
         for name, secret in SECRETS.items():
-            add_key(self.db, name, secret)
+            T.add_key(self.db, name, secret)
 
     def tearDown(self):
         try:
@@ -258,7 +254,7 @@ class Basic(NotifyCase):
             self.assert_notify(g, serial, "k1")
             self.assert_notify(r2.next(3), serial, "k2")
         # quiet commits (a key) change no serial: no NOTIFY
-        add_key(self.db, "k3", WRONG)
+        T.add_key(self.db, "k3", WRONG)
         self.assertTrue(r1.none_within(1.5))
         self.assertTrue(r2.none_within(0.1))
         sys.stderr.write("spfdb-ctl start to NOTIFY received: median %.1f ms, max %.1f ms; "

@@ -81,20 +81,6 @@ zone "{zone}" {{ type secondary; primaries port {primary} {{ 127.0.0.1 key "{key
 """
 
 
-def add_key(db, name, secret):
-    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
-
-
-def kdig_records(out):
-    recs = []
-    for line in out.splitlines():
-        if not line.strip() or line.startswith(";"):
-            continue
-        f = line.split()
-        recs.append((f[0].lower(), f[3], " ".join(f[4:])))
-    return recs
-
-
 class Secondary(unittest.TestCase):
     """spfdbd with a served zone and the transfer zone, the secondary as its
     replica; subclasses start the secondary."""
@@ -114,7 +100,7 @@ class Secondary(unittest.TestCase):
             db.ctl("allocation", "add", "acme")
             db.ctl("add", "--allocation", "acme", "198.51.100.0/24", "2001:db8:1234::/48")
             db.ctl("transfer", "set", ZONE)
-            add_key(db, self.KEY, SECRET)
+            T.add_key(db, self.KEY, SECRET)
             self.sport = T.free_port()
             db.ctl("replica", "add", "127.0.0.1:%d" % self.sport, "--key", self.KEY)
             self.mport = T.free_port()
@@ -159,7 +145,7 @@ class Secondary(unittest.TestCase):
     def axfr(self, port):
         p = self.kdig(port, "-y", "hmac-sha256:%s:%s" % (self.KEY, SECRET), "axfr", ZONE)
         self.assertEqual(p.returncode, 0, p.stderr)
-        return set(r for r in kdig_records(p.stdout) if r[1] != "TSIG")
+        return set(r for r in T.kdig_records(p.stdout) if r[1] != "TSIG")
 
     def notify_metrics(self):
         url = "http://127.0.0.1:%d/metrics" % self.mport

@@ -8,7 +8,6 @@ message completes well within the 2 s limit).  A third client C connects
 and must get its answer within BOUND_S; A, the older, is the one closed; B
 goes on being answered; the metrics count one busy eviction."""
 import socket
-import struct
 import threading
 import time
 

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import unittest
 
 import dns.exception
 import dns.flags
@@ -34,21 +33,6 @@ FAKETIME = shutil.which("faketime")
 ZONE = "xfr.test"
 SECRET = base64.b64encode(bytes(range(32))).decode()
 WRONG = base64.b64encode(bytes(range(1, 33))).decode()
-
-
-def add_key(db, name, secret):
-    db.ctl("key", "add", name, "--secret", "-", stdin="hmac-sha256:%s:%s\n" % (name, secret))
-
-
-def kdig_records(out):
-    """The records of kdig's output, as (owner, type, rdata) tuples."""
-    recs = []
-    for line in out.splitlines():
-        if not line.strip() or line.startswith(";"):
-            continue
-        f = line.split()
-        recs.append((f[0].lower(), f[3], " ".join(f[4:])))
-    return recs
 
 
 def plabel(prefix):
@@ -74,8 +58,8 @@ class Xfr(T.ServerCase):
         db.ctl("add", "--allocation", "eu", "203.0.113.0/24")
         db.ctl("add", "10.0.0.0/8", "2001:db8::1/128")
         db.ctl("transfer", "set", ZONE)
-        add_key(db, "k1", SECRET)
-        add_key(db, "k2", WRONG)
+        T.add_key(db, "k1", SECRET)
+        T.add_key(db, "k2", WRONG)
 
     def kdig(self, *args, key=SECRET, keyname="k1", pre=()):
         cmd = list(pre) + [KDIG, "@%s" % self.server.host, "-p", str(self.server.port),
@@ -110,7 +94,7 @@ class Xfr(T.ServerCase):
     def axfr_set(self):
         p, status = self.kdig("axfr", ZONE)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        recs = kdig_records(p.stdout)
+        recs = T.kdig_records(p.stdout)
         soas = [r for r in recs if r[1] == "SOA"]
         self.assertEqual(len(soas), 2, p.stdout)
         self.assertEqual(recs[0], soas[0])
@@ -131,7 +115,7 @@ class Xfr(T.ServerCase):
             self.assertIn(" aa", p.stdout.split("Flags:")[1].split(";")[0])
             self.assertIn("TSIG PSEUDOSECTION", p.stdout)
             self.assertNotIn("WARNING", p.stderr + p.stdout)
-            soa = [r for r in kdig_records(p.stdout) if r[1] == "SOA"]
+            soa = [r for r in T.kdig_records(p.stdout) if r[1] == "SOA"]
             self.assertEqual(soa[0][2].split()[:2], ["primary.invalid.", "hostmaster.invalid."])
             self.assertEqual(soa[0][2].split()[3:], ["300", "60", "1209600", "0"])
 
@@ -177,7 +161,7 @@ class Xfr(T.ServerCase):
         old = self.axfr_set()[1]
         self.db.ctl("add", *["11.0.0.%d/32" % i for i in range(60)])
         p, status = self.kdig("ixfr=%d" % old, ZONE)
-        recs = kdig_records(p.stdout)
+        recs = T.kdig_records(p.stdout)
         self.assertEqual(recs[1][1], "NS", p.stdout)
         self.assertEqual(set(r for r in recs if r[1] not in ("SOA", "TSIG")), self.oracle())
         self.db.ctl("del", *["11.0.0.%d/32" % i for i in range(60)])
@@ -188,7 +172,7 @@ class Xfr(T.ServerCase):
         p, status = self.kdig("soa", ZONE, key=new, keyname="late")
         self.assertEqual(status, "BADKEY", p.stdout)
         serial = self.axfr_set()[1]
-        add_key(self.db, "late", new)
+        T.add_key(self.db, "late", new)
         p, status = self.kdig("soa", ZONE, key=new, keyname="late")
         self.assertEqual(status, "NOERROR", p.stdout)
         self.assertEqual(self.axfr_set()[1], serial)
@@ -211,13 +195,13 @@ class Xfr(T.ServerCase):
         old = copy.get_soa().serial
         # IXFR from the current serial: the single SOA
         p, status = self.kdig("ixfr=%d" % old, ZONE)
-        self.assertEqual([r[1] for r in kdig_records(p.stdout)], ["SOA", "TSIG"], p.stdout)
+        self.assertEqual([r[1] for r in T.kdig_records(p.stdout)], ["SOA", "TSIG"], p.stdout)
         time.sleep(1.1)
         self.db.ctl("add", "--allocation", "eu", "198.18.0.0/15")
         self.db.ctl("del", "--allocation", "acme", "192.0.2.7/32")
         self.db.ctl("zone", "set", "spf.customer.example", "--ttl", "900")
         p, status = self.kdig("ixfr=%d" % old, ZONE)
-        recs = kdig_records(p.stdout)
+        recs = T.kdig_records(p.stdout)
         soas = [int(r[2].split()[2]) for r in recs if r[1] == "SOA"]
         self.assertEqual(len(soas), 8, p.stdout)  # current, 3 x (before, after), current
         self.assertEqual(soas[1], old)
@@ -225,7 +209,7 @@ class Xfr(T.ServerCase):
         self.assertEqual(soas[6], soas[0])
         # over UDP the current SOA alone
         p, status = self.kdig("ixfr=%d" % old, ZONE, "+notcp")
-        self.assertEqual([r[1] for r in kdig_records(p.stdout)], ["SOA", "TSIG"], p.stdout)
+        self.assertEqual([r[1] for r in T.kdig_records(p.stdout)], ["SOA", "TSIG"], p.stdout)
         # dnspython applies the sequences; the copy equals a fresh AXFR
         q, _ = dns.xfr.make_query(copy, keyring=keyring, keyname="k1",
                                   keyalgorithm="hmac-sha256")
@@ -241,7 +225,7 @@ class Xfr(T.ServerCase):
         self.assertEqual(got, self.oracle())
         # a serial the log never held: the whole zone, in AXFR form
         p, status = self.kdig("ixfr=12345", ZONE)
-        recs = kdig_records(p.stdout)
+        recs = T.kdig_records(p.stdout)
         self.assertEqual(recs[1][1], "NS", p.stdout)
         self.assertEqual(set(r for r in recs if r[1] not in ("SOA", "TSIG")), got)
 
@@ -267,7 +251,7 @@ class XfrBind(T.ServerCase):
     @classmethod
     def setup_db(cls, db):
         Xfr.setup_db(db)
-        add_key(db, "bind1", SECRET)
+        T.add_key(db, "bind1", SECRET)
 
     def setUp(self):
         self.ndir = os.path.join(self.db.top, "named")
@@ -299,7 +283,7 @@ class XfrBind(T.ServerCase):
         p = subprocess.run([KDIG, "@127.0.0.1", "-p", str(port), "-y",
                             "hmac-sha256:bind1:" + SECRET, "axfr", ZONE, "+timeout=5"],
                            capture_output=True, text=True, timeout=60)
-        return set(r for r in kdig_records(p.stdout) if r[1] != "TSIG")
+        return set(r for r in T.kdig_records(p.stdout) if r[1] != "TSIG")
 
     def wait_serial(self, serial):
         deadline = time.time() + 20
@@ -406,7 +390,7 @@ class XfrLarge(T.ServerCase):
                 f.write("11.%d.%d.%d/32\n" % (i >> 16, (i >> 8) & 255, i & 255))
         db.ctl("replace", "--allocation", "default", path)
         db.ctl("transfer", "set", ZONE)
-        add_key(db, "k1", SECRET)
+        T.add_key(db, "k1", SECRET)
 
     def test_axfr_100k(self):
         t0 = time.time()
