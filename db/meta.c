@@ -546,3 +546,18 @@ int spfdb_zone_foreach(spfdb_txn *t, spfdb_zone_fn fn, void *arg)
 {
     return zones_walk(t, 1, fn, arg);
 }
+
+/* ---- members (interim: the API lands before its storage) ----------------- */
+
+int spfdb_alloc_set_members(spfdb_txn *t, const char *name, const char *const *members,
+                            size_t n, struct spfdb_why *why)
+{
+    (void)t; (void)name; (void)members; (void)n; (void)why;
+    return SPFDB_EINVAL;
+}
+
+int spfdb_alloc_parents(spfdb_txn *t, uint32_t id, spfdb_alloc_fn fn, void *arg)
+{
+    (void)t; (void)id; (void)fn; (void)arg;
+    return 0;
+}

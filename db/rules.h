@@ -81,6 +81,7 @@ enum {
     SPFDB_RULE_ADDR,        /* index, host (the text), msg: not ADDR[:PORT] (prefix.h) */
     SPFDB_RULE_ADDR_COUNT,  /* value, limit: primary addresses not 1..limit */
     SPFDB_RULE_ADDR_TWICE,  /* index, host: an address repeats an earlier one */
+    SPFDB_RULE_MEMBER_COUNT, /* value, limit: more members than SPFDB_MEMBERS_MAX */
     /* ERULE */
     SPFDB_RULE_ZONE_LONG,   /* value: Z's name length; limit: the most for its kind */
     SPFDB_RULE_NS_IN_ZONE,  /* index, host: Z.ns[index] lies at or below Z */
@@ -94,6 +95,9 @@ enum {
     SPFDB_RULE_WIDE,        /* value: the prefix length; limit: 8 (IPv4) or 16 (IPv6) */
     SPFDB_RULE_XFR_NEST,    /* other, value: Z, a served zone or the transfer zone, is
                                (SPFDB_NEST_SAME), lies below or above the other kind */
+    SPFDB_RULE_MEMBER_SELF,   /* an allocation among its own members */
+    SPFDB_RULE_MEMBER_NESTED, /* other: a member that has members of its own */
+    SPFDB_RULE_MEMBER_OF,     /* other: the allocation is a member of it, so has none */
     /* EEXIST */
     SPFDB_RULE_ZONE_SERVED  /* other: SPFDB_ZONE_NEW, and Z is served already */
 };

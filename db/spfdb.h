@@ -278,10 +278,13 @@ struct spfdb_info {
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
 
+#define SPFDB_MEMBERS_MAX 32 /* members of one allocation (SPEC §2) */
 struct spfdb_alloc {
     char name[SPFDB_LABEL_MAX + 1]; /* lowercase */
     uint32_t id;                    /* never 0, never reused */
-    uint64_t n4, n6;                /* entry counts */
+    uint64_t n4, n6;                /* its own entries' counts (members' not counted) */
+    unsigned n_members;             /* its members (SPEC §2), by id, ascending */
+    uint32_t members[SPFDB_MEMBERS_MAX];
 };
 
 /* Allocations.  NAME must be a valid lowercase label: else SPFDB_EINVAL
@@ -289,9 +292,32 @@ struct spfdb_alloc {
 int spfdb_alloc_get(spfdb_txn *txn, const char *name, struct spfdb_alloc *out);
 int spfdb_alloc_get_id(spfdb_txn *txn, uint32_t id, struct spfdb_alloc *out);
 int spfdb_alloc_add(spfdb_txn *txn, const char *name, uint32_t *id_out);
-/* Refuses "default" (SPFDB_EINVAL), an allocation a zone is bound to
- * (SPFDB_EBUSY) and, unless FORCE, one holding entries (SPFDB_ENOTEMPTY). */
+/* Refuses "default" (SPFDB_EINVAL), an allocation a zone is bound to or
+ * that is a member of another (SPFDB_EBUSY: spfdb_zone_foreach and
+ * spfdb_alloc_parents say which) and, unless FORCE, one holding entries
+ * (SPFDB_ENOTEMPTY).  An allocation with members loses them first (each
+ * logged as SPFDB_LOG_MEMBER_DEL). */
 int spfdb_alloc_del(spfdb_txn *txn, const char *name, int force);
+/* Make NAME's members exactly the N allocations named in MEMBERS (SPEC
+ * §2; a name given twice counts once; N 0: none).  Refused before anything
+ * changes, WHY (when not NULL) saying why:
+ *   SPFDB_EINVAL    a malformed name (SPFDB_RULE_ALLOC_NAME, other: it), or
+ *                   more than SPFDB_MEMBERS_MAX (SPFDB_RULE_MEMBER_COUNT:
+ *                   value, limit);
+ *   SPFDB_ENOTFOUND NAME or a member does not exist (other: which);
+ *   SPFDB_ERULE     SPFDB_RULE_MEMBER_SELF (NAME among them),
+ *                   SPFDB_RULE_MEMBER_NESTED (other: a member that has
+ *                   members of its own), SPFDB_RULE_MEMBER_OF (N > 0 and
+ *                   NAME is a member of other).
+ * Each member dropped is logged as SPFDB_LOG_MEMBER_DEL, then each new one
+ * as SPFDB_LOG_MEMBER_ADD, in name order; the same list changes nothing.
+ * From the commit on, every lookup of NAME (spfdb_covers,
+ * spfdb_maximal_foreach) sees the union, and follows the members' changes. */
+int spfdb_alloc_set_members(spfdb_txn *txn, const char *name, const char *const *members,
+                            size_t n, struct spfdb_why *why);
+/* FN for each allocation that has allocation ID as a member, in id order;
+ * a nonzero return stops the walk and is returned. */
+int spfdb_alloc_parents(spfdb_txn *txn, uint32_t id, spfdb_alloc_fn fn, void *arg);
 /* Calls FN for each allocation in name order; a nonzero return stops the
  * walk and is returned. */
 typedef int (*spfdb_alloc_fn)(const struct spfdb_alloc *a, void *arg);
@@ -473,18 +499,20 @@ struct spfdb_entry_op {
 };
 int spfdb_entry_apply(spfdb_txn *txn, uint32_t alloc_id, struct spfdb_entry_op *ops, size_t n,
                       unsigned flags, struct spfdb_why *why, size_t *bad);
-/* Entries in address order (family 4 before 6, then address, then length).
- * FN must not add or remove entries of the allocation. */
+/* The allocation's own entries (its members' not included) in address
+ * order (family 4 before 6, then address, then length).  FN must not add
+ * or remove entries of the allocation. */
 typedef int (*spfdb_entry_fn)(const struct spfdb_prefix *p, void *arg);
 int spfdb_entry_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 
-/* The maximal entries of ALLOC_ID (those inside no other entry: pairwise
- * disjoint, their union the allocation's set), IPv4 before IPv6, each in
- * address order.  FN's nonzero return stops the walk and is returned.
+/* The maximal entries of ALLOC_ID's set, its members' entries included
+ * (those inside no other entry: pairwise disjoint, their union the
+ * allocation's set), IPv4 before IPv6, each in address order.  FN's nonzero return stops the walk and is returned.
  * Read-only; for spfdbd's `_spf` chain (server/spfchain.h). */
 int spfdb_maximal_foreach(spfdb_txn *txn, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
 
-/* The query path: is the address listed?  FAMILY is 4 (ADDR holds 4 bytes)
+/* The query path: is the address listed, by an entry of the allocation or
+ * of one of its members?  FAMILY is 4 (ADDR holds 4 bytes)
  * or 6 (16 bytes; no ::ffff:0:0/96 mapping is done here).  1 listed, 0 not,
  * <0 on a read failure.  A bounded, small number of B-tree descents whatever
  * the allocation holds; a read handle that asks one family of one
