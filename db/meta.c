@@ -161,6 +161,7 @@ int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
     out->id = get_be32(p);
     out->n4 = get_be64(p + 4);
     out->n6 = get_be64(p + 12);
+    out->n_members = 0;
     return 0;
 }
 

@@ -315,13 +315,13 @@ int spfdb_alloc_del(spfdb_txn *txn, const char *name, int force);
  * spfdb_maximal_foreach) sees the union, and follows the members' changes. */
 int spfdb_alloc_set_members(spfdb_txn *txn, const char *name, const char *const *members,
                             size_t n, struct spfdb_why *why);
-/* FN for each allocation that has allocation ID as a member, in id order;
- * a nonzero return stops the walk and is returned. */
-int spfdb_alloc_parents(spfdb_txn *txn, uint32_t id, spfdb_alloc_fn fn, void *arg);
 /* Calls FN for each allocation in name order; a nonzero return stops the
  * walk and is returned. */
 typedef int (*spfdb_alloc_fn)(const struct spfdb_alloc *a, void *arg);
 int spfdb_alloc_foreach(spfdb_txn *txn, spfdb_alloc_fn fn, void *arg);
+/* FN for each allocation that has allocation ID as a member, in id order;
+ * a nonzero return stops the walk and is returned. */
+int spfdb_alloc_parents(spfdb_txn *txn, uint32_t id, spfdb_alloc_fn fn, void *arg);
 
 /* Zones (struct spfdb_zone: rules.h). */
 int spfdb_zone_get(spfdb_txn *txn, const char *name, struct spfdb_zone *out);
