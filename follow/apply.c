@@ -132,7 +132,7 @@ static int stage_obj(struct stage *s, int op, const struct xfr_obj *o)
         if ((name = intern(s, o->alloc.alloc)) < 0 ||
             grow(&s->obj, s->nobj, &s->capobj, sizeof *s->obj) != 0)
             return -1;
-        s->obj[s->nobj++] = (struct stage_obj){(uint8_t)op, XFR_ALLOC, (uint32_t)name, NULL};
+        s->obj[s->nobj++] = (struct stage_obj){(uint8_t)op, XFR_ALLOC, (uint32_t)name, 0, NULL};
         return 0;
     case XFR_ZONE: {
         struct spfdb_zone *z = malloc(sizeof *z);
@@ -142,12 +142,19 @@ static int stage_obj(struct stage *s, int op, const struct xfr_obj *o)
             return -1;
         }
         *z = o->zone;
-        s->obj[s->nobj++] = (struct stage_obj){(uint8_t)op, XFR_ZONE, 0, z};
+        s->obj[s->nobj++] = (struct stage_obj){(uint8_t)op, XFR_ZONE, 0, 0, z};
         return 0;
     }
-    case XFR_MEMBER:
-        s->members++; /* refused whole at apply (apply.h) */
+    case XFR_MEMBER: {
+        long member;
+
+        if ((name = intern(s, o->member.alloc)) < 0 || (member = intern(s, o->member.member)) < 0 ||
+            grow(&s->obj, s->nobj, &s->capobj, sizeof *s->obj) != 0)
+            return -1;
+        s->obj[s->nobj++] =
+            (struct stage_obj){(uint8_t)op, XFR_MEMBER, (uint32_t)name, (uint32_t)member, NULL};
         return 0;
+    }
     default:
         return 0;
     }
@@ -311,6 +318,109 @@ static int entry_del(spfdb_txn *t, struct ctx *c, uint32_t id, const char *alloc
     return 0;
 }
 
+/* The names of allocation A's members into NAMES (and PTRS pointing at
+ * them), in A's (id) order: 0 and *N, or <0. */
+static int member_names(spfdb_txn *t, struct ctx *c, const struct spfdb_alloc *a,
+                        char (*names)[SPFDB_LABEL_MAX + 1], const char **ptrs, unsigned *n)
+{
+    struct spfdb_alloc m;
+    int rc;
+
+    *n = 0;
+    for (unsigned i = 0; i < a->n_members && i < SPFDB_MEMBERS_MAX; i++) {
+        if ((rc = spfdb_alloc_get_id(t, a->members[i], &m)) != 0)
+            return failf(c, rc, "allocation %s: member %u: %s", a->name, (unsigned)a->members[i],
+                         spfdb_strerror(rc));
+        snprintf(names[*n], sizeof names[0], "%s", m.name);
+        ptrs[*n] = names[*n];
+        (*n)++;
+    }
+    return 0;
+}
+
+static const char *why_text(const struct spfdb_why *why, char *buf, size_t cap)
+{
+    switch (why->rule) {
+    case SPFDB_RULE_MEMBER_SELF:
+        return "an allocation among its own members";
+    case SPFDB_RULE_MEMBER_NESTED:
+        snprintf(buf, cap, "%s has members of its own", why->other);
+        return buf;
+    case SPFDB_RULE_MEMBER_OF:
+        snprintf(buf, cap, "it is a member of %s", why->other);
+        return buf;
+    case SPFDB_RULE_MEMBER_COUNT:
+        snprintf(buf, cap, "%u members, more than %u", (unsigned)why->value,
+                 (unsigned)why->limit);
+        return buf;
+    default:
+        if (why->other[0]) {
+            snprintf(buf, cap, "%s", why->other);
+            return buf;
+        }
+        return why->msg[0] ? why->msg : "";
+    }
+}
+
+/* Make PARENT's members the N in NAMES; CODE is what a refusal means. */
+static int members_set(spfdb_txn *t, struct ctx *c, const char *parent, const char **names,
+                       unsigned n, int code)
+{
+    struct spfdb_why why;
+    char b[SPFDB_NAME_MAX + 64];
+    int rc;
+
+    memset(&why, 0, sizeof why);
+    rc = spfdb_alloc_set_members(t, parent, names, n, &why);
+    if (rc == SPFDB_ERULE || rc == SPFDB_EINVAL || rc == SPFDB_ENOTFOUND)
+        return failf(c, code, "members of allocation %s refused: %s%s%s", parent,
+                     spfdb_strerror(rc), why_text(&why, b, sizeof b)[0] ? ": " : "",
+                     why_text(&why, b, sizeof b));
+    if (rc)
+        return failf(c, rc, "members of allocation %s: %s", parent, spfdb_strerror(rc));
+    return 0;
+}
+
+/* IXFR: member link (PARENT, MEMBER) deleted (OP XFR_OP_DEL) or added.
+ * Its presence must be the opposite of what the sequence makes it. */
+static int member_change(spfdb_txn *t, struct ctx *c, const char *parent, const char *member,
+                         int op)
+{
+    char names[SPFDB_MEMBERS_MAX + 1][SPFDB_LABEL_MAX + 1];
+    const char *ptrs[SPFDB_MEMBERS_MAX + 1];
+    struct spfdb_alloc a;
+    unsigned n, at = SPFDB_MEMBERS_MAX + 1;
+    int rc;
+
+    rc = spfdb_alloc_get(t, parent, &a);
+    if (rc == SPFDB_ENOTFOUND)
+        return failf(c, APPLY_EDIVERGED, "member link %s of %s, which is not held", member,
+                     parent);
+    if (rc)
+        return failf(c, rc, "allocation %s: %s", parent, spfdb_strerror(rc));
+    if ((rc = member_names(t, c, &a, names, ptrs, &n)) != 0)
+        return rc;
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(names[i], member) == 0)
+            at = i;
+    if (op == XFR_OP_DEL) {
+        if (at >= n)
+            return failf(c, APPLY_EDIVERGED, "member link %s of %s is not held", member, parent);
+        ptrs[at] = ptrs[--n];
+    } else {
+        if (at < n)
+            return failf(c, APPLY_EDIVERGED, "member link %s of %s is present already", member,
+                         parent);
+        ptrs[n++] = member;
+    }
+    /* the primary's state after the sequence obeys SPEC §2; a refusal here
+     * means this replica is not at the sequence's start */
+    if ((rc = members_set(t, c, parent, ptrs, n, APPLY_EDIVERGED)) != 0)
+        return rc;
+    c->res->members++;
+    return 0;
+}
+
 /* One IXFR difference sequence. */
 static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
 {
@@ -319,7 +429,9 @@ static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
     uint32_t id;
     int rc;
 
-    /* deletions: zones (they may bind an allocation deleted below), entries, allocations */
+    /* deletions: zones (they may bind an allocation deleted below), member
+     * links (an allocation deleted below may be one, or have some),
+     * entries, allocations */
     for (size_t i = q->obj0; i < q->obj_add; i++) {
         if (s->obj[i].kind != XFR_ZONE)
             continue;
@@ -329,6 +441,11 @@ static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
                          "zone %s to delete: %s", s->obj[i].zone->name, spfdb_strerror(rc));
         c->res->objects++;
     }
+    for (size_t i = q->obj0; i < q->obj_add; i++)
+        if (s->obj[i].kind == XFR_MEMBER &&
+            (rc = member_change(t, c, s->names[s->obj[i].name], s->names[s->obj[i].member],
+                                XFR_OP_DEL)) != 0)
+            return rc;
     for (size_t i = q->ent0; i < q->ent_add; i++) {
         const struct stage_ent *e = &s->ent[i];
         if ((rc = alloc_id(t, c, e->name, &id)) != 0 ||
@@ -336,8 +453,15 @@ static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
             return rc;
     }
     for (size_t i = q->obj0; i < q->obj_add; i++) {
+        struct spfdb_alloc a;
+
         if (s->obj[i].kind != XFR_ALLOC)
             continue;
+        /* spfdb_alloc_del would drop links the sequence did not delete */
+        rc = spfdb_alloc_get(t, s->names[s->obj[i].name], &a);
+        if (rc == 0 && a.n_members > 0)
+            return failf(c, APPLY_EDIVERGED, "allocation %s to delete has %u member(s)",
+                         a.name, a.n_members);
         rc = spfdb_alloc_del(t, s->names[s->obj[i].name], 0);
         if (rc)
             return failf(c, rc == SPFDB_ENOTFOUND || rc == SPFDB_ENOTEMPTY || rc == SPFDB_EBUSY
@@ -348,7 +472,7 @@ static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
         c->res->objects++;
         forget_ids(c);
     }
-    /* additions: allocations, zones, entries */
+    /* additions: allocations, member links, zones, entries */
     for (size_t i = q->obj_add; i < q->obj_end; i++) {
         if (s->obj[i].kind != XFR_ALLOC)
             continue;
@@ -358,6 +482,11 @@ static int apply_seq(spfdb_txn *t, struct ctx *c, const struct stage_seq *q)
                          s->names[s->obj[i].name], spfdb_strerror(rc));
         c->res->objects++;
     }
+    for (size_t i = q->obj_add; i < q->obj_end; i++)
+        if (s->obj[i].kind == XFR_MEMBER &&
+            (rc = member_change(t, c, s->names[s->obj[i].name], s->names[s->obj[i].member],
+                                XFR_OP_ADD)) != 0)
+            return rc;
     for (size_t i = q->obj_add; i < q->obj_end; i++) {
         if (s->obj[i].kind != XFR_ZONE)
             continue;
@@ -393,7 +522,9 @@ static int cmp_obj(const void *a, const void *b)
         return x->kind < y->kind ? -1 : 1;
     if (x->kind == XFR_ZONE)
         return strcmp(x->zone->name, y->zone->name);
-    return x->name < y->name ? -1 : x->name > y->name;
+    if (x->name != y->name)
+        return x->name < y->name ? -1 : 1;
+    return x->member < y->member ? -1 : x->member > y->member; /* XFR_MEMBER; else both 0 */
 }
 
 /* Names held now, collected before anything is changed (a walk must not
@@ -413,13 +544,106 @@ static int collect_zone(const struct spfdb_zone *z, void *arg)
     return 0;
 }
 
+/* The allocations held, and apart those with members (few). */
+struct held {
+    struct names names;
+    struct spfdb_alloc *parents;
+    size_t nparents, capparents;
+};
+
 static int collect_alloc(const struct spfdb_alloc *a, void *arg)
 {
-    struct names *l = arg;
+    struct held *h = arg;
+    struct names *l = &h->names;
 
     if (grow(&l->v, l->n, &l->cap, sizeof *l->v) != 0)
         return SPFDB_ENOMEM;
     snprintf(l->v[l->n++], sizeof l->v[0], "%s", a->name);
+    if (a->n_members == 0)
+        return 0;
+    if (grow(&h->parents, h->nparents, &h->capparents, sizeof *h->parents) != 0)
+        return SPFDB_ENOMEM;
+    h->parents[h->nparents++] = *a;
+    return 0;
+}
+
+/* Is member link (PARENT, MEMBER), interned names, among the staged
+ * objects [M0, M1) (member links, sorted by cmp_obj)? */
+static int staged_link(const struct stage *s, size_t m0, size_t m1, long parent, long member)
+{
+    struct stage_obj key = {.kind = XFR_MEMBER};
+
+    if (parent < 0 || member < 0)
+        return 0;
+    key.name = (uint32_t)parent;
+    key.member = (uint32_t)member;
+    return bsearch(&key, s->obj + m0, m1 - m0, sizeof *s->obj, cmp_obj) != NULL;
+}
+
+/* AXFR, before any allocation is deleted: each held allocation keeps only
+ * the member links the zone holds, so no allocation about to be deleted
+ * is still a member, and what remains is a subset of the zone's links. */
+static int axfr_members_shrink(spfdb_txn *t, struct ctx *c, const struct held *h, size_t m0,
+                               size_t m1)
+{
+    char names[SPFDB_MEMBERS_MAX][SPFDB_LABEL_MAX + 1];
+    const char *ptrs[SPFDB_MEMBERS_MAX], *keep[SPFDB_MEMBERS_MAX];
+    unsigned n, nk;
+    int rc;
+
+    for (size_t i = 0; i < h->nparents; i++) {
+        const struct spfdb_alloc *p = &h->parents[i];
+        long pi = find_name(c->s, p->name);
+
+        if ((rc = member_names(t, c, p, names, ptrs, &n)) != 0)
+            return rc;
+        nk = 0;
+        for (unsigned j = 0; j < n; j++)
+            if (staged_link(c->s, m0, m1, pi, find_name(c->s, names[j])))
+                keep[nk++] = names[j];
+        if (nk == n)
+            continue;
+        if ((rc = members_set(t, c, p->name, keep, nk, APPLY_EDATA)) != 0)
+            return rc;
+        c->res->members += n - nk;
+    }
+    return 0;
+}
+
+/* AXFR, after every allocation of the zone exists and the others are
+ * gone: each allocation with links in the zone gets exactly those.  Held
+ * ones are a subset (axfr_members_shrink), so equal counts are equal
+ * lists; and any subset of the zone's links obeys SPEC §2 (one level),
+ * so the order of the allocations does not matter. */
+static int axfr_members_grow(spfdb_txn *t, struct ctx *c, size_t m0, size_t m1)
+{
+    const char *want[SPFDB_MEMBERS_MAX + 1];
+    struct stage *s = c->s;
+    struct spfdb_alloc a;
+    size_t i = m0;
+    unsigned n;
+    int rc;
+
+    while (i < m1) {
+        uint32_t parent = s->obj[i].name;
+
+        n = 0;
+        for (; i < m1 && s->obj[i].name == parent; i++) {
+            if (i > m0 && s->obj[i - 1].name == parent && s->obj[i - 1].member == s->obj[i].member)
+                continue; /* a record sent twice is one link */
+            if (n == SPFDB_MEMBERS_MAX)
+                return failf(c, APPLY_EDATA, "allocation %s has more than %u members",
+                             s->names[parent], SPFDB_MEMBERS_MAX);
+            want[n++] = s->names[s->obj[i].member];
+        }
+        if ((rc = spfdb_alloc_get(t, s->names[parent], &a)) != 0)
+            return failf(c, rc, "allocation %s: %s", s->names[parent], spfdb_strerror(rc));
+        if (a.n_members == n)
+            continue;
+        if ((rc = members_set(t, c, s->names[parent], want, n, APPLY_EDATA)) != 0)
+            return rc;
+        c->res->members += n > a.n_members ? n - a.n_members : a.n_members - n;
+    }
     return 0;
 }
 
@@ -496,15 +720,17 @@ static int axfr_entries(spfdb_txn *t, struct ctx *c, uint32_t name, size_t lo, s
 static int apply_axfr(spfdb_txn *t, struct ctx *c)
 {
     struct stage *s = c->s;
-    struct names zones = {0}, allocs = {0};
+    struct names zones = {0};
+    struct held held = {0};
+    struct names *allocs = &held.names;
     uint8_t *staged_alloc = NULL;
     struct spfdb_zone z;
     long name;
-    size_t i, j;
+    size_t i, j, m0, m1;
     int rc;
 
     if ((rc = spfdb_zone_foreach(t, collect_zone, &zones)) != 0 ||
-        (rc = spfdb_alloc_foreach(t, collect_alloc, &allocs)) != 0) {
+        (rc = spfdb_alloc_foreach(t, collect_alloc, &held)) != 0) {
         rc = failf(c, rc, "reading the database: %s", spfdb_strerror(rc));
         goto out;
     }
@@ -516,6 +742,15 @@ static int apply_axfr(spfdb_txn *t, struct ctx *c)
     for (i = 0; i < s->nobj; i++)
         if (s->obj[i].kind == XFR_ALLOC)
             staged_alloc[s->obj[i].name] = 1;
+    /* the member links, together after sorting; both ends in the zone */
+    for (m0 = 0; m0 < s->nobj && s->obj[m0].kind != XFR_MEMBER; m0++)
+        ;
+    for (m1 = m0; m1 < s->nobj && s->obj[m1].kind == XFR_MEMBER; m1++)
+        if (!staged_alloc[s->obj[m1].name] || !staged_alloc[s->obj[m1].member]) {
+            rc = failf(c, APPLY_EDATA, "member link %s of %s: an allocation the zone does not hold",
+                       s->names[s->obj[m1].member], s->names[s->obj[m1].name]);
+            goto out;
+        }
     /* zones the primary no longer serves */
     for (i = 0; i < zones.n; i++) {
         if (staged_zone(s, zones.v[i]))
@@ -526,9 +761,12 @@ static int apply_axfr(spfdb_txn *t, struct ctx *c)
         }
         c->res->objects++;
     }
+    /* member links it dropped: before allocations are deleted */
+    if ((rc = axfr_members_shrink(t, c, &held, m0, m1)) != 0)
+        goto out;
     /* allocations it added */
-    for (i = 0; i < allocs.n; i++) {
-        name = find_name(s, allocs.v[i]);
+    for (i = 0; i < allocs->n; i++) {
+        name = find_name(s, allocs->v[i]);
         if (name >= 0 && staged_alloc[name])
             staged_alloc[name] = 2; /* held already */
     }
@@ -569,20 +807,22 @@ static int apply_axfr(spfdb_txn *t, struct ctx *c)
             goto out;
     }
     /* allocations the primary no longer has (zones bound to them are gone) */
-    for (i = 0; i < allocs.n; i++) {
-        name = find_name(s, allocs.v[i]);
+    for (i = 0; i < allocs->n; i++) {
+        name = find_name(s, allocs->v[i]);
         if (name >= 0 && staged_alloc[name])
             continue;
-        if ((rc = spfdb_alloc_del(t, allocs.v[i], 1)) != 0) {
-            rc = failf(c, rc, "allocation %s to delete: %s", allocs.v[i], spfdb_strerror(rc));
+        if ((rc = spfdb_alloc_del(t, allocs->v[i], 1)) != 0) {
+            rc = failf(c, rc, "allocation %s to delete: %s", allocs->v[i], spfdb_strerror(rc));
             goto out;
         }
         c->res->objects++;
     }
-    rc = 0;
+    /* member links it added, once every allocation is as the zone has it */
+    rc = axfr_members_grow(t, c, m0, m1);
 out:
     free(zones.v);
-    free(allocs.v);
+    free(allocs->v);
+    free(held.parents);
     free(staged_alloc);
     return rc;
 }
@@ -595,7 +835,7 @@ static int apply_fn(spfdb_txn *t, void *arg)
     int rc;
 
     /* a rerun after the map grew starts afresh */
-    c->res->added = c->res->deleted = c->res->objects = 0;
+    c->res->added = c->res->deleted = c->res->objects = c->res->members = 0;
     c->res->err[0] = '\0';
     forget_ids(c);
     rc = spfdb_primary_get(t, &p);
@@ -630,13 +870,6 @@ int apply_stage(spfdb_env *env, struct stage *s, const char *zone,
     if (s->oom) {
         snprintf(res->err, sizeof res->err, "out of memory while staging");
         return APPLY_ENOMEM;
-    }
-    if (s->members) {
-        snprintf(res->err, sizeof res->err,
-                 "the transfer holds %llu member link(s), which this database cannot store: "
-                 "upgrade this replica",
-                 (unsigned long long)s->members);
-        return APPLY_EMEMBER;
     }
     if (s->form == XFR_FORM_AXFR) {
         /* address order per allocation: merges, and appends on a fresh replica */

@@ -11,19 +11,24 @@
  * never while a slow or stalled primary sends.
  *
  * Applying:
- * - AXFR form: the whole zone becomes the database's: zones, allocations
- *   and entries not in it are deleted, missing ones added, each
- *   allocation's entries merged in address order with what it holds (a
- *   fresh replica only appends);
+ * - AXFR form: the whole zone becomes the database's: zones, allocations,
+ *   member links and entries not in it are deleted, missing ones added,
+ *   each allocation's entries merged in address order with what it holds
+ *   (a fresh replica only appends).  Member links go in two steps around
+ *   the allocations' changes (SPEC §2 allows no link to a deleted
+ *   allocation, nor a member with members): links the zone lacks are
+ *   dropped before any allocation is deleted, links it adds are made
+ *   after every allocation it holds exists;
  * - IXFR form: each difference sequence in turn, its deletions (zones,
- *   entries, allocations) then its additions (allocations, zones,
- *   entries).  A deletion of something absent, or an addition of
- *   something present, means the replica is not at the sequence's start:
- *   nothing is applied and APPLY_EDIVERGED asks for an AXFR.
+ *   member links, entries, allocations) then its additions (allocations,
+ *   member links, zones, entries).  A deletion of something absent, or an
+ *   addition of something present (or a link SPEC §2 refuses, or the
+ *   deletion of an allocation whose links the sequence keeps), means the
+ *   replica is not at the sequence's start: nothing is applied and
+ *   APPLY_EDIVERGED asks for an AXFR.
  * Entries are added with SPFDB_ENTRY_WIDE: the primary accepted them.
- * Member links cannot be stored (the database has no members yet): a
- * transfer holding one is refused whole (APPLY_EMEMBER), never applied in
- * part, since the replica would then answer differently.
+ * Member links are set with spfdb_alloc_set_members, which logs them in
+ * the replica's change log as the primary's did.
  * The same transaction sets the primary's serial (spfdb_txn_set_serial)
  * and stores the follow record the caller passes, so spfdbd sees the old
  * data or the new with its state, never a mix.
@@ -43,7 +48,6 @@
 enum {
     APPLY_OK = 0,
     APPLY_EDIVERGED = -100, /* IXFR: the replica is not at a sequence's start */
-    APPLY_EMEMBER = -101,   /* a member link: not supported by this database */
     APPLY_EDATA = -102,     /* the database refused a record (err says which) */
     APPLY_ENOMEM = -103,
     APPLY_EPRIMARY = -104   /* the primary setting changed meanwhile */
@@ -57,8 +61,9 @@ struct stage_ent {
 
 struct stage_obj {
     uint8_t op;              /* XFR_OP_DEL or XFR_OP_ADD */
-    uint8_t kind;            /* XFR_ALLOC or XFR_ZONE */
-    uint32_t name;           /* XFR_ALLOC: interned name */
+    uint8_t kind;            /* XFR_ALLOC, XFR_MEMBER or XFR_ZONE */
+    uint32_t name;           /* XFR_ALLOC, XFR_MEMBER: the allocation's interned name */
+    uint32_t member;         /* XFR_MEMBER: the member's interned name */
     struct spfdb_zone *zone; /* XFR_ZONE: owned */
 };
 
@@ -72,7 +77,6 @@ struct stage {
     enum xfr_form form;      /* from BEGIN */
     struct xfr_soa soa;      /* the server's SOA */
     int ended;               /* END came */
-    uint64_t members;        /* member links seen */
     struct stage_ent *ent;
     size_t nent, capent;
     struct stage_obj *obj;
@@ -93,6 +97,7 @@ int stage_event(void *arg, const struct xfr_in_event *ev);
 struct apply_result {
     uint64_t added, deleted;  /* entries */
     uint64_t objects;         /* zones and allocations added, deleted or (AXFR) stored */
+    uint64_t members;         /* member links added or deleted */
     char err[512];            /* why, when not APPLY_OK */
 };
 

@@ -426,10 +426,10 @@ static int transfer(struct follower *fl, unsigned i, int axfr)
     if (rc == APPLY_OK) {
         log_info("applied %s from %s: serial %" PRIu32 " -> %" PRIu32 ", %" PRIu64
                  " entries added, %" PRIu64 " deleted, %" PRIu64
-                 " zone or allocation records written, %" PRIu64
+                 " zone or allocation records written, %" PRIu64 " member links changed, %" PRIu64
                  " octets; transfer %" PRId64 " ms, apply %" PRId64 " ms",
                  form_name(fx.form), fl->prim.addr[i], fl->serial, nf.primary_serial, res.added,
-                 res.deleted, res.objects, fx.bytes, t1 - t0, mono_ms() - t1);
+                 res.deleted, res.objects, res.members, fx.bytes, t1 - t0, mono_ms() - t1);
         fl->f = nf;
         fl->serial = nf.primary_serial;
         return 1;

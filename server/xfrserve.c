@@ -244,6 +244,36 @@ static int ax_alloc(const struct spfdb_alloc *al, void *arg)
     return 0;
 }
 
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* AL's member links, `<member>.m.<alloc>.a` PTR records, in member name
+ * order (the follower needs no order; people reading an AXFR do). */
+static int ax_members(struct axfr *a, spfdb_txn *txn, const struct spfdb_alloc *al)
+{
+    char names[SPFDB_MEMBERS_MAX][SPFDB_LABEL_MAX + 1];
+    struct spfdb_alloc m;
+    unsigned n = al->n_members < SPFDB_MEMBERS_MAX ? al->n_members : SPFDB_MEMBERS_MAX;
+    int rc;
+
+    for (unsigned i = 0; i < n; i++) {
+        if ((rc = spfdb_alloc_get_id(txn, al->members[i], &m)) != 0)
+            return rc;
+        snprintf(names[i], sizeof names[i], "%s", m.name);
+    }
+    qsort(names, n, sizeof names[0], name_cmp);
+    a->o.kind = XFR_MEMBER;
+    snprintf(a->o.member.alloc, sizeof a->o.member.alloc, "%s", al->name);
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(a->o.member.member, sizeof a->o.member.member, "%s", names[i]);
+        if ((rc = snd_add(a->s, &a->o)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int ax_entry(const struct spfdb_prefix *p, void *arg)
 {
     struct axfr *a = arg;
@@ -253,7 +283,7 @@ static int ax_entry(const struct spfdb_prefix *p, void *arg)
 }
 
 /* The AXFR form after its first SOA: the apex NS, the layout, the zones,
- * each allocation with its entries, the SOA again. */
+ * each allocation with its member links and its entries, the SOA again. */
 static int axfr_body(struct sender *s, spfdb_txn *txn, uint32_t serial)
 {
     struct axfr *a = calloc(1, sizeof *a);
@@ -277,6 +307,8 @@ static int axfr_body(struct sender *s, spfdb_txn *txn, uint32_t serial)
         a->o.kind = XFR_ALLOC;
         snprintf(a->o.alloc.alloc, sizeof a->o.alloc.alloc, "%s", a->alloc[i].name);
         rc = snd_add(s, &a->o);
+        if (rc == 0)
+            rc = ax_members(a, txn, &a->alloc[i]);
         if (rc != 0)
             break;
         a->o.kind = XFR_ENTRY;
@@ -322,7 +354,7 @@ static int ix_check(struct spfdb_log_rec *r, void *arg)
 
 static int count_objects(const struct spfdb_alloc *a, void *arg)
 {
-    *(uint64_t *)arg += 1 + a->n4 + a->n6;
+    *(uint64_t *)arg += 1 + a->n_members + a->n4 + a->n6;
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* apply.h: transfers staged from events and applied to a real database in
  * one transaction each; a transfer that does not apply changes nothing. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,6 +69,15 @@ static struct xfr_obj zone_obj(const char *name, const char *alloc, uint32_t ttl
     return o;
 }
 
+static struct xfr_obj member_obj(const char *alloc, const char *member)
+{
+    struct xfr_obj o = {.kind = XFR_MEMBER};
+
+    snprintf(o.member.alloc, sizeof o.member.alloc, "%s", alloc);
+    snprintf(o.member.member, sizeof o.member.member, "%s", member);
+    return o;
+}
+
 static void add(struct ev *e, struct xfr_obj o)
 {
     ev(e, XFR_EV_ADD, &o, 0, 0);
@@ -130,11 +140,30 @@ static int dump_entry(const struct spfdb_prefix *p, void *arg)
     return 0;
 }
 
+static int name_cmp(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* "name:" or, with members, "name(m1,m2):" in name order. */
 static int dump_alloc(const struct spfdb_alloc *a, void *arg)
 {
     struct dump *d = arg;
+    char names[SPFDB_MEMBERS_MAX][SPFDB_LABEL_MAX + 1];
+    struct spfdb_alloc m;
 
-    d->n += (size_t)snprintf(d->buf + d->n, sizeof d->buf - d->n, "\n%s:", a->name);
+    assert_true(a->n_members <= SPFDB_MEMBERS_MAX);
+    for (unsigned i = 0; i < a->n_members; i++) {
+        assert_int_equal(spfdb_alloc_get_id(d->t, a->members[i], &m), 0);
+        snprintf(names[i], sizeof names[i], "%s", m.name);
+    }
+    qsort(names, a->n_members, sizeof names[0], name_cmp);
+    d->n += (size_t)snprintf(d->buf + d->n, sizeof d->buf - d->n, "\n%s", a->name);
+    for (unsigned i = 0; i < a->n_members; i++)
+        d->n += (size_t)snprintf(d->buf + d->n, sizeof d->buf - d->n, "%c%s", i ? ',' : '(',
+                                 names[i]);
+    d->n += (size_t)snprintf(d->buf + d->n, sizeof d->buf - d->n, "%s:",
+                             a->n_members ? ")" : "");
     return spfdb_entry_foreach(d->t, a->id, dump_entry, d);
 }
 
@@ -269,18 +298,245 @@ static void test_ixfr_and_divergence(void **state)
     ev(&e, XFR_EV_SEQ_END, NULL, 102, 103);
     assert_int_equal(apply(env, &e, &res), APPLY_EDIVERGED);
     assert_string_equal(dump(env, d), before);
-    /* a member link: refused whole */
-    begin(&e, XFR_FORM_AXFR, 104);
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+    free(d);
+}
+
+/* Is IPv4 address A (text) listed in allocation ALLOC on the replica? */
+static int listed(spfdb_env *env, const char *alloc, const char *a)
+{
+    struct spfdb_alloc al;
+    uint8_t addr[4];
+    spfdb_txn *t;
+    int r;
+
+    assert_int_equal(inet_pton(AF_INET, a, addr), 1);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    assert_int_equal(spfdb_alloc_get(t, alloc, &al), 0);
+    r = spfdb_covers(t, al.id, 4, addr);
+    spfdb_txn_close(t);
+    assert_true(r >= 0);
+    return r;
+}
+
+/* The regional sets eu, us and apac, and global with eu and us. */
+static void regions(struct ev *e, uint32_t serial)
+{
+    begin(e, XFR_FORM_AXFR, serial);
+    add(e, member_obj("global", "us")); /* before both allocations: any order */
+    add(e, alloc_obj("default"));
+    add(e, alloc_obj("eu"));
+    add(e, alloc_obj("us"));
+    add(e, alloc_obj("apac"));
+    add(e, alloc_obj("global"));
+    add(e, member_obj("global", "eu"));
+    add(e, member_obj("global", "eu")); /* sent twice: one link */
+    add(e, entry_obj("eu", "203.0.113.0/24"));
+    add(e, entry_obj("us", "198.51.100.0/24"));
+    add(e, entry_obj("apac", "192.0.2.0/24"));
+    add(e, zone_obj("iphmx.example", "", 300));
+}
+
+#define REGIONS "serial %u\nzone iphmx.example  300\napac: 192.0.2.0/24\ndefault:" \
+                "\neu: 203.0.113.0/24\nglobal(eu,us):\nus: 198.51.100.0/24"
+
+static void test_axfr_members(void **state)
+{
+    char dir[256], want[512], before[1 << 16];
+    spfdb_env *env = replica(dir);
+    struct apply_result res;
+    struct dump *d = malloc(sizeof *d);
+    struct ev e;
+    (void)state;
+
+    regions(&e, 100);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 2);
+    snprintf(want, sizeof want, REGIONS, 100);
+    assert_string_equal(dump(env, d), want);
+    assert_int_equal(listed(env, "global", "203.0.113.9"), 1); /* eu's, through global */
+    assert_int_equal(listed(env, "global", "192.0.2.9"), 0);   /* apac is no member */
+    /* the same zone again: no link changes */
+    regions(&e, 101);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 0);
+    snprintf(want, sizeof want, REGIONS, 101);
+    assert_string_equal(dump(env, d), want);
+    /* turned around: eu, a member, now has us; global drops both and gets
+     * apac.  Applied in another order, SPEC §2 would refuse a step. */
+    begin(&e, XFR_FORM_AXFR, 200);
     add(&e, alloc_obj("default"));
-    {
-        struct xfr_obj m = {.kind = XFR_MEMBER};
-        snprintf(m.member.alloc, sizeof m.member.alloc, "default");
-        snprintf(m.member.member, sizeof m.member.member, "acme");
-        add(&e, m);
-    }
-    assert_int_equal(apply(env, &e, &res), APPLY_EMEMBER);
-    assert_non_null(strstr(res.err, "member"));
+    add(&e, alloc_obj("eu"));
+    add(&e, alloc_obj("us"));
+    add(&e, alloc_obj("apac"));
+    add(&e, alloc_obj("global"));
+    add(&e, member_obj("eu", "us"));
+    add(&e, member_obj("global", "apac"));
+    add(&e, entry_obj("eu", "203.0.113.0/24"));
+    add(&e, entry_obj("us", "198.51.100.0/24"));
+    add(&e, entry_obj("apac", "192.0.2.0/24"));
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 4);
+    assert_string_equal(dump(env, d), "serial 200\napac: 192.0.2.0/24\ndefault:"
+                                      "\neu(us): 203.0.113.0/24\nglobal(apac):"
+                                      "\nus: 198.51.100.0/24");
+    assert_int_equal(listed(env, "global", "203.0.113.9"), 0);
+    assert_int_equal(listed(env, "global", "192.0.2.9"), 1);
+    assert_int_equal(listed(env, "eu", "198.51.100.9"), 1);
+    /* gone: eu with its member, and us, its member; emea new with apac,
+     * which stays global's too */
+    begin(&e, XFR_FORM_AXFR, 300);
+    add(&e, alloc_obj("default"));
+    add(&e, alloc_obj("apac"));
+    add(&e, alloc_obj("global"));
+    add(&e, alloc_obj("emea"));
+    add(&e, member_obj("global", "apac"));
+    add(&e, member_obj("emea", "apac"));
+    add(&e, entry_obj("apac", "192.0.2.0/24"));
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 2);
+    assert_string_equal(dump(env, d), "serial 300\napac: 192.0.2.0/24\ndefault:"
+                                      "\nemea(apac):\nglobal(apac):");
+    /* gone: global, an allocation with a member */
+    begin(&e, XFR_FORM_AXFR, 400);
+    add(&e, alloc_obj("default"));
+    add(&e, alloc_obj("apac"));
+    add(&e, alloc_obj("emea"));
+    add(&e, member_obj("emea", "apac"));
+    add(&e, entry_obj("apac", "192.0.2.0/24"));
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 1);
+    assert_string_equal(dump(env, d), "serial 400\napac: 192.0.2.0/24\ndefault:\nemea(apac):");
+    snprintf(before, sizeof before, "%s", d->buf);
+    /* refused, nothing applied: a link to an allocation the zone lacks ... */
+    begin(&e, XFR_FORM_AXFR, 500);
+    add(&e, alloc_obj("default"));
+    add(&e, alloc_obj("emea"));
+    add(&e, member_obj("emea", "apac"));
+    assert_int_equal(apply(env, &e, &res), APPLY_EDATA);
+    assert_non_null(strstr(res.err, "apac"));
     assert_string_equal(dump(env, d), before);
+    /* ... and two levels (in.h refuses it first; the database too) */
+    begin(&e, XFR_FORM_AXFR, 500);
+    add(&e, alloc_obj("default"));
+    add(&e, alloc_obj("apac"));
+    add(&e, alloc_obj("emea"));
+    add(&e, alloc_obj("world"));
+    add(&e, member_obj("world", "emea"));
+    add(&e, member_obj("emea", "apac"));
+    assert_int_equal(apply(env, &e, &res), APPLY_EDATA);
+    assert_non_null(strstr(res.err, "members of allocation"));
+    assert_string_equal(dump(env, d), before);
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+    free(d);
+}
+
+static void seq(struct ev *e, uint32_t from)
+{
+    ev(e, XFR_EV_SEQ, NULL, from, 0);
+}
+
+static void adds(struct ev *e, uint32_t from, uint32_t to)
+{
+    ev(e, XFR_EV_ADDS, NULL, from, to);
+}
+
+static void seq_end(struct ev *e, uint32_t from, uint32_t to)
+{
+    ev(e, XFR_EV_SEQ_END, NULL, from, to);
+}
+
+static void test_ixfr_members(void **state)
+{
+    char dir[256], before[1 << 16];
+    spfdb_env *env = replica(dir);
+    struct apply_result res;
+    struct dump *d = malloc(sizeof *d);
+    struct ev e;
+    (void)state;
+
+    regions(&e, 100);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    begin(&e, XFR_FORM_IXFR, 103);
+    /* a link added */
+    seq(&e, 100);
+    adds(&e, 100, 101);
+    add(&e, member_obj("global", "apac"));
+    seq_end(&e, 100, 101);
+    /* changed: us out; asia new, and in */
+    seq(&e, 101);
+    del(&e, member_obj("global", "us"));
+    adds(&e, 101, 102);
+    add(&e, member_obj("global", "asia"));
+    add(&e, entry_obj("asia", "198.18.0.0/15"));
+    add(&e, alloc_obj("asia"));
+    seq_end(&e, 101, 102);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 3);
+    assert_string_equal(dump(env, d), "serial 102\nzone iphmx.example  300\napac: 192.0.2.0/24"
+                                      "\nasia: 198.18.0.0/15\ndefault:\neu: 203.0.113.0/24"
+                                      "\nglobal(apac,asia,eu):\nus: 198.51.100.0/24");
+    assert_int_equal(listed(env, "global", "198.18.3.4"), 1);
+    assert_int_equal(listed(env, "global", "198.51.100.9"), 0);
+    /* global deleted with its members (the primary logs the links' deletion
+     * first), and asia, one of them, with its entry */
+    begin(&e, XFR_FORM_IXFR, 103);
+    seq(&e, 102);
+    del(&e, member_obj("global", "apac"));
+    del(&e, member_obj("global", "asia"));
+    del(&e, member_obj("global", "eu"));
+    del(&e, alloc_obj("global"));
+    del(&e, entry_obj("asia", "198.18.0.0/15"));
+    del(&e, alloc_obj("asia"));
+    adds(&e, 102, 103);
+    seq_end(&e, 102, 103);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 3);
+    assert_string_equal(dump(env, d), "serial 103\nzone iphmx.example  300\napac: 192.0.2.0/24"
+                                      "\ndefault:\neu: 203.0.113.0/24\nus: 198.51.100.0/24");
+    /* an allocation and its links in one sequence */
+    begin(&e, XFR_FORM_IXFR, 104);
+    seq(&e, 103);
+    adds(&e, 103, 104);
+    add(&e, member_obj("world", "eu"));
+    add(&e, member_obj("world", "us"));
+    add(&e, alloc_obj("world"));
+    seq_end(&e, 103, 104);
+    assert_int_equal(apply(env, &e, &res), APPLY_OK);
+    assert_int_equal(res.members, 2);
+    assert_non_null(strstr(dump(env, d), "\nworld(eu,us):"));
+    snprintf(before, sizeof before, "%s", d->buf);
+    /* not at the sequence's start: nothing applied, AXFR asked for */
+    static const struct {
+        int op; /* XFR_OP_DEL or XFR_OP_ADD */
+        int kind;
+        const char *a, *m, *err;
+    } bad[] = {
+        {XFR_OP_DEL, XFR_MEMBER, "world", "apac", "not held"},    /* a link absent */
+        {XFR_OP_DEL, XFR_MEMBER, "global", "eu", "not held"},     /* its allocation absent */
+        {XFR_OP_ADD, XFR_MEMBER, "world", "eu", "present"},       /* a link present */
+        {XFR_OP_DEL, XFR_ALLOC, "world", NULL, "member"},         /* its links kept */
+        {XFR_OP_ADD, XFR_MEMBER, "eu", "apac", "members of"},     /* eu is world's member */
+        {XFR_OP_ADD, XFR_MEMBER, "apac", "world", "members of"},  /* world has members */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct xfr_obj o = bad[i].kind == XFR_MEMBER ? member_obj(bad[i].a, bad[i].m)
+                                                     : alloc_obj(bad[i].a);
+        begin(&e, XFR_FORM_IXFR, 105);
+        seq(&e, 104);
+        if (bad[i].op == XFR_OP_DEL)
+            del(&e, o);
+        adds(&e, 104, 105);
+        if (bad[i].op == XFR_OP_ADD)
+            add(&e, o);
+        seq_end(&e, 104, 105);
+        assert_int_equal(apply(env, &e, &res), APPLY_EDIVERGED);
+        if (strstr(res.err, bad[i].err) == NULL)
+            fail_msg("case %zu: %s", i, res.err);
+        assert_string_equal(dump(env, d), before);
+    }
     spfdb_env_close(env);
     tmpdb_remove(dir);
     free(d);
@@ -324,6 +580,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_axfr),
         cmocka_unit_test(test_ixfr_and_divergence),
+        cmocka_unit_test(test_axfr_members),
+        cmocka_unit_test(test_ixfr_members),
         cmocka_unit_test(test_map_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
