@@ -3,14 +3,17 @@ database and spfdbd), replicas (a database, spfdb-follow and spfdbd each),
 a signed NOTIFY sent from the test, an oracle that compares what two
 servers answer, and a TCP proxy that cuts or corrupts transfers.
 
-Binary paths: --ctl, --spfdbd (spfdbtest) and --follow PATH (or
-$SPFDB_FOLLOW).  Every process started here is stopped by its PID.
+Binary paths: --ctl, --spfdbd (spfdbtest), --follow PATH (or
+$SPFDB_FOLLOW) and --members PATH (or $SPFDB_MEMBERS_SET: the test writer
+tests/follow/members_set, which sets an allocation's members through
+libspfdb).  Every process started here is stopped by its PID.
 """
 import base64
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,23 +36,28 @@ import dns.tsigkeyring
 import spfdbtest as T
 
 FOLLOW = os.environ.get("SPFDB_FOLLOW", "")
+MEMBERS_SET = os.environ.get("SPFDB_MEMBERS_SET", "")
 ZONE = "xfr.test"
 SECRET = base64.b64encode(bytes(range(32))).decode()
 WRONG = base64.b64encode(bytes(range(1, 33))).decode()
 
 
 def take_args():
-    global FOLLOW
+    global FOLLOW, MEMBERS_SET
     argv = [sys.argv[0]]
     it = iter(sys.argv[1:])
     for a in it:
         if a == "--follow":
             FOLLOW = next(it)
+        elif a == "--members":
+            MEMBERS_SET = next(it)
         else:
             argv.append(a)
     sys.argv[:] = argv
     if not FOLLOW or not os.access(FOLLOW, os.X_OK):
         sys.exit("followtest: need --follow PATH (or $SPFDB_FOLLOW)")
+    if not MEMBERS_SET or not os.access(MEMBERS_SET, os.X_OK):
+        sys.exit("followtest: need --members PATH (or $SPFDB_MEMBERS_SET)")
     T.take_args()
 
 
@@ -86,6 +94,30 @@ def build_primary(db, extra=None):
     db.ctl("add", "--force", "10.0.0.0/8", "2001:db8::1/128", "64.0.0.0/4")
     db.ctl("transfer", "set", ZONE)
     T.add_key(db, "k1", SECRET)
+
+
+def set_members(db, alloc, *members):
+    """Make ALLOC's members exactly MEMBERS on DB (SPEC §2), in one commit
+    through libspfdb (tests/follow/members_set)."""
+    p = subprocess.run([MEMBERS_SET, db.dir, alloc] + list(members), capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("members_set %s %s: exit %d: %s"
+                             % (alloc, " ".join(members), p.returncode, p.stderr))
+
+
+def xfr_records(port, keyname="k1", secret=SECRET):
+    """The transfer zone as kdig's AXFR from 127.0.0.1:PORT shows it: its
+    records as sorted (owner, type, rdata) tuples."""
+    kdig = shutil.which("kdig")
+    if kdig is None:
+        raise AssertionError("kdig is not installed (scripts/deps.sh)")
+    p = subprocess.run([kdig, "@127.0.0.1", "-p", str(port), "+timeout=5", "+retry=0",
+                        "-y", "hmac-sha256:%s:%s" % (keyname, secret), "AXFR", ZONE],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0 or "; Transfer failed" in p.stdout:
+        raise AssertionError("kdig AXFR from port %d: %s%s" % (port, p.stdout, p.stderr))
+    return sorted(T.kdig_records(p.stdout))
 
 
 def serial_of(db):
@@ -246,13 +278,15 @@ def probe_names():
     names = []
     for ip in ("198.51.100.7", "198.51.100.8", "192.0.2.7", "192.0.2.8", "203.0.113.5",
                "10.1.2.3", "64.1.2.3", "198.18.0.1", "198.19.255.1", "100.64.0.1",
-               "11.0.0.1", "11.0.0.2", "172.16.0.1"):
+               "11.0.0.1", "11.0.0.2", "172.16.0.1", "198.51.200.1"):
         names += [(ip + ".spf.acme.iphmx.example", "A"), (ip + ".spf.default.iphmx.example", "A"),
                   (ip + ".spf.eu.iphmx.example", "A"), (ip + ".spf.customer.example", "A"),
-                  (ip + ".spf.newco.iphmx.example", "A"), (ip + "._ip.acme.iphmx.example", "TXT")]
+                  (ip + ".spf.newco.iphmx.example", "A"), (ip + "._ip.acme.iphmx.example", "TXT"),
+                  (ip + ".spf.us.iphmx.example", "A"), (ip + ".spf.global.iphmx.example", "A")]
     six = "2.0.0.1.0.d.b.8.1.2.3.4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1"
     names += [(six + ".spf.acme.iphmx.example", "A"), ("_spf.acme.iphmx.example", "TXT"),
-              ("_spf.default.iphmx.example", "TXT"), ("iphmx.example", "NS"),
+              ("_spf.default.iphmx.example", "TXT"), ("_spf.global.iphmx.example", "TXT"),
+              ("iphmx.example", "NS"),
               ("spf.customer.example", "NS"), ("new.example", "SOA"),
               ("1.2.3.4.new.example", "A")]
     return names

@@ -4,8 +4,13 @@ allocations added, changed and deleted) reach the replica by SOA polling
 and by a signed NOTIFY (UDP and TCP); the replica's serial is the
 primary's; an oracle compares the two servers' answers; local changes
 exit 2 naming the primary; NOTIFYs that are unsigned, wrongly signed or
-from another address are refused; the replica's metrics."""
+from another address are refused; the replica's metrics; member
+allocations (global with eu and us) made, changed and deleted on the
+primary reach the replica by AXFR and IXFR, and kdig sees its answers
+follow."""
 import re
+import shutil
+import subprocess
 import time
 import unittest
 import urllib.request
@@ -15,6 +20,21 @@ import dns.rcode
 
 import spfdbtest as T
 import followtest as F
+
+
+KDIG = shutil.which("kdig")
+
+
+def kdig_a(server, name):
+    """(status, sorted A addresses) of SERVER's answer to NAME A, by kdig."""
+    if KDIG is None:
+        raise AssertionError("kdig is not installed (scripts/deps.sh)")
+    p = subprocess.run([KDIG, "@%s" % server.host, "-p", str(server.port), "+timeout=3",
+                        "+retry=1", "+norec", name, "A"], capture_output=True, text=True,
+                       timeout=30)
+    m = re.search(r"status: (\S+?);", p.stdout)
+    return ((m.group(1) if m else None),
+            sorted(r[2] for r in T.kdig_records(p.stdout) if r[1] == "A"))
 
 
 class Follow(unittest.TestCase):
@@ -205,6 +225,48 @@ class Follow(unittest.TestCase):
                              r"SOA check from 127.0.0.1:%d failed: connect" % dead)
         finally:
             r.stop()
+
+    def test_9_members(self):
+        """Member allocations (SPEC §2): global with eu and us lists eu's
+        addresses on the replica; eu taken out on the primary reaches it by
+        IXFR and the answer changes; global deleted with its member too.
+        A new replica gets the members by AXFR."""
+        r = self.poll
+        self.converged(r)
+        self.pdb.ctl("allocation", "add", "us")
+        self.pdb.ctl("allocation", "add", "global")
+        self.pdb.ctl("add", "--allocation", "us", "198.51.200.0/24")
+        F.set_members(self.pdb, "global", "eu", "us")
+        self.converged(r)
+        eu_name = "203.0.113.5.spf.global.iphmx.example"
+        us_name = "198.51.200.1.spf.global.iphmx.example"
+        self.assertEqual(kdig_a(r.server, eu_name), ("NOERROR", ["127.0.0.2"]))
+        self.assertEqual(kdig_a(r.server, us_name), ("NOERROR", ["127.0.0.2"]))
+        axfrs, ixfrs = r.follower.count("applied AXFR"), r.follower.count("applied IXFR")
+        # eu out: an IXFR deleting one PTR record
+        F.set_members(self.pdb, "global", "us")
+        self.converged(r)
+        self.assertEqual(kdig_a(r.server, eu_name), ("NXDOMAIN", []))
+        self.assertEqual(kdig_a(r.server, us_name), ("NOERROR", ["127.0.0.2"]))
+        self.assertEqual(r.follower.count("applied AXFR"), axfrs)
+        self.assertGreater(r.follower.count("applied IXFR"), ixfrs)
+        # a replica that was not following sees the members by AXFR
+        fresh = F.Replica("127.0.0.1:%d" % self.primary.port)
+        try:
+            fresh.start()
+            self.converged(fresh)
+            self.assertIn("applied AXFR", fresh.follower.stderr())
+            self.assertEqual(kdig_a(fresh.server, us_name), ("NOERROR", ["127.0.0.2"]))
+        finally:
+            fresh.stop()
+        # global deleted while it has a member (its link goes first)
+        self.pdb.ctl("allocation", "del", "global")
+        self.converged(r)
+        self.assertEqual(kdig_a(r.server, us_name), kdig_a(self.primary, us_name))
+        self.assertNotEqual(kdig_a(r.server, us_name)[0], "NOERROR")
+        self.assertEqual(r.follower.count("applied AXFR"), axfrs)
+        self.pdb.ctl("allocation", "del", "--force", "us")
+        self.converged(r)
 
 
 if __name__ == "__main__":

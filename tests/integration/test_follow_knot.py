@@ -7,7 +7,9 @@ knotd for IXFR; the replica then answers the change.  The time from the
 commit to the replica's answer is printed (median and max of 10
 changes) and must stay under 3 s (knotd itself waits about a second
 before its NOTIFY); the replica's answers equal the
-primary's."""
+primary's.  Member links (SPEC §2) pass through knotd unchanged: its AXFR
+equals the primary's, PTR records included, before and after an IXFR
+that changes them, and the replica answers as the primary."""
 import os
 import shutil
 import statistics
@@ -174,6 +176,41 @@ class Knot(unittest.TestCase):
         self.assertIn("applied IXFR", r.follower.stderr())
         # the NOTIFYs drove both hops: knotd refreshes every 300 s, the
         # follower hourly, and each change was answered within 3 s
+        self.assertNotIn("failed", r.follower.stderr())
+
+    def test_3_members_through_knot(self):
+        r = self.replica
+        self.converged()
+        self.pdb.ctl("allocation", "add", "us")
+        self.pdb.ctl("allocation", "add", "global")
+        self.pdb.ctl("add", "--allocation", "us", "198.51.200.0/24")
+        F.set_members(self.pdb, "global", "eu", "us")
+        self.converged()
+        zone = F.ZONE + "."
+        ptr = [("eu.m.global.a." + zone, "PTR", "eu.a." + zone),
+               ("us.m.global.a." + zone, "PTR", "us.a." + zone)]
+        records = F.xfr_records(self.primary.port)
+        self.assertEqual([x for x in records if x[1] == "PTR"], ptr)
+        self.assertEqual(F.xfr_records(self.kport), records)
+        eu_name = ("203.0.113.5.spf.global.iphmx.example", "A")
+        self.assertEqual(F.answer_key(r.server, *eu_name)[1][0].split()[-1], "127.0.0.2")
+        # eu out, acme in: knotd takes the IXFR, deletes the exact PTR
+        # record, and passes the change on
+        ixfrs = r.follower.count("applied IXFR")
+        F.set_members(self.pdb, "global", "us", "acme")
+        self.converged()
+        records = F.xfr_records(self.primary.port)
+        self.assertEqual([x for x in records if x[1] == "PTR"],
+                         [("acme.m.global.a." + zone, "PTR", "acme.a." + zone), ptr[1]])
+        self.assertEqual(F.xfr_records(self.kport), records)
+        self.assertEqual(F.answer_key(r.server, *eu_name)[1], ())
+        self.assertGreater(r.follower.count("applied IXFR"), ixfrs)
+        # global deleted while it has members
+        self.pdb.ctl("allocation", "del", "global")
+        self.converged()
+        records = F.xfr_records(self.primary.port)
+        self.assertEqual([x for x in records if x[1] == "PTR"], [])
+        self.assertEqual(F.xfr_records(self.kport), records)
         self.assertNotIn("failed", r.follower.stderr())
 
 
