@@ -573,7 +573,7 @@ static int staged_link(const struct stage *s, size_t m0, size_t m1, long parent,
 {
     struct stage_obj key = {.kind = XFR_MEMBER};
 
-    if (parent < 0 || member < 0)
+    if (parent < 0 || member < 0 || m1 == m0)
         return 0;
     key.name = (uint32_t)parent;
     key.member = (uint32_t)member;
@@ -873,8 +873,10 @@ int apply_stage(spfdb_env *env, struct stage *s, const char *zone,
     }
     if (s->form == XFR_FORM_AXFR) {
         /* address order per allocation: merges, and appends on a fresh replica */
-        qsort(s->ent, s->nent, sizeof *s->ent, cmp_ent);
-        qsort(s->obj, s->nobj, sizeof *s->obj, cmp_obj);
+        if (s->nent) /* an empty array may be NULL, which qsort must not get */
+            qsort(s->ent, s->nent, sizeof *s->ent, cmp_ent);
+        if (s->nobj)
+            qsort(s->obj, s->nobj, sizeof *s->obj, cmp_obj);
     }
     c.ids = calloc(s->nnames + 1, sizeof *c.ids);
     if (c.ids == NULL) {
