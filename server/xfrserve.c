@@ -264,10 +264,11 @@ static int ax_members(struct axfr *a, spfdb_txn *txn, const struct spfdb_alloc *
         snprintf(names[i], sizeof names[i], "%s", m.name);
     }
     qsort(names, n, sizeof names[0], name_cmp);
+    _Static_assert(sizeof names[0] == sizeof a->o.member.member, "a label each");
     a->o.kind = XFR_MEMBER;
     snprintf(a->o.member.alloc, sizeof a->o.member.alloc, "%s", al->name);
     for (unsigned i = 0; i < n; i++) {
-        snprintf(a->o.member.member, sizeof a->o.member.member, "%s", names[i]);
+        memcpy(a->o.member.member, names[i], sizeof names[i]);
         if ((rc = snd_add(a->s, &a->o)) != 0)
             return rc;
     }
