@@ -51,6 +51,7 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     [OPT_KEY] = {"key", 0, "NAME", F(key), opt_key},
     [OPT_SECRET] = {"secret", 0, "-", F(secret_stdin), opt_secret},
     [OPT_REPLACE] = {"replace", 0, NULL, F(replace), NULL},
+    [OPT_MEMBER] = {"member", 0, "NAME", F(members), opt_member},
 };
 
 /* ---- commands ----------------------------------------------------------- */
@@ -69,6 +70,10 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     "prefix, a trailing '# comment', CR before LF, and blank or comment-only lines\n"      \
     "are allowed.  The first bad prefix exits 2 naming it (and its line); nothing\n"       \
     "changes then.\n"
+#define MEMBER_RULES                                                                       \
+    "A member must exist and have no members itself; NAME may not be its own\n"            \
+    "member, nor have members while it is a member of another (one level); at\n"           \
+    "most 32 members.  Each refusal exits 2 naming the allocation concerned.\n"
 #define ZONE_OPTS                                                                          \
     "  --allocation NAME     bind the zone to allocation NAME (a delegated zone,\n"        \
     "                        <ip>.<zone>); without it a provider zone,\n"                  \
@@ -174,18 +179,33 @@ const struct ctl_cmd ctl_commands[] = {
      "Exit 0 printing the most specific covering entry, or exit 1 if not listed.\n"
      "JSON (exit status as without it): {\"allocation\": NAME, \"address\": IP,\n"
      "  \"listed\": true|false, \"entry\": PREFIX|null}\n"},
-    {"allocation add", cmd_alloc_add, "create an allocation", NO_OPTS, {1, 1}, WRITES,
-     "usage: spfdb-ctl allocation add NAME\n"
-     "NAME is one DNS label: a-z, 0-9 and '-', 1..63, case-insensitive.\n"},
+    {"allocation add", cmd_alloc_add, "create an allocation", OPTS(OPT_MEMBER), {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation add NAME [--member NAME]...\n"
+     "NAME is one DNS label: a-z, 0-9 and '-', 1..63, case-insensitive.\n"
+     "  --member NAME  make allocation NAME a member (repeat for each): its entries\n"
+     "                 count as the new allocation's own, live\n"
+     MEMBER_RULES},
+    {"allocation set", cmd_alloc_set, "change an allocation's members",
+     OPTS(OPT_MEMBER | OPT_REQUIRED), {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation set NAME --member NAME...\n"
+     "Make NAME's members exactly the --member allocations, in one transaction.\n"
+     "  --member NAME  a member (repeat for each; at least one); --member '' alone:\n"
+     "                 no members\n"
+     MEMBER_RULES
+     "Each member dropped or added is in the change log (member-del, member-add).\n"},
     {"allocation del", cmd_alloc_del, "delete an allocation", OPTS(OPT_FORCE), {1, 1}, WRITES,
      "usage: spfdb-ctl allocation del [--force] NAME\n"
-     "Refuses 'default', an allocation a zone is bound to, and one that holds\n"
-     "entries unless --force (which deletes them too).\n"},
-    {"allocation list", cmd_alloc_list, "list allocations with entry counts",
+     "Refuses 'default', an allocation a zone is bound to (naming the zones), one\n"
+     "that is a member of another (naming it), and one that holds entries unless\n"
+     "--force (which deletes them too).  An allocation with members loses them.\n"},
+    {"allocation list", cmd_alloc_list, "list allocations with entry counts and members",
      OPTS(OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl allocation list [--json]\n" JSON_OPT
-     "Output: one line per allocation in name order: 'NAME IPV4-ENTRIES IPV6-ENTRIES'.\n"
-     "JSON: [{\"name\": NAME, \"ipv4_entries\": N, \"ipv6_entries\": N}, ...]\n"},
+     "Output: one line per allocation in name order, fields separated by one space:\n"
+     "  NAME IPV4-ENTRIES IPV6-ENTRIES [MEMBER[,MEMBER...]]\n"
+     "(its own entries; the members, in name order, only when it has some).\n"
+     "JSON: [{\"name\": NAME, \"ipv4_entries\": N, \"ipv6_entries\": N,\n"
+     "  \"members\": [NAME, ...]}, ...]\n"},
     {"zone add", cmd_zone_add, "serve a zone",
      OPTS(OPT_ALLOC, OPT_NS, OPT_HOSTMASTER, OPT_TTL, OPT_NEG_TTL), {1, 1}, WRITES,
      "usage: spfdb-ctl zone add ZONE [--allocation NAME] --ns HOST... [--hostmaster MAILBOX]\n"
