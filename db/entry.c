@@ -5,6 +5,7 @@
  * (set.h) and the change log (changelog.h). */
 #include "changelog.h"
 #include "env.h"
+#include "members.h"
 #include "meta.h"
 #include "set.h"
 #include "store.h"
@@ -33,7 +34,8 @@ static int change_end(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix
 
     if (rc == 0) {
         t->changed = 1;
-        log_entry(t, alloc_id, t->cnt.name, op, p);
+        members_touch(t, alloc_id);
+        log_entry(t, alloc_id, t->cnt.a.name, op, p);
     }
     return rc;
 }
@@ -163,7 +165,7 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
         rc = counts_bump(t, alloc_id, 4, 0);
     for (size_t i = 0, j; rc == 0 && i < n; i = j) {
         int family = ops[i].p.family;
-        uint64_t stored = family == 4 ? t->cnt.n4 : t->cnt.n6;
+        uint64_t stored = family == 4 ? t->cnt.a.n4 : t->cnt.a.n6;
         int64_t delta = 0;
 
         for (j = i; j < n && ops[j].p.family == family; j++)
@@ -189,7 +191,8 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
         for (size_t k = 0; k < n; k++)
             if (ops[k].result == 0 && ops[k].del == del) {
                 t->changed = 1;
-                log_entry(t, alloc_id, t->cnt.name, del ? LOG_DEL : LOG_ADD, &ops[k].p);
+                members_touch(t, alloc_id);
+                log_entry(t, alloc_id, t->cnt.a.name, del ? LOG_DEL : LOG_ADD, &ops[k].p);
             }
     return rc;
 }

@@ -125,21 +125,22 @@ static int valid_alloc_name(const char *name)
     return spfdb_alloc_name_check(name, NULL) == 0;
 }
 
-void alloc_encode(uint32_t id, uint64_t n4, uint64_t n6, uint8_t *b)
+size_t alloc_encode(const struct spfdb_alloc *a, uint8_t *b)
 {
-    put_be32(b, id);
-    put_be64(b + 4, n4);
-    put_be64(b + 12, n6);
+    put_be32(b, a->id);
+    put_be64(b + 4, a->n4);
+    put_be64(b + 12, a->n6);
+    for (unsigned i = 0; i < a->n_members; i++)
+        put_be32(b + ALLOC_SIZE + 4 * i, a->members[i]);
+    return ALLOC_SIZE + 4 * (size_t)a->n_members;
 }
 
-static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, uint64_t n6,
-                     unsigned flags)
+int alloc_store(spfdb_txn *t, const struct spfdb_alloc *a, unsigned flags)
 {
-    uint8_t b[ALLOC_SIZE];
-    MDB_val k = sval(name), v = {sizeof b, b};
+    uint8_t b[ALLOC_SIZE_MAX];
+    MDB_val k = sval(a->name), v = {alloc_encode(a, b), b};
     int rc;
 
-    alloc_encode(id, n4, n6, b);
     rc = mdb_put(t->mdb, t->env->dbi[DB_ALLOCS], &k, &v, flags);
     if (rc == MDB_KEYEXIST)
         return SPFDB_EEXIST;
@@ -149,7 +150,7 @@ static int alloc_put(spfdb_txn *t, const char *name, uint32_t id, uint64_t n4, u
 int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
                  struct spfdb_alloc *out)
 {
-    if (len != ALLOC_SIZE)
+    if (len < ALLOC_SIZE || len > ALLOC_SIZE_MAX || (len - ALLOC_SIZE) % 4 != 0)
         return SPFDB_EFORMAT;
     /* the name as spfdb_alloc_add stores it (SPEC §2) */
     if (nlen == 0 || nlen > SPFDB_LABEL_MAX || memchr(name, 0, nlen))
@@ -161,11 +162,18 @@ int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
     out->id = get_be32(p);
     out->n4 = get_be64(p + 4);
     out->n6 = get_be64(p + 12);
-    out->n_members = 0;
+    out->n_members = (unsigned)((len - ALLOC_SIZE) / 4);
+    for (unsigned i = 0; i < out->n_members; i++) {
+        out->members[i] = get_be32(p + ALLOC_SIZE + 4 * i);
+        /* ids ascending, none 0 and none the allocation's own */
+        if (out->members[i] == 0 || out->members[i] == out->id ||
+            (i > 0 && out->members[i] <= out->members[i - 1]))
+            return SPFDB_EFORMAT;
+    }
     return 0;
 }
 
-static int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
+int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
 {
     MDB_val k = sval(name), v;
     int rc = mdb_get(t->mdb, t->env->dbi[DB_ALLOCS], &k, &v);
@@ -177,7 +185,7 @@ static int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out)
                                 : rc;
 }
 
-static int alloc_name(spfdb_txn *t, uint32_t id, char *name)
+int alloc_name(spfdb_txn *t, uint32_t id, char *name)
 {
     uint8_t kb[4];
     MDB_val k = {4, kb}, v;
@@ -203,7 +211,7 @@ int counts_flush(spfdb_txn *t)
 
     if (!c->dirty)
         return 0;
-    rc = alloc_put(t, c->name, c->id, c->n4, c->n6, 0);
+    rc = alloc_store(t, &c->a, 0);
     if (rc == 0)
         c->dirty = 0;
     return rc;
@@ -212,24 +220,22 @@ int counts_flush(spfdb_txn *t)
 int counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta)
 {
     struct counts *c = &t->cnt;
-    struct spfdb_alloc a;
     int rc;
 
-    if (c->id != alloc_id || alloc_id == 0) {
+    if (c->a.id != alloc_id || alloc_id == 0) {
+        char name[SPFDB_LABEL_MAX + 1];
         rc = counts_flush(t);
         if (rc == 0)
-            rc = alloc_name(t, alloc_id, a.name);
+            rc = alloc_name(t, alloc_id, name);
         if (rc == 0)
-            rc = alloc_get(t, a.name, &a);
-        if (rc)
+            rc = alloc_get(t, name, &c->a);
+        if (rc) {
+            c->a.id = 0;
             return rc;
-        c->id = alloc_id;
-        memcpy(c->name, a.name, sizeof a.name);
-        c->n4 = a.n4;
-        c->n6 = a.n6;
+        }
     }
     if (delta) {
-        uint64_t *n = family == 4 ? &c->n4 : &c->n6;
+        uint64_t *n = family == 4 ? &c->a.n4 : &c->a.n6;
         *n += (uint64_t)(int64_t)delta;
         c->dirty = 1;
     }
@@ -267,7 +273,7 @@ int meta_init(spfdb_txn *t)
     m.changed = (int64_t)time(NULL);
     m.serial = (uint32_t)m.changed;
     put_be32(kb, 1);
-    rc = alloc_put(t, "default", 1, 0, 0, MDB_NOOVERWRITE);
+    rc = alloc_store(t, &(struct spfdb_alloc){.name = "default", .id = 1}, MDB_NOOVERWRITE);
     if (rc == 0)
         rc = store_err(mdb_put(t->mdb, t->env->dbi[DB_ALLOCID], &k, &v, 0));
     return rc ? rc : meta_save(t, &m);
@@ -277,6 +283,7 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
 {
     uint8_t kb[4];
     MDB_val k = {4, kb}, v = sval(name);
+    struct spfdb_alloc a = {.n4 = 0};
     uint32_t id;
     int rc = store_need_data(t);
 
@@ -287,7 +294,9 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
     id = t->meta.next_id;
     if (id == 0)
         return SPFDB_ENOSPC; /* 2^32 allocations made: ids are never reused */
-    rc = alloc_put(t, name, id, 0, 0, MDB_NOOVERWRITE);
+    a.id = id;
+    memcpy(a.name, name, strlen(name) + 1);
+    rc = alloc_store(t, &a, MDB_NOOVERWRITE);
     if (rc)
         return rc;
     put_be32(kb, id);
@@ -303,62 +312,6 @@ int spfdb_alloc_add(spfdb_txn *t, const char *name, uint32_t *id_out)
 }
 
 static int zones_walk(spfdb_txn *t, int fill, spfdb_zone_fn fn, void *arg);
-
-static int is_bound(const struct spfdb_zone *z, void *arg)
-{
-    return z->alloc_id == *(const uint32_t *)arg;
-}
-
-struct dropped {
-    spfdb_txn *t;
-    const struct spfdb_alloc *a;
-};
-
-static int log_dropped(const struct spfdb_prefix *p, void *arg)
-{
-    struct dropped *d = arg;
-
-    log_entry(d->t, d->a->id, d->a->name, LOG_DEL, p);
-    return 0;
-}
-
-int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
-{
-    struct spfdb_alloc a;
-    uint8_t kb[4];
-    MDB_val k = {4, kb}, kn = sval(name);
-    int rc = store_need_data(t);
-
-    if (rc)
-        return rc;
-    if (!valid_alloc_name(name) || strcmp(name, "default") == 0)
-        return SPFDB_EINVAL;
-    rc = spfdb_alloc_get(t, name, &a);
-    if (rc)
-        return rc;
-    rc = zones_walk(t, 0, is_bound, &a.id);
-    if (rc)
-        return rc < 0 ? rc : SPFDB_EBUSY;
-    if ((a.n4 || a.n6) && !force)
-        return SPFDB_ENOTEMPTY;
-    /* --force: each entry logged as removed */
-    rc = set_drop(t, a.id, log_dropped, &(struct dropped){t, &a});
-    if (rc)
-        return rc;
-    put_be32(kb, a.id);
-    rc = mdb_del(t->mdb, t->env->dbi[DB_ALLOCS], &kn, NULL);
-    if (rc == 0)
-        rc = mdb_del(t->mdb, t->env->dbi[DB_ALLOCID], &k, NULL);
-    if (rc)
-        return store_fail(t, rc);
-    if (t->cnt.id == a.id) {
-        t->cnt.id = 0;
-        t->cnt.dirty = 0;
-    }
-    log_alloc(t, LOG_DEL, a.name);
-    mark(t, 1);
-    return 0;
-}
 
 static int alloc_each(const MDB_val *k, const MDB_val *v, void *arg)
 {
@@ -548,17 +501,3 @@ int spfdb_zone_foreach(spfdb_txn *t, spfdb_zone_fn fn, void *arg)
     return zones_walk(t, 1, fn, arg);
 }
 
-/* ---- members (interim: the API lands before its storage) ----------------- */
-
-int spfdb_alloc_set_members(spfdb_txn *t, const char *name, const char *const *members,
-                            size_t n, struct spfdb_why *why)
-{
-    (void)t; (void)name; (void)members; (void)n; (void)why;
-    return SPFDB_EINVAL;
-}
-
-int spfdb_alloc_parents(spfdb_txn *t, uint32_t id, spfdb_alloc_fn fn, void *arg)
-{
-    (void)t; (void)id; (void)fn; (void)arg;
-    return 0;
-}

@@ -32,26 +32,35 @@ struct meta {
     uint64_t xfr_gen;    /* format 3: bumped by every quiet commit */
 };
 
-/* A write transaction's entry counts of one allocation, stored to allocs
- * before any read of allocs and at commit (a bulk add touches one). */
+/* A write transaction's copy of one allocation's record, its entry counts
+ * changing, stored to allocs before any read of allocs and at commit (a
+ * bulk add touches one). */
 struct counts {
-    uint64_t n4, n6;
-    uint32_t id;
-    char name[SPFDB_LABEL_MAX + 1];
+    struct spfdb_alloc a;  /* a.id 0: none loaded */
     int dirty;
 };
 
 /* The stored forms (pure).  The meta record: META_SIZE octets (format 3;
  * formats 1 and 2 stored the first 28).  An allocation: name -> id, n4, n6
- * (ALLOC_SIZE octets).  A decoder checks the lengths, and that a name holds
- * no NUL (it would be read cut short): 0 and *OUT, or SPFDB_EFORMAT. */
+ * (ALLOC_SIZE octets), then its members' ids, ascending (4 octets each, at
+ * most SPFDB_MEMBERS_MAX).  A decoder checks the lengths, and that a name
+ * holds no NUL (it would be read cut short): 0 and *OUT, or SPFDB_EFORMAT. */
 #define META_SIZE 44
 #define ALLOC_SIZE 20
+#define ALLOC_SIZE_MAX (ALLOC_SIZE + 4 * SPFDB_MEMBERS_MAX)
 int meta_decode(const uint8_t *p, size_t n, struct meta *m);
 void meta_encode(const struct meta *m, uint8_t *b);
 int alloc_decode(const void *name, size_t nlen, const uint8_t *p, size_t len,
                  struct spfdb_alloc *out);
-void alloc_encode(uint32_t id, uint64_t n4, uint64_t n6, uint8_t *b);
+/* A's record into B (ALLOC_SIZE_MAX octets): its length. */
+size_t alloc_encode(const struct spfdb_alloc *a, uint8_t *b);
+
+/* The allocation record of NAME (SPFDB_ENOTFOUND), of ID's name; store A
+ * (FLAGS as mdb_put: MDB_NOOVERWRITE gives SPFDB_EEXIST).  Raw: no
+ * counts_flush, no check of the name. */
+int alloc_get(spfdb_txn *t, const char *name, struct spfdb_alloc *out);
+int alloc_name(spfdb_txn *t, uint32_t id, char *name);
+int alloc_store(spfdb_txn *t, const struct spfdb_alloc *a, unsigned flags);
 
 int meta_load(spfdb_txn *t, struct meta *m);
 int meta_save(spfdb_txn *t, const struct meta *m);
@@ -67,8 +76,8 @@ int meta_init(spfdb_txn *t);
  * commit then takes its primary's serial instead: write.c.) */
 void meta_stamp(struct meta *m, int64_t now, int gen_changed);
 
-/* Load ALLOC_ID's counts into t->cnt (SPFDB_ENOTFOUND: no such allocation)
- * and change FAMILY's by DELTA; t->cnt.name is then its name. */
+/* Load ALLOC_ID's record into t->cnt (SPFDB_ENOTFOUND: no such allocation)
+ * and change FAMILY's count by DELTA; t->cnt.a.name is then its name. */
 int counts_bump(spfdb_txn *t, uint32_t alloc_id, int family, int delta);
 /* Store t->cnt when changed. */
 int counts_flush(spfdb_txn *t);

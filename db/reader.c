@@ -25,6 +25,16 @@ struct changed {
     void *arg;
 };
 
+static int mark_parent(const struct spfdb_alloc *a, void *arg)
+{
+    struct changed *c = arg;
+
+    c->mark(c->arg, a->id);
+    return 0;
+}
+
+/* NAME's set changed, and with it the union of each allocation it is a
+ * member of (members.h). */
 static int changed_name(const char *name, void *arg)
 {
     struct changed *c = arg;
@@ -35,7 +45,7 @@ static int changed_name(const char *name, void *arg)
         return 0;
     if (rc == 0)
         c->mark(c->arg, a.id);
-    return rc;
+    return rc ? rc : spfdb_alloc_parents(c->t, a.id, mark_parent, c);
 }
 
 static int changed(spfdb_txn *t, uint64_t from, uint64_t to,

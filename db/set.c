@@ -597,3 +597,96 @@ int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op
     free(g.out);
     return rc;
 }
+
+/* ---- unions (member allocations) ---------------------------------------- */
+
+/* Append every member of DB's KEY to G->out (growing it): 0 or <0. */
+static int read_all(spfdb_txn *t, int db, const uint8_t *k, struct merge *g, size_t *cap)
+{
+    uint8_t kb[5];
+    MDB_val key = {5, kb}, val;
+    MDB_cursor *c;
+    size_t count = 0;
+    int rc = store_cursor(t, db, &c);
+
+    if (rc)
+        return rc;
+    memcpy(kb, k, 5);
+    rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = mdb_cursor_count(c, &count);
+    if (rc)
+        return store_fail(t, rc);
+    if (g->o + count > *cap) {
+        size_t want = g->o + count, ncap = *cap ? *cap : 64;
+        uint8_t *p;
+        while (ncap < want)
+            ncap *= 2;
+        if (ncap > SIZE_MAX / g->ms || !(p = realloc(g->out, ncap * g->ms)))
+            return SPFDB_ENOMEM;
+        g->out = p;
+        *cap = ncap;
+    }
+    /* one member is a plain value, with no duplicate page to list */
+    if (count > 1)
+        rc = mdb_cursor_get(c, &key, &val, MDB_GET_MULTIPLE);
+    for (size_t got = 0; rc == 0;) {
+        size_t pg = val.mv_size / g->ms;
+        if (val.mv_size == 0 || val.mv_size % g->ms != 0 || pg > count - got)
+            return SPFDB_EFORMAT;
+        for (const uint8_t *s = val.mv_data, *e = s + val.mv_size; s < e; s += g->ms)
+            if (s[g->a] > g->a * 8)
+                return SPFDB_EFORMAT;
+        memcpy(g->out + g->o * g->ms, val.mv_data, val.mv_size);
+        g->o += pg;
+        got += pg;
+        if (got == count)
+            return 0;
+        rc = mdb_cursor_get(c, &key, &val, MDB_NEXT_MULTIPLE);
+    }
+    return rc == MDB_NOTFOUND ? SPFDB_EFORMAT : store_fail(t, rc);
+}
+
+static int cmp4(const void *a, const void *b)
+{
+    return memcmp(a, b, 5);
+}
+
+static int cmp6(const void *a, const void *b)
+{
+    return memcmp(a, b, SET_MEMBER_MAX);
+}
+
+int set_union(spfdb_txn *t, uint32_t alloc_id, int family, const uint32_t *members, size_t n)
+{
+    struct merge g = {.a = set_alen(family), .ms = set_alen(family) + 1};
+    uint8_t k[5], mk[5];
+    MDB_val key = {5, k};
+    size_t cap = 0, kept;
+    int rc = untail(t, DB_PREFIXES);
+
+    if (rc == 0)
+        rc = untail(t, DB_MAXIMAL);
+    put_be32(k, alloc_id);
+    k[4] = (uint8_t)family;
+    if (rc == 0)
+        rc = read_all(t, DB_PREFIXES, k, &g, &cap);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        put_be32(mk, members[i]);
+        mk[4] = (uint8_t)family;
+        rc = read_all(t, DB_MAXIMAL, mk, &g, &cap);
+    }
+    if (rc == 0 && g.o > 1)
+        qsort(g.out, g.o, g.ms, family == 4 ? cmp4 : cmp6);
+    kept = rc == 0 ? keep_maximal(&g) : 0;
+    if (rc == 0) {
+        rc = mdb_del(t->mdb, t->env->dbi[DB_MAXIMAL], &key, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : rc ? store_fail(t, rc) : 0;
+    }
+    if (rc == 0)
+        rc = put_run(t, DB_MAXIMAL, k, g.out, kept, g.ms);
+    free(g.out);
+    return rc;
+}

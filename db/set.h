@@ -58,6 +58,11 @@ int set_drop(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg);
  * and the maximal ones (one linear pass) with MDB_MULTIPLE puts.  Sets
  * each op's result (spfdb.h spfdb_entry_apply); 0 or <0. */
 int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op *ops, size_t n);
+/* Make ALLOC_ID's FAMILY maximal entries those of the union of its own
+ * entries and the maximal entries of the N allocations MEMBERS (which
+ * have no members: theirs are their own), rewriting the key whole.  0 or
+ * <0. */
+int set_union(spfdb_txn *t, uint32_t alloc_id, int family, const uint32_t *members, size_t n);
 /* The format upgrade: append member M under KEY (alloc_id | family) to the
  * prefixes (MAXIMAL 0) or maximal database.  Members must come in order;
  * SPFDB_EEXIST for a repeat. */

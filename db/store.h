@@ -16,6 +16,7 @@
 #include "changelog.h"
 #include "env.h"
 #include "index.h"
+#include "members.h"
 #include "meta.h"
 #include "set.h"
 #include "spfdb.h"
@@ -62,6 +63,7 @@ struct spfdb_txn {
     MDB_cursor *cur[DB_COUNT]; /* lazily opened, renewed with the txn */
     unsigned cur_stale;  /* read txn: bit per cursor to renew */
     struct counts cnt;   /* write txn: entry counts of one allocation (meta.c) */
+    struct memtouch mem; /* write txn: the unions to recompute (members.c) */
     struct logbuf log;   /* write txn: the changes, for the change log (changelog.c) */
     struct tail tail[2]; /* write txn: of DB_PREFIXES and DB_MAXIMAL (set.c) */
     struct pageidx ix;   /* read txn: spfdb_covers' index (index.c) */

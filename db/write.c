@@ -10,6 +10,7 @@
  * runs again. */
 #include "changelog.h"
 #include "env.h"
+#include "members.h"
 #include "meta.h"
 #include "set.h"
 #include "store.h"
@@ -28,7 +29,9 @@ static int flush_all(spfdb_txn *t)
         meta_stamp(&t->meta, (int64_t)time(NULL), t->meta_changed);
         if (t->serial_set)
             t->meta.serial = t->serial;
-        rc = set_flush(t);
+        rc = members_commit(t);
+        if (rc == 0)
+            rc = set_flush(t);
         if (rc == 0)
             rc = counts_flush(t);
         if (rc == 0)
@@ -82,6 +85,7 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry, 
     if (ret == 0 && !t.err && (t.changed || t.quiet) && (ret = flush_all(&t)) == 0) {
         log_free(&t);
         set_free(&t);
+        members_free(&t);
         rc = store_txn_end(&t, 1);
         *retry = rc == MDB_MAP_FULL;
         *committed = rc == 0;
@@ -89,6 +93,7 @@ static int write_once(spfdb_env *env, spfdb_write_fn fn, void *arg, int *retry, 
     }
     log_free(&t);
     set_free(&t);
+    members_free(&t);
     store_txn_end(&t, 0);
     *retry = t.mapfull;
     if (ret == 0 && t.err)

@@ -153,20 +153,31 @@ static void meta_record(const uint8_t *v, size_t len, struct input *fields)
 static void alloc_record(const uint8_t *name, size_t nlen, const uint8_t *v, size_t len,
                          struct input *fields)
 {
-    struct spfdb_alloc a, a2;
-    uint8_t b[ALLOC_SIZE];
+    struct spfdb_alloc a, a2 = {.n_members = 0}, a3;
+    uint8_t b[ALLOC_SIZE_MAX];
 
     if (alloc_decode(name, nlen, v, len, &a) == 0) {
         CHECK(nlen >= 1 && nlen <= SPFDB_LABEL_MAX && memcmp(a.name, name, nlen) == 0);
         CHECK(strlen(a.name) == nlen); /* the name stored, not cut */
-        alloc_encode(a.id, a.n4, a.n6, b);
-        CHECK(len == ALLOC_SIZE && memcmp(b, v, len) == 0);
+        CHECK(a.n_members <= SPFDB_MEMBERS_MAX);
+        CHECK(alloc_encode(&a, b) == len && memcmp(b, v, len) == 0);
     }
-    uint32_t id = (uint32_t)take64(fields);
-    uint64_t n4 = take64(fields), n6 = take64(fields);
-    alloc_encode(id, n4, n6, b);
-    CHECK(alloc_decode("a", 1, b, sizeof b, &a2) == 0);
-    CHECK(a2.id == id && a2.n4 == n4 && a2.n6 == n6 && strcmp(a2.name, "a") == 0);
+    a2.id = (uint32_t)take64(fields);
+    a2.n4 = take64(fields);
+    a2.n6 = take64(fields);
+    a2.n_members = (unsigned)(take64(fields) % (SPFDB_MEMBERS_MAX + 1));
+    for (unsigned i = 0; i < a2.n_members; i++) /* ascending, never 0 */
+        a2.members[i] = (i ? a2.members[i - 1] : 0) + 1 + (uint32_t)(take64(fields) % 1000);
+    size_t n = alloc_encode(&a2, b);
+    int rc = alloc_decode("a", 1, b, n, &a3);
+    /* the one record the decoder refuses: the allocation among its members */
+    int self = 0;
+    for (unsigned i = 0; i < a2.n_members; i++)
+        self |= a2.members[i] == a2.id;
+    CHECK(self ? rc == SPFDB_EFORMAT : rc == 0);
+    CHECK(self || (a3.id == a2.id && a3.n4 == a2.n4 && a3.n6 == a2.n6 &&
+                   a3.n_members == a2.n_members && strcmp(a3.name, "a") == 0 &&
+                   memcmp(a3.members, a2.members, a2.n_members * 4) == 0));
 }
 
 static void key_record(const uint8_t *name, size_t nlen, const uint8_t *v, size_t len)
