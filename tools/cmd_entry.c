@@ -36,6 +36,8 @@ struct items {
     const char *src; /* "stdin", a file name, or NULL for arguments */
     char *data;      /* the whole input file */
     struct spfdb_prefix *cover; /* del: for v[k], another entry still covering it */
+    uint8_t *cover_by;          /* del: 0, or 1 + the index in mname of the member holding it */
+    char (*mname)[SPFDB_LABEL_MAX + 1]; /* del: the members' names (SPFDB_MEMBERS_MAX) */
     int force;       /* --force: entries may be wide (SPFDB_ENTRY_WIDE) */
     int wide_ok;     /* not refused while parsing (del; replace checks in its txn) */
 };
@@ -45,6 +47,8 @@ static void items_free(struct items *it)
     free(it->v);
     free(it->data);
     free(it->cover);
+    free(it->cover_by);
+    free(it->mname);
 }
 
 /* "stdin line 12: " for a message about IT, or "" for an argument. */
@@ -433,9 +437,11 @@ static void note_item(struct buf *b, const struct items *it, const struct item *
     if (i->state == ST_PRESENT)
         buf_printf(b, "spfdb-ctl: note: %s%s already present, skipped\n", w, p);
     if (i->covered) {
-        spfdb_prefix_format(&it->cover[i - it->v], cv, sizeof cv);
-        buf_printf(b, "spfdb-ctl: warning: %s%s removed but still listed: entry %s covers it\n",
-                   w, p, cv);
+        size_t k = (size_t)(i - it->v);
+        spfdb_prefix_format(&it->cover[k], cv, sizeof cv);
+        buf_printf(b, "spfdb-ctl: warning: %s%s removed but still listed: entry %s%s%s covers "
+                   "it\n", w, p, cv, it->cover_by[k] ? " of member " : "",
+                   it->cover_by[k] ? it->mname[it->cover_by[k] - 1] : "");
     }
 }
 
@@ -577,6 +583,42 @@ ctl_status cmd_add(struct ctl *c, const struct ctl_args *a)
 
 /* ---- del ---------------------------------------------------------------- */
 
+/* The most specific entry covering P in allocation AL's set: its own
+ * entries, then each member's (SPEC §2).  0 with *COVER and, when a
+ * member holds it, its name in HOLDER (else "") and its index in
+ * al->members in *WHICH (else -1); SPFDB_ENOTFOUND; or <0.  A tie goes to
+ * AL's own entry, then to the member first in name order. */
+static int check_covering(spfdb_txn *txn, const struct spfdb_alloc *al,
+                          const struct spfdb_prefix *p, struct spfdb_prefix *cover, char *holder,
+                          int *which)
+{
+    struct spfdb_prefix c;
+    struct spfdb_alloc m;
+    int r = spfdb_entry_covering(txn, al->id, p, cover), found = r == 0;
+
+    *holder = '\0';
+    *which = -1;
+    if (r != 0 && r != SPFDB_ENOTFOUND)
+        return r;
+    for (unsigned i = 0; i < al->n_members && i < SPFDB_MEMBERS_MAX; i++) {
+        /* a member id without its allocation: the database is damaged */
+        if ((r = spfdb_alloc_get_id(txn, al->members[i], &m)) != 0)
+            return r == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : r;
+        r = spfdb_entry_covering(txn, m.id, p, &c);
+        if (r != 0 && r != SPFDB_ENOTFOUND)
+            return r;
+        if (r == 0 && (!found || c.len > cover->len ||
+                       (c.len == cover->len && *holder && strcmp(m.name, holder) < 0))) {
+            *cover = c;
+            strcpy(holder, m.name);
+            *which = (int)i;
+            found = 1;
+        }
+    }
+    return found ? 0 : SPFDB_ENOTFOUND;
+}
+
+
 static int del_txn(spfdb_txn *txn, void *arg)
 {
     struct job *j = arg;
@@ -600,16 +642,18 @@ static int del_txn(spfdb_txn *txn, void *arg)
             bad = i;
     }
     if (bad) {
-        char w[300], q[CTL_QUOTE_MAX], cv[SPFDB_PREFIX_STRLEN];
+        char w[300], q[CTL_QUOTE_MAX], cv[SPFDB_PREFIX_STRLEN], m[SPFDB_LABEL_MAX + 1];
         struct spfdb_prefix cover;
-        r = spfdb_entry_covering(txn, a.id, &bad->p, &cover);
+        int which;
+        r = check_covering(txn, &a, &bad->p, &cover, m, &which);
         if (r < 0 && r != SPFDB_ENOTFOUND)
             return r;
         if (r == 0)
             spfdb_prefix_format(&cover, cv, sizeof cv);
-        return ctl_refuse(j->c, "%s%s: not an entry of allocation '%s'%s%s%s",
+        return ctl_refuse(j->c, "%s%s: not an entry of allocation '%s'%s%s%s%s%s",
                           where(j->it, bad, w, sizeof w), ctl_quote(bad->tok, bad->toklen, q),
                           j->alloc, r == 0 ? " (entry " : "", r == 0 ? cv : "",
+                          r == 0 && *m ? " of member " : "", r == 0 ? m : "",
                           r == 0 ? " covers it)" : "");
     }
     if ((r = ops_room(j, j->it->n)) != 0)
@@ -624,10 +668,15 @@ static int del_txn(spfdb_txn *txn, void *arg)
         i->covered = 0;
         if (i->state == ST_DUP)
             continue;
-        r = spfdb_entry_covering(txn, a.id, &i->p, &j->it->cover[k]);
+        char m[SPFDB_LABEL_MAX + 1];
+        int which;
+        r = check_covering(txn, &a, &i->p, &j->it->cover[k], m, &which);
         if (r < 0 && r != SPFDB_ENOTFOUND)
             return r;
         i->covered = r == 0;
+        j->it->cover_by[k] = (uint8_t)(which + 1);
+        if (which >= 0)
+            strcpy(j->it->mname[which], m);
     }
     return 0;
 }
@@ -640,7 +689,9 @@ ctl_status cmd_del(struct ctl *c, const struct ctl_args *a)
     ctl_status r = read_args(c, &it, a->argc, a->argv);
 
     if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK &&
-        !(it.cover = malloc((it.n + 1) * sizeof *it.cover))) {
+        (!(it.cover = malloc((it.n + 1) * sizeof *it.cover)) ||
+         !(it.cover_by = calloc(it.n + 1, 1)) ||
+         !(it.mname = calloc(SPFDB_MEMBERS_MAX, sizeof *it.mname)))) {
         ctl_err("out of memory");
         r = CTL_DB;
     }
@@ -943,37 +994,6 @@ ctl_status cmd_list(struct ctl *c, const struct ctl_args *a)
     return ctl_list_end(c, &l, r);
 }
 
-/* The most specific entry covering P in allocation AL's set: its own
- * entries, then each member's (SPEC §2).  0 with *COVER and, when a
- * member holds it, its name in HOLDER (else ""); SPFDB_ENOTFOUND; or <0.
- * A tie goes to AL's own entry, then to the member first in name order. */
-static int check_covering(spfdb_txn *txn, const struct spfdb_alloc *al,
-                          const struct spfdb_prefix *p, struct spfdb_prefix *cover, char *holder)
-{
-    struct spfdb_prefix c;
-    struct spfdb_alloc m;
-    int r = spfdb_entry_covering(txn, al->id, p, cover), found = r == 0;
-
-    *holder = '\0';
-    if (r != 0 && r != SPFDB_ENOTFOUND)
-        return r;
-    for (unsigned i = 0; i < al->n_members && i < SPFDB_MEMBERS_MAX; i++) {
-        /* a member id without its allocation: the database is damaged */
-        if ((r = spfdb_alloc_get_id(txn, al->members[i], &m)) != 0)
-            return r == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : r;
-        r = spfdb_entry_covering(txn, m.id, p, &c);
-        if (r != 0 && r != SPFDB_ENOTFOUND)
-            return r;
-        if (r == 0 && (!found || c.len > cover->len ||
-                       (c.len == cover->len && *holder && strcmp(m.name, holder) < 0))) {
-            *cover = c;
-            strcpy(holder, m.name);
-            found = 1;
-        }
-    }
-    return found ? 0 : SPFDB_ENOTFOUND;
-}
-
 ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
 {
     char msg[200], q[CTL_QUOTE_MAX], buf[SPFDB_PREFIX_STRLEN], addr[SPFDB_PREFIX_STRLEN];
@@ -984,7 +1004,7 @@ ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
     spfdb_txn *txn;
     unsigned notes;
     ctl_status s;
-    int listed, r;
+    int listed, r, which;
 
     if (strchr(ip, '/')) {
         ctl_err("%s: give a bare address, not a prefix", ctl_quote(ip, strlen(ip), q));
@@ -999,7 +1019,7 @@ ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
     if ((s = ctl_read(c, &txn)) != CTL_OK)
         return s;
     if ((r = ctl_alloc_lookup(c, txn, alloc, &al)) == 0)
-        r = check_covering(txn, &al, &p, &cover, holder);
+        r = check_covering(txn, &al, &p, &cover, holder, &which);
     spfdb_txn_close(txn);
     listed = r == 0;
     if ((s = ctl_txn_status(c, r == SPFDB_ENOTFOUND ? 0 : r)) != CTL_OK)

@@ -215,6 +215,31 @@ class Check(unittest.TestCase):
                          "203.0.113.0/24 (member us)\n")
 
 
+class Del(unittest.TestCase):
+    """del on a union: its own entries; the members' still list an address."""
+
+    def setUp(self):
+        self.db = Db(self)
+        regions(self.db)
+        self.db.ok("allocation", "set", "global", "--member", "eu", "--member", "us")
+
+    def test_not_an_entry_names_the_member(self):
+        self.db.fails(2, "del", "--allocation", "global", "198.51.100.7",
+                      want=["'198.51.100.7': not an entry of allocation 'global'",
+                            "entry 198.51.100.0/24 of member eu covers it"])
+        self.db.fails(2, "del", "--allocation", "global", "192.0.2.1",
+                      want=["not an entry of allocation 'global'"])
+
+    def test_still_listed_through_a_member(self):
+        db = self.db
+        db.ok("add", "--allocation", "global", "198.51.100.0/25", "192.0.2.0/24")
+        r = db.ok("del", "--allocation", "global", "198.51.100.0/25", "192.0.2.0/24")
+        self.assertEqual(r.stdout, "removed 2\n")
+        self.assertEqual(r.stderr, "spfdb-ctl: warning: 198.51.100.0/25 removed but still "
+                                   "listed: entry 198.51.100.0/24 of member eu covers it\n")
+        self.assertEqual(db.ok("list", "--allocation", "global").stdout, "")
+
+
 class Import(unittest.TestCase):
     def setUp(self):
         self.db = Db(self)
@@ -271,7 +296,7 @@ class Import(unittest.TestCase):
         self.assertEqual(r.stdout.splitlines(), [
             "- global member apac", "- global member eu",
             "global: added 0, removed 0, kept 0",
-            "allocations 2 (new 0, unchanged 1): added 0, removed 0, kept 0"])
+            "allocations 2 (new 0, unchanged 1): added 0, removed 0, kept 1"])
         self.assertEqual(members_of(db, "global"), [])
 
     def test_replace_order_free(self):
@@ -310,8 +335,9 @@ class Import(unittest.TestCase):
                          ["import", "--dry-run", "-"]):
                 db.fails(2, *args, input=text, want=want)
         # --replace: eu, still global's member, would get members
-        db.fails(2, "import", "--replace", "-", input="eu member us\nglobal member eu\n",
-                 want=["'eu'", "'global'"])
+        db.fails(2, "import", "--replace", "--allow-empty", "-",
+                 input="eu member us\nglobal member eu\n",
+                 want=["stdin line 1", "allocation 'eu' is a member of 'global'"])
 
 
 class Log(unittest.TestCase):
