@@ -20,7 +20,7 @@ CTL = None
 SANITIZE = False
 
 COMMANDS = ["add", "del", "replace", "import", "import-spf", "list", "check", "allocation add",
-            "allocation del", "allocation list", "zone add", "zone set",
+            "allocation set", "allocation del", "allocation list", "zone add", "zone set",
             "zone del", "zone list", "log", "spf-record", "backup"]
 
 
