@@ -131,9 +131,9 @@ static int busy_refused(struct alloc_job *j, spfdb_txn *txn, const struct spfdb_
                        "elsewhere first", j->name, b.n > 1 ? "s" : "", names.p,
                        b.n > 1 ? "them" : "it", b.n > 1 ? "them" : "it");
     if (r == 0 && (r = ctl_parents(txn, a->id, &names, &n)) == 0 && n)
-        r = ctl_refuse(j->c, "allocation '%s' is a member of %s; drop it from %s first "
-                       "(spfdb-ctl allocation set ... --member ...)", j->name, names.p,
-                       n > 1 ? "them" : "it");
+        r = ctl_refuse(j->c, "allocation '%s' is a member of %s; set %s members without it "
+                       "first (spfdb-ctl allocation set)", j->name, names.p,
+                       n > 1 ? "their" : "its");
     free(names.p);
     return r;
 }

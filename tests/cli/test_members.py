@@ -195,6 +195,16 @@ class Check(unittest.TestCase):
         self.assertEqual(db.ok("check", "--allocation", "global", "192.0.2.1").stdout,
                          "192.0.2.0/25 (member apac)\n")
 
+    def test_spf_record_prices_the_union(self):
+        """spf-record's _spf line counts the union's CIDRs, not the union's
+        own entries (none)."""
+        db = self.db
+        db.ok("zone", "add", "iphmx.example", "--ns", "ns1.p.example", "--ns", "ns2.p.example")
+        out = db.ok("spf-record", "global").stdout
+        self.assertIn("(4 CIDRs, in the top record)", out)
+        db.ok("allocation", "set", "global", "--member", "us")
+        self.assertIn("(1 CIDR, in the top record)", db.ok("spf-record", "global").stdout)
+
     def test_live_union(self):
         """An entry added to or removed from a member is listed or not in
         the union at once (the library's live union)."""
