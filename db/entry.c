@@ -75,6 +75,7 @@ int spfdb_entry_has(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *
 int spfdb_entry_covering(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
                          struct spfdb_prefix *out)
 {
+    struct spfdb_alloc a;
     struct spfdb_prefix q;
     uint8_t top;
     int rc;
@@ -82,7 +83,7 @@ int spfdb_entry_covering(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_pre
     if (!spfdb_prefix_valid(p))
         return SPFDB_EINVAL;
     /* Every entry containing P lies in the one maximal entry containing
-     * P's first address: one descent settles the common "nothing covers
+     * P's first address (of the union, for an allocation with members): one descent settles the common "nothing covers
      * it", and the walk below stops at its length (del reports on each
      * removed prefix: 129 probes each would hold the write lock for
      * seconds). */
@@ -105,7 +106,12 @@ int spfdb_entry_covering(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_pre
             break;
         q.addr[(len - 1) / 8] &= (uint8_t)~(0x80u >> ((len - 1) % 8));
     }
-    return SPFDB_EFORMAT; /* the maximal entry itself is an entry */
+    /* The maximal entry is an entry of the allocation, unless the
+     * allocation has members: then it may be a member's (members.h). */
+    rc = spfdb_alloc_get_id(t, alloc_id, &a);
+    if (rc < 0)
+        return rc;
+    return a.n_members > 0 ? SPFDB_ENOTFOUND : SPFDB_EFORMAT;
 }
 
 int spfdb_entry_foreach(spfdb_txn *t, uint32_t alloc_id, spfdb_entry_fn fn, void *arg)

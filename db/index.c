@@ -58,7 +58,7 @@ enum {
     IX_TINY4 = 12, IX_TINY6 = 3, /* members of a one-line index */
     IX_TINY_KEYS = 16,        /* where its addresses start */
     IX_SLAB = 65536,          /* bytes of a slab chunk of one-line indexes */
-    IX_TRIM = 1024            /* pages read by builds between two trims, about */
+    IX_TRIM = 64              /* pages read by builds between two trims, about */
 };
 #define IX_HUGE ((size_t)2 << 20) /* arrays this large are mapped, huge pages asked for */
 

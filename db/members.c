@@ -62,26 +62,31 @@ static void link_key(uint8_t *k, uint32_t member, uint32_t parent)
     put_be32(k + 4, parent);
 }
 
-/* FN(parent id, ARG) for each allocation with ID as a member. */
+struct parents {
+    int (*fn)(uint32_t parent, void *arg);
+    void *arg;
+};
+
+static int parent_link(const MDB_val *k, const MDB_val *v, void *arg)
+{
+    struct parents *p = arg;
+
+    if (k->mv_size != 8 || v->mv_size != 0)
+        return SPFDB_EFORMAT;
+    return p->fn(get_be32((const uint8_t *)k->mv_data + 4), p->arg);
+}
+
+/* FN(parent id, ARG) for each allocation with ID as a member, through a
+ * cursor of its own (FN may read anything). */
 static int parents_walk(spfdb_txn *t, uint32_t id, int (*fn)(uint32_t parent, void *arg),
                         void *arg)
 {
     uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    MDB_cursor *c;
-    int rc = store_cursor(t, DB_ALLOCID, &c);
+    MDB_val from = {8, kb};
+    struct parents p = {fn, arg};
 
-    if (rc)
-        return rc;
-    link_key(kb, id, 0);
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != 8 || get_be32(k.mv_data) != id)
-            return 0;
-        if ((rc = fn(get_be32((const uint8_t *)k.mv_data + 4), arg)) != 0)
-            return rc;
-    }
-    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+    link_key(kb, id, 0); /* past the 4-octet id -> name record */
+    return store_walk(t, DB_ALLOCID, &from, 4, parent_link, &p);
 }
 
 struct pass {

@@ -471,7 +471,8 @@ int spfdb_entry_add(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix
 int spfdb_entry_del(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
 /* Is the entry present exactly?  1 or 0, or <0. */
 int spfdb_entry_has(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p);
-/* The most specific entry that contains P (P itself when it is an entry):
+/* The most specific of the allocation's own entries (its members' not
+ * included) that contains P (P itself when it is an entry):
  * 0 and *out, SPFDB_ENOTFOUND, or <0.  Not for the query path (it may probe
  * each shorter prefix length). */
 int spfdb_entry_covering(spfdb_txn *txn, uint32_t alloc_id, const struct spfdb_prefix *p,

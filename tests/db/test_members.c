@@ -396,6 +396,26 @@ static int names_fn(spfdb_txn *t, void *arg)
     return rc;
 }
 
+/* eu holds 198.51.100.0/24 and 10.0.0.0/8, global 10.0.0.0/24 */
+static int cover_fn(spfdb_txn *t, void *arg)
+{
+    static const char *const ent[][2] = {
+        {"eu", "198.51.100.0/24"}, {"eu", "10.0.0.0/8"}, {"global", "10.0.0.0/24"}};
+    struct spfdb_alloc a;
+    struct spfdb_prefix p;
+    int rc = 0;
+    (void)arg;
+
+    for (unsigned i = 0; rc == 0 && i < 3; i++) {
+        rc = spfdb_alloc_get(t, ent[i][0], &a);
+        if (rc == 0)
+            rc = spfdb_prefix_parse(ent[i][1], strlen(ent[i][1]), &p, NULL, NULL, 0);
+        if (rc == 0)
+            rc = spfdb_entry_add_flags(t, a.id, &p, SPFDB_ENTRY_WIDE, NULL);
+    }
+    return rc;
+}
+
 struct del {
     const char *name;
     int force;
@@ -491,6 +511,20 @@ static void test_rules(void **state)
     assert_int_equal(a.n_members, 32);
     spfdb_txn_close(t);
 
+    /* entry calls are about an allocation's own entries: a union's
+     * covering entry is its own, or none when only a member's covers */
+    struct spfdb_prefix p, cover, want;
+    assert_int_equal(spfdb_write(env, cover_fn, NULL), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    assert_int_equal(spfdb_alloc_get(t, "global", &a), 0);
+    assert_int_equal(spfdb_prefix_parse("198.51.100.7", 12, &p, NULL, NULL, 0), 0);
+    assert_int_equal(spfdb_entry_covering(t, a.id, &p, &cover), SPFDB_ENOTFOUND);
+    assert_int_equal(spfdb_prefix_parse("10.0.0.7", 8, &p, NULL, NULL, 0), 0);
+    assert_int_equal(spfdb_prefix_parse("10.0.0.0/24", 11, &want, NULL, NULL, 0), 0);
+    assert_int_equal(spfdb_entry_covering(t, a.id, &p, &cover), 0);
+    assert_int_equal(spfdb_prefix_cmp(&cover, &want), 0);
+    spfdb_txn_close(t);
+
     /* a member of another is not deleted; the parents name it */
     assert_int_equal(spfdb_write(env, del_fn, &(struct del){"eu", 1}), SPFDB_EBUSY);
     assert_int_equal(spfdb_txn_read(env, &t), 0);
@@ -503,10 +537,11 @@ static void test_rules(void **state)
     spfdb_txn_close(t);
 
     /* a union goes, its memberships logged first; then its members may */
-    assert_int_equal(spfdb_write(env, del_fn, &(struct del){"global", 0}), 0);
+    assert_int_equal(spfdb_write(env, del_fn, &(struct del){"global", 0}), SPFDB_ENOTEMPTY);
+    assert_int_equal(spfdb_write(env, del_fn, &(struct del){"global", 1}), 0);
     last_log(env, &l);
-    assert_non_null(strstr(l.text, "9:global:eu 9:global:us 4:global: "));
-    assert_int_equal(spfdb_write(env, del_fn, &(struct del){"eu", 0}), 0);
+    assert_non_null(strstr(l.text, "9:global:eu 9:global:us 2:global: 4:global: "));
+    assert_int_equal(spfdb_write(env, del_fn, &(struct del){"eu", 1}), 0);
     spfdb_env_close(env);
     tmpdb_remove(dir);
 }
