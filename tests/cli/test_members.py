@@ -169,7 +169,7 @@ class Check(unittest.TestCase):
                          "2001:db8:e::/48 (member eu)\n")
         r = db.run("check", "--allocation", "global", "192.0.2.200")
         self.assertEqual((r.returncode, r.stdout), (1, ""))
-        self.assertIn("192.0.2.200 is not listed in allocation 'global'", r.stderr)
+        self.assertIn("192.0.2.200/32 is not listed in allocation 'global'", r.stderr)
         # a plain allocation prints as before
         self.assertEqual(db.ok("check", "--allocation", "eu", "198.51.100.7").stdout,
                          "198.51.100.0/24\n")
