@@ -36,6 +36,8 @@ struct items {
     const char *src; /* "stdin", a file name, or NULL for arguments */
     char *data;      /* the whole input file */
     struct spfdb_prefix *cover; /* del: for v[k], another entry still covering it */
+    uint8_t *cover_by;          /* del: 0, or 1 + the index in mname of the member holding it */
+    char (*mname)[SPFDB_LABEL_MAX + 1]; /* del: the members' names (SPFDB_MEMBERS_MAX) */
     int force;       /* --force: entries may be wide (SPFDB_ENTRY_WIDE) */
     int wide_ok;     /* not refused while parsing (del; replace checks in its txn) */
 };
@@ -45,6 +47,8 @@ static void items_free(struct items *it)
     free(it->v);
     free(it->data);
     free(it->cover);
+    free(it->cover_by);
+    free(it->mname);
 }
 
 /* "stdin line 12: " for a message about IT, or "" for an argument. */
@@ -433,9 +437,11 @@ static void note_item(struct buf *b, const struct items *it, const struct item *
     if (i->state == ST_PRESENT)
         buf_printf(b, "spfdb-ctl: note: %s%s already present, skipped\n", w, p);
     if (i->covered) {
-        spfdb_prefix_format(&it->cover[i - it->v], cv, sizeof cv);
-        buf_printf(b, "spfdb-ctl: warning: %s%s removed but still listed: entry %s covers it\n",
-                   w, p, cv);
+        size_t k = (size_t)(i - it->v);
+        spfdb_prefix_format(&it->cover[k], cv, sizeof cv);
+        buf_printf(b, "spfdb-ctl: warning: %s%s removed but still listed: entry %s%s%s covers "
+                   "it\n", w, p, cv, it->cover_by[k] ? " of member " : "",
+                   it->cover_by[k] ? it->mname[it->cover_by[k] - 1] : "");
     }
 }
 
@@ -577,6 +583,42 @@ ctl_status cmd_add(struct ctl *c, const struct ctl_args *a)
 
 /* ---- del ---------------------------------------------------------------- */
 
+/* The most specific entry covering P in allocation AL's set: its own
+ * entries, then each member's (SPEC §2).  0 with *COVER and, when a
+ * member holds it, its name in HOLDER (else "") and its index in
+ * al->members in *WHICH (else -1); SPFDB_ENOTFOUND; or <0.  A tie goes to
+ * AL's own entry, then to the member first in name order. */
+static int check_covering(spfdb_txn *txn, const struct spfdb_alloc *al,
+                          const struct spfdb_prefix *p, struct spfdb_prefix *cover, char *holder,
+                          int *which)
+{
+    struct spfdb_prefix c;
+    struct spfdb_alloc m;
+    int r = spfdb_entry_covering(txn, al->id, p, cover), found = r == 0;
+
+    *holder = '\0';
+    *which = -1;
+    if (r != 0 && r != SPFDB_ENOTFOUND)
+        return r;
+    for (unsigned i = 0; i < al->n_members && i < SPFDB_MEMBERS_MAX; i++) {
+        /* a member id without its allocation: the database is damaged */
+        if ((r = spfdb_alloc_get_id(txn, al->members[i], &m)) != 0)
+            return r == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : r;
+        r = spfdb_entry_covering(txn, m.id, p, &c);
+        if (r != 0 && r != SPFDB_ENOTFOUND)
+            return r;
+        if (r == 0 && (!found || c.len > cover->len ||
+                       (c.len == cover->len && *holder && strcmp(m.name, holder) < 0))) {
+            *cover = c;
+            strcpy(holder, m.name);
+            *which = (int)i;
+            found = 1;
+        }
+    }
+    return found ? 0 : SPFDB_ENOTFOUND;
+}
+
+
 static int del_txn(spfdb_txn *txn, void *arg)
 {
     struct job *j = arg;
@@ -600,16 +642,18 @@ static int del_txn(spfdb_txn *txn, void *arg)
             bad = i;
     }
     if (bad) {
-        char w[300], q[CTL_QUOTE_MAX], cv[SPFDB_PREFIX_STRLEN];
+        char w[300], q[CTL_QUOTE_MAX], cv[SPFDB_PREFIX_STRLEN], m[SPFDB_LABEL_MAX + 1];
         struct spfdb_prefix cover;
-        r = spfdb_entry_covering(txn, a.id, &bad->p, &cover);
+        int which;
+        r = check_covering(txn, &a, &bad->p, &cover, m, &which);
         if (r < 0 && r != SPFDB_ENOTFOUND)
             return r;
         if (r == 0)
             spfdb_prefix_format(&cover, cv, sizeof cv);
-        return ctl_refuse(j->c, "%s%s: not an entry of allocation '%s'%s%s%s",
+        return ctl_refuse(j->c, "%s%s: not an entry of allocation '%s'%s%s%s%s%s",
                           where(j->it, bad, w, sizeof w), ctl_quote(bad->tok, bad->toklen, q),
                           j->alloc, r == 0 ? " (entry " : "", r == 0 ? cv : "",
+                          r == 0 && *m ? " of member " : "", r == 0 ? m : "",
                           r == 0 ? " covers it)" : "");
     }
     if ((r = ops_room(j, j->it->n)) != 0)
@@ -624,10 +668,15 @@ static int del_txn(spfdb_txn *txn, void *arg)
         i->covered = 0;
         if (i->state == ST_DUP)
             continue;
-        r = spfdb_entry_covering(txn, a.id, &i->p, &j->it->cover[k]);
+        char m[SPFDB_LABEL_MAX + 1];
+        int which;
+        r = check_covering(txn, &a, &i->p, &j->it->cover[k], m, &which);
         if (r < 0 && r != SPFDB_ENOTFOUND)
             return r;
         i->covered = r == 0;
+        j->it->cover_by[k] = (uint8_t)(which + 1);
+        if (which >= 0)
+            strcpy(j->it->mname[which], m);
     }
     return 0;
 }
@@ -640,7 +689,9 @@ ctl_status cmd_del(struct ctl *c, const struct ctl_args *a)
     ctl_status r = read_args(c, &it, a->argc, a->argv);
 
     if (r == CTL_OK && (r = items_sort(&it)) == CTL_OK &&
-        !(it.cover = malloc((it.n + 1) * sizeof *it.cover))) {
+        (!(it.cover = malloc((it.n + 1) * sizeof *it.cover)) ||
+         !(it.cover_by = calloc(it.n + 1, 1)) ||
+         !(it.mname = calloc(SPFDB_MEMBERS_MAX, sizeof *it.mname)))) {
         ctl_err("out of memory");
         r = CTL_DB;
     }
@@ -946,13 +997,14 @@ ctl_status cmd_list(struct ctl *c, const struct ctl_args *a)
 ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
 {
     char msg[200], q[CTL_QUOTE_MAX], buf[SPFDB_PREFIX_STRLEN], addr[SPFDB_PREFIX_STRLEN];
+    char holder[SPFDB_LABEL_MAX + 1] = "";
     const char *ip = a->argv[0], *alloc = a->alloc;
     struct spfdb_prefix p, cover;
     struct spfdb_alloc al;
     spfdb_txn *txn;
     unsigned notes;
     ctl_status s;
-    int listed, r;
+    int listed, r, which;
 
     if (strchr(ip, '/')) {
         ctl_err("%s: give a bare address, not a prefix", ctl_quote(ip, strlen(ip), q));
@@ -967,7 +1019,7 @@ ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
     if ((s = ctl_read(c, &txn)) != CTL_OK)
         return s;
     if ((r = ctl_alloc_lookup(c, txn, alloc, &al)) == 0)
-        r = spfdb_entry_covering(txn, al.id, &p, &cover);
+        r = check_covering(txn, &al, &p, &cover, holder, &which);
     spfdb_txn_close(txn);
     listed = r == 0;
     if ((s = ctl_txn_status(c, r == SPFDB_ENOTFOUND ? 0 : r)) != CTL_OK)
@@ -975,8 +1027,12 @@ ctl_status cmd_check(struct ctl *c, const struct ctl_args *a)
     spfdb_prefix_format(listed ? &cover : &p, buf, sizeof buf);
     if (a->json)
         printf("{\"allocation\": \"%s\", \"address\": \"%s\", \"listed\": %s, "
-               "\"entry\": %s%s%s}\n", alloc, addr, listed ? "true" : "false",
-               listed ? "\"" : "", listed ? buf : "null", listed ? "\"" : "");
+               "\"entry\": %s%s%s, \"member\": %s%s%s}\n", alloc, addr,
+               listed ? "true" : "false", listed ? "\"" : "", listed ? buf : "null",
+               listed ? "\"" : "", *holder ? "\"" : "", *holder ? holder : "null",
+               *holder ? "\"" : "");
+    else if (listed && *holder)
+        printf("%s (member %s)\n", buf, holder);
     else if (listed)
         puts(buf);
     if (!listed)
@@ -1003,6 +1059,19 @@ struct alloc_in {
     int created;               /* not in the database before */
     size_t added, skipped, removed, kept;
     size_t gone_lo, gone_hi;   /* replace: its removed entries in j.gone */
+    size_t mlo, mhi;           /* its member lines in im->m, once sorted */
+    uint32_t mline;            /* its first member line, or 0 */
+    size_t old_lo, old_hi;     /* its members before, in im->old (touched ones) */
+    size_t madded, mremoved;   /* members added, dropped */
+};
+
+/* A line "ALLOCATION member NAME". */
+struct member_in {
+    uint32_t owner;            /* the allocation's index in im->a */
+    uint32_t line;
+    int dup;                   /* repeats an earlier line of the same owner */
+    const char *oname;         /* im->a[owner].name, once parsing is over (the sort) */
+    char name[SPFDB_LABEL_MAX + 1];
 };
 
 struct import {
@@ -1015,6 +1084,10 @@ struct import {
     uint32_t *group;           /* by item seq: its allocation; room for cap_group */
     size_t cap_group;
     uint32_t *order;           /* the allocations in name order */
+    struct member_in *m;       /* the member lines, sorted by owner, then name */
+    size_t nm, cap_m;
+    char (*old)[SPFDB_LABEL_MAX + 1]; /* touched allocations' members before */
+    size_t n_old, cap_old;
     int replace, dry_run, allow_empty, json;
 };
 
@@ -1024,6 +1097,8 @@ static void import_free(struct import *im)
     free(im->slot);
     free(im->group);
     free(im->order);
+    free(im->m);
+    free(im->old);
     free(im->j.gone);
     free(im->j.ops);
     items_free(&im->it);
@@ -1077,6 +1152,18 @@ static int alloc_index(struct import *im, const char *name, uint32_t *idx)
     return 0;
 }
 
+/* The index of allocation NAME, listed in the input, or -1. */
+static long alloc_find(const struct import *im, const char *name)
+{
+    if (!im->nslot)
+        return -1;
+    for (uint32_t h = name_hash(name) & (im->nslot - 1); im->slot[h];
+         h = (h + 1) & (im->nslot - 1))
+        if (strcmp(im->a[im->slot[h] - 1].name, name) == 0)
+            return (long)im->slot[h] - 1;
+    return -1;
+}
+
 /* The next field of S..E at *P (blanks before it skipped): its start and
  * length, or NULL at the end. */
 static const char *field(const char **p, const char *e, size_t *len)
@@ -1094,46 +1181,95 @@ static const char *field(const char **p, const char *e, size_t *len)
     return f;
 }
 
-/* One line of import's input: ALLOCATION [PREFIX]. */
+/* Field F (LEN octets) of line LINE as an allocation name, normalised
+ * into NAME (SPFDB_LABEL_MAX + 1 bytes): CTL_OK, or CTL_USAGE naming it. */
+static ctl_status line_alloc(const struct items *it, uint32_t line, const char *f, size_t len,
+                             char *name)
+{
+    char raw[SPFDB_LABEL_MAX + 2], msg[200], q[CTL_QUOTE_MAX];
+    size_t n = len < sizeof raw - 1 ? len : sizeof raw - 1;
+
+    memcpy(raw, f, n);
+    raw[n] = '\0';
+    if (len < sizeof raw - 1 && !memchr(f, '\0', len) &&
+        spfdb_alloc_name_norm(raw, name, SPFDB_LABEL_MAX + 1, msg, sizeof msg) == 0)
+        return CTL_OK;
+    if (len >= sizeof raw - 1)
+        snprintf(msg, sizeof msg, "longer than %d characters", SPFDB_LABEL_MAX);
+    else if (memchr(f, '\0', len))
+        snprintf(msg, sizeof msg, "a NUL byte");
+    if (spfdb_prefix_parse(f, len, NULL, NULL, NULL, 0) == 0)
+        snprintf(msg, sizeof msg, "a line is ALLOCATION PREFIX, the allocation first");
+    ctl_err("%s line %u: bad allocation name %s: %s", it->src, line, ctl_quote(f, len, q), msg);
+    return CTL_USAGE;
+}
+
+/* "ALLOCATION member NAME": NAME (F, LEN) becomes a member of allocation
+ * IDX (SPEC §2), checked in the transaction (import_members). */
+static ctl_status member_line(struct import *im, uint32_t idx, const char *f, size_t len,
+                              uint32_t line)
+{
+    struct member_in *m;
+    char name[SPFDB_LABEL_MAX + 1];
+    ctl_status r = line_alloc(&im->it, line, f, len, name);
+
+    if (r != CTL_OK)
+        return r;
+    if (im->nm == im->cap_m) {
+        size_t cap = im->cap_m ? 2 * im->cap_m : 64;
+        struct member_in *v = realloc(im->m, cap * sizeof *v);
+        if (!v) {
+            ctl_err("out of memory");
+            return CTL_DB;
+        }
+        im->m = v;
+        im->cap_m = cap;
+    }
+    m = &im->m[im->nm++];
+    memset(m, 0, sizeof *m);
+    m->owner = idx;
+    m->line = line;
+    strcpy(m->name, name);
+    if (!im->a[idx].mline)
+        im->a[idx].mline = line;
+    if (!im->a[idx].bare_line) /* for the --replace message about its entries */
+        im->a[idx].bare_line = line;
+    return CTL_OK;
+}
+
+/* One line of import's input: ALLOCATION [PREFIX], or ALLOCATION member
+ * NAME. */
 static ctl_status import_line(struct items *it, const char *s, const char *e, uint32_t line,
                               void *arg)
 {
     struct import *im = arg;
-    char name[SPFDB_LABEL_MAX + 1], raw[SPFDB_LABEL_MAX + 2], msg[200], q[CTL_QUOTE_MAX];
-    size_t l1, l2, l3;
+    char name[SPFDB_LABEL_MAX + 1], q[CTL_QUOTE_MAX];
+    size_t l1, l2, l3, l4;
     const char *p = s, *f1 = field(&p, e, &l1), *f2 = field(&p, e, &l2), *f3 = field(&p, e, &l3);
+    const char *f4 = field(&p, e, &l4);
+    int member = f2 && l2 == 6 && strncasecmp(f2, "member", 6) == 0;
     uint32_t idx;
     ctl_status r;
 
-    (void)f3;
-    if (f2 && l2 == 6 && strncasecmp(f2, "member", 6) == 0) {
-        ctl_err("%s line %u: %s: member lines are not supported yet: allocations have no "
-                "members in this version", it->src, line, ctl_quote(s, (size_t)(e - s), q));
+    (void)l4;
+    if (member && (!f3 || f4)) {
+        ctl_err("%s line %u: %s: a member line is ALLOCATION member NAME", it->src, line,
+                ctl_quote(s, (size_t)(e - s), q));
         return CTL_USAGE;
     }
-    if (f3) {
+    if (f3 && !member) {
         ctl_err("%s line %u: %s: one allocation and one prefix a line", it->src, line,
                 ctl_quote(s, (size_t)(e - s), q));
         return CTL_USAGE;
     }
-    memcpy(raw, f1, l1 < sizeof raw - 1 ? l1 : sizeof raw - 1);
-    raw[l1 < sizeof raw - 1 ? l1 : sizeof raw - 1] = '\0';
-    if (l1 >= sizeof raw - 1 || memchr(f1, '\0', l1) ||
-        spfdb_alloc_name_norm(raw, name, sizeof name, msg, sizeof msg) != 0) {
-        if (l1 >= sizeof raw - 1)
-            snprintf(msg, sizeof msg, "longer than %d characters", SPFDB_LABEL_MAX);
-        else if (memchr(f1, '\0', l1))
-            snprintf(msg, sizeof msg, "a NUL byte");
-        if (spfdb_prefix_parse(f1, l1, NULL, NULL, NULL, 0) == 0)
-            snprintf(msg, sizeof msg, "a line is ALLOCATION PREFIX, the allocation first");
-        ctl_err("%s line %u: bad allocation name %s: %s", it->src, line, ctl_quote(f1, l1, q),
-                msg);
-        return CTL_USAGE;
-    }
+    if ((r = line_alloc(it, line, f1, l1, name)) != CTL_OK)
+        return r;
     if (alloc_index(im, name, &idx) != 0) {
         ctl_err("out of memory");
         return CTL_DB;
     }
+    if (member)
+        return member_line(im, idx, f3, l3, line);
     if (!f2) {
         if (!im->a[idx].bare_line)
             im->a[idx].bare_line = line;
@@ -1228,6 +1364,289 @@ static ctl_status import_sort(struct import *im)
     return CTL_OK;
 }
 
+static int cmp_name(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+static int cmp_member(const void *x, const void *y)
+{
+    const struct member_in *a = x, *b = y;
+    int d = strcmp(a->oname, b->oname);
+
+    if (d == 0)
+        d = strcmp(a->name, b->name);
+    return d ? d : a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* Sort the member lines by allocation and member name; mark repeats; note
+ * each allocation's run. */
+static void members_sort(struct import *im)
+{
+    if (im->nm == 0)
+        return;
+    for (size_t k = 0; k < im->nm; k++)
+        im->m[k].oname = im->a[im->m[k].owner].name;
+    qsort(im->m, im->nm, sizeof *im->m, cmp_member);
+    for (size_t k = 0; k < im->nm; k++) {
+        struct alloc_in *al = &im->a[im->m[k].owner];
+        if (k == 0 || im->m[k - 1].owner != im->m[k].owner)
+            al->mlo = k;
+        al->mhi = k + 1;
+        im->m[k].dup = k > 0 && im->m[k - 1].owner == im->m[k].owner &&
+                       strcmp(im->m[k - 1].name, im->m[k].name) == 0;
+    }
+}
+
+/* ---- import: member lines ---- */
+
+/* Are AL's members set by the input?  With --replace every allocation
+ * named gets exactly the members its lines give (none without such
+ * lines); without, member lines add members. */
+static int mtouched(const struct import *im, const struct alloc_in *al)
+{
+    return im->replace || al->mhi > al->mlo;
+}
+
+/* Is NAME among AL's members before the import? */
+static int in_old(const struct import *im, const struct alloc_in *al, const char *name)
+{
+    for (size_t k = al->old_lo; k < al->old_hi; k++)
+        if (strcmp(im->old[k], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Is NAME given by a member line of AL?  Its line, or 0. */
+static uint32_t in_lines(const struct import *im, const struct alloc_in *al, const char *name)
+{
+    for (size_t k = al->mlo; k < al->mhi; k++)
+        if (!im->m[k].dup && strcmp(im->m[k].name, name) == 0)
+            return im->m[k].line;
+    return 0;
+}
+
+/* Is NAME among AL's members after the import (AL touched)? */
+static int in_final(const struct import *im, const struct alloc_in *al, const char *name)
+{
+    return in_lines(im, al, name) || (!im->replace && in_old(im, al, name));
+}
+
+/* AL's members after the import (AL touched), in name order: the names
+ * into V (room for SPFDB_MEMBERS_MAX) when V is not NULL; returns how
+ * many, counting past the room. */
+static size_t final_members(const struct import *im, const struct alloc_in *al,
+                            const char **v)
+{
+    size_t n = 0;
+
+    for (size_t k = al->mlo; k < al->mhi; k++)
+        if (!im->m[k].dup && (im->replace || !in_old(im, al, im->m[k].name))) {
+            if (v && n < SPFDB_MEMBERS_MAX)
+                v[n] = im->m[k].name;
+            n++;
+        }
+    for (size_t k = al->old_lo; !im->replace && k < al->old_hi; k++, n++)
+        if (v && n < SPFDB_MEMBERS_MAX)
+            v[n] = im->old[k];
+    return n;
+}
+
+/* Note the members of allocation A (read in TXN), before the import, as
+ * AL's (a touched allocation). */
+static int load_old(spfdb_txn *txn, struct import *im, struct alloc_in *al,
+                    const struct spfdb_alloc *a)
+{
+    unsigned n = a ? a->n_members : 0;
+
+    al->old_lo = al->old_hi = im->n_old;
+    if (n > SPFDB_MEMBERS_MAX)
+        n = SPFDB_MEMBERS_MAX;
+    if (im->n_old + n > im->cap_old) {
+        size_t cap = im->cap_old ? 2 * im->cap_old : 256;
+        while (cap < im->n_old + n)
+            cap *= 2;
+        char(*v)[SPFDB_LABEL_MAX + 1] = realloc(im->old, cap * sizeof *v);
+        if (!v)
+            return SPFDB_ENOMEM;
+        im->old = v;
+        im->cap_old = cap;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct spfdb_alloc m;
+        int r = spfdb_alloc_get_id(txn, a->members[i], &m);
+        if (r != 0) /* a member id without its allocation: damage */
+            return r == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : r;
+        memcpy(im->old[im->n_old++], m.name, sizeof m.name);
+    }
+    al->old_hi = im->n_old;
+    if (n > 1)
+        qsort(im->old + al->old_lo, n, sizeof *im->old, cmp_name);
+    return 0;
+}
+
+/* Does allocation NAME have members after the import?  1, 0; -1 when it
+ * does not exist; or <0 (an SPFDB_E* code below -1). */
+static int has_members_after(spfdb_txn *txn, const struct import *im, const char *name)
+{
+    long idx = alloc_find(im, name);
+    struct spfdb_alloc a;
+    int r;
+
+    if (idx >= 0 && mtouched(im, &im->a[idx]))
+        return final_members(im, &im->a[idx], NULL) > 0;
+    if (idx >= 0 && im->a[idx].created)
+        return 0;
+    if ((r = spfdb_alloc_get(txn, name, &a)) == SPFDB_ENOTFOUND)
+        return -1;
+    if (r != 0)
+        return r < -1 ? r : SPFDB_EIO;
+    return a.n_members > 0;
+}
+
+/* Walking AL's parents: the first that still holds it after the import. */
+struct holder {
+    const struct import *im;
+    const struct alloc_in *al;
+    char name[SPFDB_LABEL_MAX + 1];
+};
+
+static int still_holds(const struct spfdb_alloc *p, void *arg)
+{
+    struct holder *h = arg;
+    long idx = alloc_find(h->im, p->name);
+
+    if (idx >= 0 && mtouched(h->im, &h->im->a[idx]) &&
+        !in_final(h->im, &h->im->a[idx], h->al->name))
+        return 0;
+    strcpy(h->name, p->name);
+    return 1;
+}
+
+/* "stdin line N: " into W for line LINE. */
+static const char *at_line(const struct import *im, uint32_t line, char *w, size_t cap)
+{
+    snprintf(w, cap, "%s line %u: ", im->it.src, line);
+    return w;
+}
+
+/* SPEC §2's member rules on AL's members after the import, as
+ * spfdb_alloc_set_members applies them, but on the state the whole input
+ * makes (a dry run changes nothing, and the order of the lines does not
+ * matter): 0, or CTL_REFUSED naming the line. */
+static int members_check(spfdb_txn *txn, struct import *im, struct alloc_in *al)
+{
+    size_t n = final_members(im, al, NULL);
+    struct spfdb_why why;
+    struct spfdb_alloc a;
+    char w[300];
+    int r;
+
+    memset(&why, 0, sizeof why);
+    if (n > SPFDB_MEMBERS_MAX) {
+        why.rule = SPFDB_RULE_MEMBER_COUNT;
+        why.value = (uint32_t)n;
+        why.limit = SPFDB_MEMBERS_MAX;
+        return ctl_members_refused(im->c, at_line(im, al->mline, w, sizeof w), al->name,
+                                   SPFDB_EINVAL, &why);
+    }
+    for (size_t k = al->mlo; k < al->mhi; k++) {
+        const struct member_in *m = &im->m[k];
+        if (m->dup)
+            continue;
+        at_line(im, m->line, w, sizeof w);
+        strcpy(why.other, m->name);
+        if (strcmp(m->name, al->name) == 0) {
+            why.rule = SPFDB_RULE_MEMBER_SELF;
+            return ctl_members_refused(im->c, w, al->name, SPFDB_ERULE, &why);
+        }
+        if ((r = has_members_after(txn, im, m->name)) == -1)
+            return ctl_members_refused(im->c, w, al->name, SPFDB_ENOTFOUND, &why);
+        if (r < 0)
+            return r;
+        if (r) {
+            why.rule = SPFDB_RULE_MEMBER_NESTED;
+            return ctl_members_refused(im->c, w, al->name, SPFDB_ERULE, &why);
+        }
+    }
+    if (n == 0 || al->created)
+        return 0;
+    /* a member of an allocation the input leaves holding it has none */
+    struct holder h = {.im = im, .al = al};
+    if ((r = spfdb_alloc_get(txn, al->name, &a)) != 0)
+        return r;
+    if ((r = spfdb_alloc_parents(txn, a.id, still_holds, &h)) < 0)
+        return r;
+    if (r) {
+        strcpy(why.other, h.name);
+        why.rule = SPFDB_RULE_MEMBER_OF;
+        return ctl_members_refused(im->c, at_line(im, al->mline, w, sizeof w), al->name,
+                                   SPFDB_ERULE, &why);
+    }
+    return 0;
+}
+
+/* Set AL's members to V (N names) in TXN; a refusal (the checks above
+ * should have made one impossible) names AL's first member line. */
+static int members_set(spfdb_txn *txn, struct import *im, const struct alloc_in *al,
+                       const char **v, size_t n)
+{
+    struct spfdb_why why;
+    char w[300];
+    int r;
+
+    memset(&why, 0, sizeof why);
+    r = spfdb_alloc_set_members(txn, al->name, v, n, &why);
+    if (r == 0)
+        return 0;
+    return ctl_members_refused(im->c, at_line(im, al->mline ? al->mline : al->bare_line, w,
+                                              sizeof w), al->name, r, &why);
+}
+
+/* The member lines, once every allocation of the input exists (so that
+ * one made by the input may be a member): checked on the state the input
+ * makes, then set in two passes, members dropped first, so that no
+ * intermediate state breaks a rule the final one keeps (an allocation
+ * that leaves one union and gains members). */
+static int import_members(spfdb_txn *txn, struct import *im)
+{
+    const char *v[SPFDB_MEMBERS_MAX];
+    int r;
+
+    for (size_t o = 0; o < im->na; o++) {
+        struct alloc_in *al = &im->a[im->order[o]];
+        al->madded = al->mremoved = 0;
+        if (!mtouched(im, al))
+            continue;
+        if ((r = members_check(txn, im, al)) != 0)
+            return r;
+        for (size_t k = al->mlo; k < al->mhi; k++)
+            al->madded += !im->m[k].dup && !in_old(im, al, im->m[k].name);
+        for (size_t k = al->old_lo; im->replace && k < al->old_hi; k++)
+            al->mremoved += !in_lines(im, al, im->old[k]);
+    }
+    if (im->dry_run)
+        return 0;
+    for (size_t o = 0; o < im->na; o++) { /* drops */
+        struct alloc_in *al = &im->a[im->order[o]];
+        size_t n = 0;
+        if (!mtouched(im, al) || !al->mremoved)
+            continue;
+        for (size_t k = al->old_lo; k < al->old_hi; k++)
+            if (in_lines(im, al, im->old[k]))
+                v[n++] = im->old[k];
+        if ((r = members_set(txn, im, al, v, n)) != 0)
+            return r;
+    }
+    for (size_t o = 0; o < im->na; o++) { /* additions */
+        struct alloc_in *al = &im->a[im->order[o]];
+        if (mtouched(im, al) && al->madded &&
+            (r = members_set(txn, im, al, v, final_members(im, al, v))) != 0)
+            return r;
+    }
+    return 0;
+}
+
 /* The items of allocation AL, as a list of their own. */
 static struct items import_run(const struct import *im, const struct alloc_in *al)
 {
@@ -1316,6 +1735,7 @@ static int import_txn(spfdb_txn *txn, void *arg)
 
     ctl_txn_start(im->c);
     j->n_gone = 0;
+    im->n_old = 0;
     if ((r = ops_room(j, im->it.n)) != 0)
         return r;
     for (size_t o = 0; o < im->na; o++) {
@@ -1330,6 +1750,8 @@ static int import_txn(spfdb_txn *txn, void *arg)
         if (r != 0 && r != SPFDB_ENOTFOUND)
             return r;
         al->created = r == SPFDB_ENOTFOUND;
+        if (mtouched(im, al) && (r = load_old(txn, im, al, al->created ? NULL : &a)) != 0)
+            return r;
         if (!al->created)
             id = a.id;
         else if (!im->dry_run && (r = spfdb_alloc_add(txn, al->name, &id)) != 0)
@@ -1341,7 +1763,39 @@ static int import_txn(spfdb_txn *txn, void *arg)
         if (r)
             return r;
     }
-    return 0;
+    return import_members(txn, im);
+}
+
+/* AL's member changes, in name order: "+ ALLOC member NAME" and "- ALLOC
+ * member NAME" lines into B; with JSON (W not NULL) the names added, when
+ * *W is '+', or dropped, as a JSON list. */
+static void member_diff(struct buf *b, const struct import *im, const struct alloc_in *al,
+                        const char *w)
+{
+    size_t k = al->mlo, g = al->old_lo;
+    int n = 0;
+
+    if (!mtouched(im, al))
+        k = al->mhi, g = al->old_hi;
+    while (k < al->mhi || g < al->old_hi) {
+        const char *add = NULL, *drop = NULL;
+        if (k < al->mhi && (im->m[k].dup || in_old(im, al, im->m[k].name))) {
+            k++;
+            continue;
+        }
+        if (g < al->old_hi && (!im->replace || in_lines(im, al, im->old[g]))) {
+            g++;
+            continue;
+        }
+        if (k < al->mhi && (g == al->old_hi || strcmp(im->m[k].name, im->old[g]) < 0))
+            add = im->m[k++].name;
+        else
+            drop = im->old[g++];
+        if (!w)
+            buf_printf(b, "%c %s member %s\n", add ? '+' : '-', al->name, add ? add : drop);
+        else if ((*w == '+') == (add != NULL))
+            buf_printf(b, "%s\"%s\"", n++ ? ", " : "", add ? add : drop);
+    }
 }
 
 /* AL's lines of the text report: its diff (replace mode), then its counts
@@ -1351,7 +1805,7 @@ static void import_text(struct buf *b, const struct import *im, const struct all
     const struct spfdb_prefix *gone = im->j.gone;
     size_t g = al->gone_lo;
 
-    if (!al->created && !al->added && !al->removed)
+    if (!al->created && !al->added && !al->removed && !al->madded && !al->mremoved)
         return;
     for (size_t k = al->lo; im->replace && k <= al->hi; k++) {
         const struct item *i = k < al->hi ? &im->it.v[k] : NULL;
@@ -1362,6 +1816,7 @@ static void import_text(struct buf *b, const struct import *im, const struct all
         if (i)
             diff_line(b, '+', al->name, &i->p);
     }
+    member_diff(b, im, al, NULL);
     if (im->replace)
         buf_printf(b, "%s: added %zu, removed %zu, kept %zu%s\n", al->name, al->added,
                    al->removed, al->kept, al->created ? " (new allocation)" : "");
@@ -1393,10 +1848,14 @@ static void import_json(struct buf *b, const struct import *im, const struct all
     for (size_t k = al->lo; k < al->hi; k++)
         if (im->it.v[k].state == (im->replace ? ST_NEW : ST_DONE))
             json_prefix(b, &im->it.v[k].p, &n);
+    buf_printf(b, "], \"members_added\": [");
+    member_diff(b, im, al, "+");
     if (!im->replace) {
         buf_printf(b, "], \"skipped\": %zu}", al->skipped);
         return;
     }
+    buf_printf(b, "], \"members_removed\": [");
+    member_diff(b, im, al, "-");
     buf_printf(b, "], \"removed\": [");
     n = 0;
     for (size_t g = al->gone_lo; g < al->gone_hi; g++)
@@ -1408,6 +1867,7 @@ static void import_json(struct buf *b, const struct import *im, const struct all
 static ctl_status import_print(const struct import *im)
 {
     size_t added = 0, skipped = 0, removed = 0, kept = 0, created = 0, same = 0;
+    size_t madded = 0, mremoved = 0;
     struct buf b = {0};
     ctl_status r = CTL_OK;
 
@@ -1425,7 +1885,9 @@ static ctl_status import_print(const struct import *im)
         removed += al->removed;
         kept += al->kept;
         created += al->created;
-        same += !al->created && !al->added && !al->removed;
+        madded += al->madded;
+        mremoved += al->mremoved;
+        same += !al->created && !al->added && !al->removed && !al->madded && !al->mremoved;
         r = put_block(&b, 0);
     }
     if (r != CTL_OK) {
@@ -1434,9 +1896,11 @@ static ctl_status import_print(const struct import *im)
     }
     if (im->json) {
         buf_printf(&b, "\n], \"totals\": {\"allocations\": %zu, \"new\": %zu, \"unchanged\": %zu, "
-                   "\"added\": %zu, ", im->na, created, same, added);
+                   "\"added\": %zu, \"members_added\": %zu, ", im->na, created, same, added,
+                   madded);
         if (im->replace)
-            buf_printf(&b, "\"removed\": %zu, \"kept\": %zu}}\n", removed, kept);
+            buf_printf(&b, "\"removed\": %zu, \"kept\": %zu, \"members_removed\": %zu}}\n",
+                       removed, kept, mremoved);
         else
             buf_printf(&b, "\"skipped\": %zu}}\n", skipped);
     } else if (im->replace) {
@@ -1471,6 +1935,8 @@ ctl_status cmd_import(struct ctl *c, const struct ctl_args *a)
     r = read_lines(&im.it, a->argv[0], import_line, &im);
     if (r == CTL_OK)
         r = import_sort(&im);
+    if (r == CTL_OK)
+        members_sort(&im);
     if (r == CTL_OK && im.dry_run) {
         spfdb_txn *txn;
         if ((r = ctl_read(c, &txn)) == CTL_OK) {

@@ -51,6 +51,7 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     [OPT_KEY] = {"key", 0, "NAME", F(key), opt_key},
     [OPT_SECRET] = {"secret", 0, "-", F(secret_stdin), opt_secret},
     [OPT_REPLACE] = {"replace", 0, NULL, F(replace), NULL},
+    [OPT_MEMBER] = {"member", 0, "NAME", F(members), opt_member},
 };
 
 /* ---- commands ----------------------------------------------------------- */
@@ -69,6 +70,10 @@ const struct ctl_opt ctl_options[OPT_COUNT] = {
     "prefix, a trailing '# comment', CR before LF, and blank or comment-only lines\n"      \
     "are allowed.  The first bad prefix exits 2 naming it (and its line); nothing\n"       \
     "changes then.\n"
+#define MEMBER_RULES                                                                       \
+    "A member must exist and have no members itself; NAME may not be its own\n"            \
+    "member, nor have members while it is a member of another (one level); at\n"           \
+    "most 32 members.  Each refusal exits 2 naming the allocation concerned.\n"
 #define ZONE_OPTS                                                                          \
     "  --allocation NAME     bind the zone to allocation NAME (a delegated zone,\n"        \
     "                        <ip>.<zone>); without it a provider zone,\n"                  \
@@ -117,19 +122,22 @@ const struct ctl_cmd ctl_commands[] = {
      "  acme 2001:db8::/32     # a comment\n"
      "  beta                   (an allocation alone: listed, no entry on this line)\n"
      "Blanks, comments, CR and blank lines as for add's input.  An allocation that\n"
-     "does not exist is created.  Lines 'ALLOCATION member NAME' are reserved for\n"
-     "member allocations and refused.  The first bad line exits 2 naming it;\n"
-     "nothing changes then.\n"
-     "  --replace      each listed allocation's entries become exactly its lines\n"
-     "                 (as replace); allocations not listed are not touched\n"
+     "does not exist is created.  A line 'ALLOCATION member NAME' makes allocation\n"
+     "NAME (which exists or is listed in the input) a member of ALLOCATION, once\n"
+     "every allocation of the input exists: the order of lines does not matter.\n"
+     "Members are checked as allocation set checks them, on the state the whole\n"
+     "input makes.  The first bad line exits 2 naming it; nothing changes then.\n"     "  --replace      each listed allocation's entries and members become exactly\n"
+     "                 its lines (as replace; no member line: no members);\n"
+     "                 allocations not listed are not touched\n"
      "  --allow-empty  with --replace: allow leaving a non-empty allocation empty\n"
      "                 (one listed alone)\n"
      "  --dry-run      print what would change, change nothing\n"
      "  --force        accept prefixes shorter than /8 (IPv4) or /16 (IPv6)\n"
      "  --json         one JSON document on standard output, shape below\n"
-     "Without --replace, entries are added (as add: one present or repeated is\n"
-     "skipped with a note).  Output, allocations in name order, a line for each\n"
-     "one that changed:\n"
+     "Without --replace, entries and members are added (as add: an entry present\n"
+     "or repeated is skipped with a note).  Output, allocations in name order, a\n"
+     "line for each one that changed, after '+ ALLOC member NAME' for each member\n"
+     "added and '- ALLOC member NAME' for each dropped:\n"
      "  ALLOC: added A, skipped S [(new allocation)]\n"
      "  allocations N (new C, unchanged U): added A, skipped S\n"
      "With --replace, before each such allocation's line its changes in address\n"
@@ -138,9 +146,11 @@ const struct ctl_cmd ctl_commands[] = {
      "  allocations N (new C, unchanged U): added A, removed R, kept K\n"
      "JSON (every listed allocation): {\"dry_run\": BOOL, \"replace\": BOOL,\n"
      "  \"allocations\": [{\"allocation\": NAME, \"new\": BOOL, \"added\": [PREFIX, ...],\n"
-     "  \"skipped\": N} (--replace: \"removed\": [PREFIX, ...], \"kept\": N), ...],\n"
+     "  \"members_added\": [NAME, ...], \"skipped\": N} (--replace: \"removed\":\n"
+     "  [PREFIX, ...], \"kept\": N, \"members_removed\": [NAME, ...]), ...],\n"
      "  \"totals\": {\"allocations\": N, \"new\": N, \"unchanged\": N, \"added\": N,\n"
-     "  \"skipped\": N} (--replace: \"removed\": N, \"kept\": N)}\n"},
+     "  \"members_added\": N, \"skipped\": N} (--replace: \"removed\": N, \"kept\": N,\n"
+     "  \"members_removed\": N)}\n"},
     {"import-spf", cmd_import_spf, "import the addresses a domain's SPF record passes",
      OPTS(OPT_ALLOC, OPT_DRY_RUN, OPT_FORCE, OPT_REPLACE, OPT_ALLOW_EMPTY), {1, 1}, WRITES,
      "usage: spfdb-ctl import-spf [--allocation NAME] [--dry-run] [--force]\n"
@@ -166,26 +176,45 @@ const struct ctl_cmd ctl_commands[] = {
      "Output: --dry-run, one prefix a line; else add's or replace's.\n"},
     {"list", cmd_list, "print an allocation's entries", OPTS(OPT_ALLOC, OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl list [--allocation NAME] [--json]\n" ALLOC_OPT JSON_OPT
-     "Output: one canonical prefix a line, in address order (IPv4 first).\n"
+     "Output: one canonical prefix a line, in address order (IPv4 first): the\n"
+     "allocation's own entries, not its members'.\n"
      "JSON: {\"allocation\": NAME, \"entries\": [PREFIX, ...]}\n"},
     {"check", cmd_check, "is an address listed?", OPTS(OPT_ALLOC, OPT_JSON), {1, 1}, READS,
      "usage: spfdb-ctl check [--allocation NAME] [--json] IP\n" ALLOC_OPT JSON_OPT
      "IP is a bare address; an IPv4-mapped IPv6 address checks the IPv4 address.\n"
      "Exit 0 printing the most specific covering entry, or exit 1 if not listed.\n"
+     "For an allocation with members, its members' entries count too: the entry\n"
+     "is followed by ' (member MEMBER)' when a member holds it (on a tie the\n"
+     "allocation's own entry wins, then the member first in name order).\n"
      "JSON (exit status as without it): {\"allocation\": NAME, \"address\": IP,\n"
-     "  \"listed\": true|false, \"entry\": PREFIX|null}\n"},
-    {"allocation add", cmd_alloc_add, "create an allocation", NO_OPTS, {1, 1}, WRITES,
-     "usage: spfdb-ctl allocation add NAME\n"
-     "NAME is one DNS label: a-z, 0-9 and '-', 1..63, case-insensitive.\n"},
+     "  \"listed\": true|false, \"entry\": PREFIX|null, \"member\": MEMBER|null}\n"},
+    {"allocation add", cmd_alloc_add, "create an allocation", OPTS(OPT_MEMBER), {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation add NAME [--member NAME]...\n"
+     "NAME is one DNS label: a-z, 0-9 and '-', 1..63, case-insensitive.\n"
+     "  --member NAME  make allocation NAME a member (repeat for each): its entries\n"
+     "                 count as the new allocation's own, live\n"
+     MEMBER_RULES},
+    {"allocation set", cmd_alloc_set, "change an allocation's members",
+     OPTS(OPT_MEMBER | OPT_REQUIRED), {1, 1}, WRITES,
+     "usage: spfdb-ctl allocation set NAME --member NAME...\n"
+     "Make NAME's members exactly the --member allocations, in one transaction.\n"
+     "  --member NAME  a member (repeat for each; at least one); --member '' alone:\n"
+     "                 no members\n"
+     MEMBER_RULES
+     "Each member dropped or added is in the change log (member-del, member-add).\n"},
     {"allocation del", cmd_alloc_del, "delete an allocation", OPTS(OPT_FORCE), {1, 1}, WRITES,
      "usage: spfdb-ctl allocation del [--force] NAME\n"
-     "Refuses 'default', an allocation a zone is bound to, and one that holds\n"
-     "entries unless --force (which deletes them too).\n"},
-    {"allocation list", cmd_alloc_list, "list allocations with entry counts",
+     "Refuses 'default', an allocation a zone is bound to (naming the zones), one\n"
+     "that is a member of another (naming it), and one that holds entries unless\n"
+     "--force (which deletes them too).  An allocation with members loses them.\n"},
+    {"allocation list", cmd_alloc_list, "list allocations with entry counts and members",
      OPTS(OPT_JSON), {0, 0}, READS,
      "usage: spfdb-ctl allocation list [--json]\n" JSON_OPT
-     "Output: one line per allocation in name order: 'NAME IPV4-ENTRIES IPV6-ENTRIES'.\n"
-     "JSON: [{\"name\": NAME, \"ipv4_entries\": N, \"ipv6_entries\": N}, ...]\n"},
+     "Output: one line per allocation in name order, fields separated by one space:\n"
+     "  NAME IPV4-ENTRIES IPV6-ENTRIES [MEMBER[,MEMBER...]]\n"
+     "(its own entries; the members, in name order, only when it has some).\n"
+     "JSON: [{\"name\": NAME, \"ipv4_entries\": N, \"ipv6_entries\": N,\n"
+     "  \"members\": [NAME, ...]}, ...]\n"},
     {"zone add", cmd_zone_add, "serve a zone",
      OPTS(OPT_ALLOC, OPT_NS, OPT_HOSTMASTER, OPT_TTL, OPT_NEG_TTL), {1, 1}, WRITES,
      "usage: spfdb-ctl zone add ZONE [--allocation NAME] --ns HOST... [--hostmaster MAILBOX]\n"
@@ -350,8 +379,8 @@ const struct ctl_cmd ctl_commands[] = {
      "usage: spfdb-ctl primary set ADDR[:PORT]... --key NAME --zone ZONE [--force]\n"
      "Make this database a replica: spfdb-follow transfers ZONE from these primaries\n"
      "(tried in order; at most 8; port 53 by default), signed with key NAME, and\n"
-     "its data becomes the primary's.  From then on add, del, replace, allocation\n"
-     "add|del and zone add|set|del exit 2, naming the primary.\n"
+     "its data becomes the primary's.  From then on add, del, replace, import,\n"
+     "allocation add|set|del and zone add|set|del exit 2, naming the primary.\n"
      "  --key NAME   the key the primary knows (required; store it first with\n"
      "               'spfdb-ctl key add NAME --secret -')\n"
      "  --zone ZONE  the primary's transfer zone (required)\n"

@@ -275,6 +275,61 @@ int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spf
     return err;
 }
 
+int ctl_members_refused(struct ctl *c, const char *at, const char *name, int r,
+                        const struct spfdb_why *why)
+{
+    char q[CTL_QUOTE_MAX];
+    const char *o = why->other;
+
+    /* the names come from the command line or the database: quoted */
+    ctl_quote(o, strlen(o), q);
+    if (r == SPFDB_ENOTFOUND && *o && strcmp(o, name) != 0)
+        return ctl_refuse(c, "%sunknown allocation %s given as a member of '%s' (see "
+                          "'spfdb-ctl allocation list')", at, q, name);
+    if (r == SPFDB_ENOTFOUND)
+        return ctl_refuse(c, "%sunknown allocation '%s' (see 'spfdb-ctl allocation list')",
+                          at, name);
+    if (r == SPFDB_EINVAL && why->rule == SPFDB_RULE_MEMBER_COUNT)
+        return ctl_refuse(c, "%sallocation '%s' would have %u members; an allocation has at "
+                          "most %u", at, name, why->value, why->limit);
+    if (r == SPFDB_EINVAL && why->rule == SPFDB_RULE_ALLOC_NAME)
+        return ctl_refuse(c, "%sbad allocation name %s: %s", at, q, why->msg);
+    if (r == SPFDB_ERULE && why->rule == SPFDB_RULE_MEMBER_SELF)
+        return ctl_refuse(c, "%sallocation '%s' cannot be a member of itself", at, name);
+    if (r == SPFDB_ERULE && why->rule == SPFDB_RULE_MEMBER_NESTED)
+        return ctl_refuse(c, "%s%s cannot be a member of '%s': it has members of its own "
+                          "(members have none: one level)", at, q, name);
+    if (r == SPFDB_ERULE && why->rule == SPFDB_RULE_MEMBER_OF)
+        return ctl_refuse(c, "%sallocation '%s' is a member of %s, so it cannot have members "
+                          "(one level)", at, name, q);
+    if (r == SPFDB_EINVAL || r == SPFDB_ERULE)
+        return ctl_refuse(c, "%scannot set the members of allocation '%s': %s", at, name,
+                          spfdb_strerror(r));
+    return r;
+}
+
+struct parents {
+    struct buf *b;
+    unsigned n;
+};
+
+static int add_parent(const struct spfdb_alloc *a, void *arg)
+{
+    struct parents *p = arg;
+
+    buf_printf(p->b, "%s'%s'", p->n++ ? ", " : "", a->name);
+    return p->b->oom ? SPFDB_ENOMEM : 0;
+}
+
+int ctl_parents(spfdb_txn *txn, uint32_t id, struct buf *b, unsigned *n)
+{
+    struct parents p = {b, 0};
+    int r = spfdb_alloc_parents(txn, id, add_parent, &p);
+
+    *n = p.n;
+    return r;
+}
+
 int ctl_zone_found(struct ctl *c, int r, const char *name)
 {
     if (r == SPFDB_ENOTFOUND)

@@ -85,8 +85,18 @@ enum ctl_optid {
     OPT_KEY,
     OPT_SECRET,
     OPT_REPLACE,
+    OPT_MEMBER,
     OPT_COUNT,
     OPT_REQUIRED = 0x100 /* or-ed to an id in a command's row */
+};
+
+/* --member, repeated (allocation add, allocation set): the names in the
+ * order given, each once (SPEC §2: at most SPFDB_MEMBERS_MAX); "--member
+ * ''" means none and goes alone. */
+struct ctl_members {
+    unsigned n;
+    int none;                                       /* --member '' given */
+    char name[SPFDB_MEMBERS_MAX][SPFDB_LABEL_MAX + 1]; /* normalised, distinct */
 };
 
 struct ctl_ns {
@@ -111,6 +121,7 @@ struct ctl_args {
     char key[SPFDB_KEY_NAME_MAX + 1];    /* --key, normalised */
     int secret_stdin;                    /* --secret - */
     int replace;                         /* --replace (import) */
+    struct ctl_members members;          /* --member, repeated */
     int argc;                            /* the operands, after the options */
     char **argv;
 };
@@ -180,6 +191,7 @@ ctl_status cmd_import(struct ctl *c, const struct ctl_args *a);
 /* import-spf (cmd_importspf.c) */
 ctl_status cmd_import_spf(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_add(struct ctl *c, const struct ctl_args *a);
+ctl_status cmd_alloc_set(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_del(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_alloc_list(struct ctl *c, const struct ctl_args *a);
 ctl_status cmd_zone_add(struct ctl *c, const struct ctl_args *a);
@@ -206,6 +218,7 @@ ctl_status cmd_primary_show(struct ctl *c, const struct ctl_args *a);
 /* Option setters of a command's values (cmd_zone.c, cmd_ops.c,
  * cmd_key.c); the rules they apply are the library's. */
 ctl_status opt_ns(void *field, const char *arg);
+ctl_status opt_member(void *field, const char *arg);
 ctl_status opt_hostmaster(void *field, const char *arg);
 ctl_status opt_ttl(void *field, const char *arg);
 ctl_status opt_neg_ttl(void *field, const char *arg);
@@ -301,6 +314,15 @@ int ctl_damaged(struct ctl *c, const char *owner, const char *what, const char *
 /* Inside a transaction: look up allocation NAME; 0, CTL_REFUSED when it
  * does not exist, or a negative SPFDB_E* code. */
 int ctl_alloc_lookup(struct ctl *c, spfdb_txn *txn, const char *name, struct spfdb_alloc *a);
+/* Inside a transaction: R, spfdb_alloc_set_members's result for
+ * allocation NAME with WHY, in words: CTL_REFUSED with the reason (AT,
+ * e.g. "stdin line 3: ", before it) in c->err; R itself when it is no
+ * refusal. */
+int ctl_members_refused(struct ctl *c, const char *at, const char *name, int r,
+                        const struct spfdb_why *why);
+/* Inside a transaction: the allocations that have allocation ID as a
+ * member, "'a', 'b'" into B (empty when none); 0 or an SPFDB_E* code. */
+int ctl_parents(spfdb_txn *txn, uint32_t id, struct buf *b, unsigned *n);
 /* R, the result of a library call on zone NAME, with SPFDB_ENOTFOUND
  * turned into CTL_REFUSED ("not served"). */
 int ctl_zone_found(struct ctl *c, int r, const char *name);

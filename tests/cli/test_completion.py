@@ -129,6 +129,9 @@ class Hostile(unittest.TestCase):
         self.check(allocs, "spf-record", "")
         self.check(allocs, "allocation", "del", "")
         self.check(allocs, "allocation", "del", "--force", "a")
+        self.check(allocs, "allocation", "add", "world", "--member", "")
+        self.check(allocs, "allocation", "set", "world", "--member", "eu", "--member", "")
+        self.check(allocs, "allocation", "set", "")
         self.check(zones, "zone", "del", "")
         self.check(zones, "zone", "set", "")
         self.check(zones, "spf-record", "acme", "--zone", "")
@@ -144,6 +147,7 @@ class Hostile(unittest.TestCase):
             self.check([], "--db", cur)
             self.check([], "replace", "--allocation", "acme", cur)
             self.check([], "zone", "del", cur)
+            self.check([], "allocation", "set", "acme", "--member", cur)
 
     def test_db_word_is_never_evaluated(self):
         m = self.sh.marker
@@ -231,6 +235,17 @@ class Names(unittest.TestCase):
         self.assertEqual(self.complete("--db", q, "list", "--allocation", "acme2"), ["acme2"])
         self.assertEqual(self.complete("--db", q, "allocation", "del", "b"), ["beta-1"])
         self.assertEqual(self.complete("--db", q, "allocation", "del", "x"), [])
+        # --member: allocation names; allocation set NAME: one too
+        self.assertEqual(self.complete("--db", q, "allocation", "add", "world", "--member", "a"),
+                         ["acme", "acme2"])
+        self.assertEqual(self.complete("--db", q, "allocation", "set", "world", "--member",
+                                       "acme", "--member", "b"), ["beta-1"])
+        self.assertEqual(self.complete("--db", q, "allocation", "set", "be"), ["beta-1"])
+        self.assertEqual(self.complete("--db", q, "allocation", "set", "x", "--m"), ["--member"])
+        self.assertEqual(self.complete("--db", q, "allocation", "add", "x", "--"),
+                         ["--db", "--help", "--member"])
+        self.assertEqual(self.complete("--db", q, "allocation", ""),
+                         ["add", "del", "list", "set"])
         self.assertEqual(self.complete("--db", q, "zone", "del", ""),
                          ["iphmx.example", "spf.cust.example"])
         self.assertEqual(self.complete("--db", q, "zone", "set", "s"), ["spf.cust.example"])

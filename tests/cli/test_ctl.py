@@ -20,7 +20,7 @@ CTL = None
 SANITIZE = False
 
 COMMANDS = ["add", "del", "replace", "import", "import-spf", "list", "check", "allocation add",
-            "allocation del", "allocation list", "zone add", "zone set",
+            "allocation set", "allocation del", "allocation list", "zone add", "zone set",
             "zone del", "zone list", "log", "spf-record", "backup"]
 
 
@@ -885,6 +885,9 @@ class Committed(unittest.TestCase):
          (["list"], "203.0.113.0/24\n"), True),
         ("allocation add", [], ["allocation", "add", "acme"], None,
          (["allocation", "list"], "acme 0 0\ndefault 1 0\n"), False),
+        ("allocation set", [["allocation", "add", "acme"], ["allocation", "add", "eu"]],
+         ["allocation", "set", "acme", "--member", "eu"], None,
+         (["allocation", "list"], "acme 0 0 eu\ndefault 1 0\neu 0 0\n"), False),
         ("allocation del", [["allocation", "add", "acme"]], ["allocation", "del", "acme"], None,
          (["allocation", "list"], "default 1 0\n"), False),
         ("zone add", [], ZONE, None, (["zone", "list"], ZONE_LINE % 300), False),

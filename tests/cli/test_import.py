@@ -94,8 +94,14 @@ class Format(unittest.TestCase):
             ("acme 192.0.2.1\n" + "a" * 64 + " 192.0.2.0/24\n", ["stdin line 2", "longer"]),
             ("acme 192.0.2.1\nacme 192.0.2.0/24 198.51.100.0/24\n",
              ["stdin line 2", "one allocation and one prefix a line"]),
+            ("acme 192.0.2.1\nglobal member\n",
+             ["stdin line 2", "'global member'", "ALLOCATION member NAME"]),
+            ("acme 192.0.2.1\nglobal member eu us\n",
+             ["stdin line 2", "'global member eu us'", "ALLOCATION member NAME"]),
+            ("acme 192.0.2.1\nglobal member e_u\n",
+             ["stdin line 2", "bad allocation name 'e_u'"]),
             ("acme 192.0.2.1\nglobal member eu\n",
-             ["stdin line 2", "'global member eu'", "member lines are not supported"]),
+             ["stdin line 2", "unknown allocation 'eu'", "member of 'global'"]),
             ("acme 192.0.2.1\nacme bogus\n", ["stdin line 2", "'bogus'"]),
             ("acme 192.0.2.1\nacme 0.0.0.0/7\n", ["stdin line 2", "'0.0.0.0/7'", "--force"]),
             ("x 192.0.2.1\n" * 3 + "acme 192.0.2.1\n192.0.2.5\n",
@@ -204,22 +210,24 @@ class Replace(unittest.TestCase):
             "dry_run": True, "replace": True,
             "allocations": [
                 {"allocation": "acme", "new": False, "added": ["192.0.2.128/25"],
+                 "members_added": [], "members_removed": [],
                  "removed": ["198.51.100.0/24"], "kept": 1},
                 {"allocation": "zed", "new": True, "added": ["198.51.100.0/24"],
+                 "members_added": [], "members_removed": [],
                  "removed": [], "kept": 0}],
             "totals": {"allocations": 2, "new": 1, "unchanged": 0, "added": 2, "removed": 1,
-                       "kept": 1}})
+                       "kept": 1, "members_added": 0, "members_removed": 0}})
         r = self.db.ok("import", "--json", "-", input=text)
         doc = json.loads(r.stdout)
         self.assertEqual(doc, {
             "dry_run": False, "replace": False,
             "allocations": [
                 {"allocation": "acme", "new": False, "added": ["192.0.2.128/25"],
-                 "skipped": 1},
+                 "members_added": [], "skipped": 1},
                 {"allocation": "zed", "new": True, "added": ["198.51.100.0/24"],
-                 "skipped": 0}],
+                 "members_added": [], "skipped": 0}],
             "totals": {"allocations": 2, "new": 1, "unchanged": 0, "added": 2,
-                       "skipped": 1}})
+                       "members_added": 0, "skipped": 1}})
 
     def test_atomic_on_error_late_in_the_input(self):
         """A refusal found in the transaction (the last allocation) leaves

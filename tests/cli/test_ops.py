@@ -189,8 +189,8 @@ class Json(unittest.TestCase):
         provider_setup(db)
         db.ok("add", "--allocation", "acme", "198.51.100.0/24", "2001:db8::/32", "192.0.2.1")
         self.assertEqual(self.j("allocation", "list"), [
-            {"name": "acme", "ipv4_entries": 2, "ipv6_entries": 1},
-            {"name": "default", "ipv4_entries": 0, "ipv6_entries": 0}])
+            {"name": "acme", "ipv4_entries": 2, "ipv6_entries": 1, "members": []},
+            {"name": "default", "ipv4_entries": 0, "ipv6_entries": 0, "members": []}])
         self.assertEqual(self.j("list", "--allocation", "acme"), {
             "allocation": "acme",
             "entries": ["192.0.2.1/32", "198.51.100.0/24", "2001:db8::/32"]})
@@ -203,9 +203,10 @@ class Json(unittest.TestCase):
              "ns": ["ns1.prov.example", "ns2.prov.example"]}])
         self.assertEqual(self.j("check", "--allocation", "acme", "198.51.100.7"), {
             "allocation": "acme", "address": "198.51.100.7", "listed": True,
-            "entry": "198.51.100.0/24"})
+            "entry": "198.51.100.0/24", "member": None})
         self.assertEqual(self.j("check", "--allocation", "acme", "::ffff:198.51.101.7", code=1), {
-            "allocation": "acme", "address": "198.51.101.7", "listed": False, "entry": None})
+            "allocation": "acme", "address": "198.51.101.7", "listed": False, "entry": None,
+            "member": None})
         self.assertEqual(self.j("check", "--allocation", "acme", "2001:db8::1")["entry"],
                          "2001:db8::/32")
 
