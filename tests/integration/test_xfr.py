@@ -1,7 +1,8 @@
 """The transfer zone (SPEC §5) served by spfdbd: kdig and dnspython read it
 over TSIG; AXFR equals an oracle built from spfdb-ctl's listings; IXFR after
 three commits is three difference sequences that bring an AXFR copy to the
-new AXFR; SOA over UDP and TCP is signed; unsigned queries are REFUSED; a
+new AXFR; member links (SPEC §2) are PTR records, in AXFR and in IXFR
+(changed, and deleted before their allocation); SOA over UDP and TCP is signed; unsigned queries are REFUSED; a
 wrong secret gets BADSIG, a skewed clock BADTIME; customer zones stay
 REFUSED; a 100,000-entry AXFR completes (timed)."""
 import base64
@@ -57,6 +58,7 @@ class Xfr(T.ServerCase):
                "192.0.2.7/32")
         db.ctl("add", "--allocation", "eu", "203.0.113.0/24")
         db.ctl("add", "10.0.0.0/8", "2001:db8::1/128")
+        db.ctl("allocation", "add", "global", "--member", "eu")
         db.ctl("transfer", "set", ZONE)
         T.add_key(db, "k1", SECRET)
         T.add_key(db, "k2", WRONG)
@@ -85,6 +87,8 @@ class Xfr(T.ServerCase):
         for a in json.loads(self.db.ctl("allocation", "list", "--json").stdout):
             name = a["name"]
             recs.add(("%s.a.%s." % (name, ZONE), "TXT", '"allocation"'))
+            for m in a.get("members", []):
+                recs.add(("%s.m.%s.a.%s." % (m, name, ZONE), "PTR", "%s.a.%s." % (m, ZONE)))
             entries = json.loads(self.db.ctl("list", "--allocation", name, "--json").stdout)
             for e in entries["entries"]:
                 fam = "2" if ":" in e else "1"
@@ -107,6 +111,64 @@ class Xfr(T.ServerCase):
     def test_axfr_equals_oracle(self):
         got, serial = self.axfr_set()
         self.assertEqual(got, self.oracle())
+        self.assertIn(("eu.m.global.a.%s." % ZONE, "PTR", "eu.a.%s." % ZONE), got)
+
+    def ixfr_sequences(self, old):
+        """kdig's IXFR from OLD as [(deleted, added)] per sequence, each a
+        list of (owner, type, rdata) in the order sent."""
+        p, status = self.kdig("ixfr=%d" % old, ZONE)
+        recs = [r for r in T.kdig_records(p.stdout) if r[1] != "TSIG"]
+        self.assertEqual(recs[0][1], "SOA", p.stdout)
+        self.assertNotEqual(recs[1][1], "NS", "an AXFR, not an IXFR:\n" + p.stdout)
+        seqs, part = [], None
+        for r in recs[1:-1]:
+            if r[1] == "SOA":
+                if part is None or part == 1:
+                    seqs.append(([], []))
+                    part = 0
+                else:
+                    part = 1
+                continue
+            seqs[-1][part].append(r)
+        return seqs
+
+    def test_ixfr_members(self):
+        """Member links changed and an allocation with members deleted: the
+        IXFR deletes and adds exactly those PTR records, a union's links
+        before the union, and dnspython's copy then equals a fresh AXFR."""
+        keyring = dns.tsigkeyring.from_text({"k1": SECRET})
+        copy = dns.zone.Zone(ZONE + ".")
+        q, _ = dns.xfr.make_query(copy, serial=None, keyring=keyring, keyname="k1",
+                                  keyalgorithm="hmac-sha256")
+        dns.query.inbound_xfr(self.server.host, copy, q, port=self.server.port, timeout=10)
+        old = copy.get_soa().serial
+        time.sleep(1.1)
+
+        def ptr(m, a):
+            return ("%s.m.%s.a.%s." % (m, a, ZONE), "PTR", "%s.a.%s." % (m, ZONE))
+        self.db.ctl("allocation", "add", "world", "--member", "acme")
+        self.db.ctl("allocation", "set", "global", "--member", "acme")
+        self.db.ctl("allocation", "del", "world")
+        seqs = self.ixfr_sequences(old)
+        self.assertEqual(len(seqs), 3)
+        self.assertEqual(seqs[0], ([], [("world.a.%s." % ZONE, "TXT", '"allocation"'),
+                                        ptr("acme", "world")]))
+        self.assertEqual(seqs[1], ([ptr("eu", "global")], [ptr("acme", "global")]))
+        self.assertEqual(seqs[2], ([ptr("acme", "world"),
+                                    ("world.a.%s." % ZONE, "TXT", '"allocation"')], []))
+        q, _ = dns.xfr.make_query(copy, keyring=keyring, keyname="k1",
+                                  keyalgorithm="hmac-sha256")
+        self.assertEqual(q.question[0].rdtype, dns.rdatatype.IXFR)
+        dns.query.inbound_xfr(self.server.host, copy, q, port=self.server.port, timeout=10)
+        fresh = dns.zone.Zone(ZONE + ".")
+        q, _ = dns.xfr.make_query(fresh, serial=None, keyring=keyring, keyname="k1",
+                                  keyalgorithm="hmac-sha256")
+        dns.query.inbound_xfr(self.server.host, fresh, q, port=self.server.port, timeout=10)
+        self.assertTrue(copy == fresh)
+        got, serial = self.axfr_set()
+        self.assertEqual(got, self.oracle())
+        self.assertIn(ptr("acme", "global"), got)
+        self.db.ctl("allocation", "set", "global", "--member", "eu")
 
     def test_soa_signed_udp_tcp(self):
         for proto in ("+notcp", "+tcp"):
