@@ -34,7 +34,7 @@ static int change_end(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix
 
     if (rc == 0) {
         t->changed = 1;
-        members_touch(t, alloc_id);
+        members_touch(t, alloc_id, p, op == LOG_DEL);
         log_entry(t, alloc_id, t->cnt.a.name, op, p);
     }
     return rc;
@@ -197,7 +197,7 @@ int spfdb_entry_apply(spfdb_txn *t, uint32_t alloc_id, struct spfdb_entry_op *op
         for (size_t k = 0; k < n; k++)
             if (ops[k].result == 0 && ops[k].del == del) {
                 t->changed = 1;
-                members_touch(t, alloc_id);
+                members_touch(t, alloc_id, &ops[k].p, del);
                 log_entry(t, alloc_id, t->cnt.a.name, del ? LOG_DEL : LOG_ADD, &ops[k].p);
             }
     return rc;

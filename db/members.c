@@ -43,15 +43,35 @@ static void touch(spfdb_txn *t, uint32_t id, uint8_t list)
     m->list[m->n++] = list;
 }
 
-void members_touch(spfdb_txn *t, uint32_t alloc_id)
+void members_touch(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p, int del)
 {
+    struct memtouch *m = &t->mem;
+
     touch(t, alloc_id, 0);
+    if (m->many)
+        return;
+    if (m->nch == MEM_CHANGES_MAX) {
+        m->many = 1;
+        return;
+    }
+    if (m->nch == m->capch) {
+        size_t cap = m->capch ? 2 * m->capch : 16;
+        struct memchange *c = realloc(m->ch, cap * sizeof *c);
+        if (c == NULL) {
+            m->many = 1; /* recompute whole: nothing is lost */
+            return;
+        }
+        m->ch = c;
+        m->capch = cap;
+    }
+    m->ch[m->nch++] = (struct memchange){alloc_id, del, *p};
 }
 
 void members_free(spfdb_txn *t)
 {
     free(t->mem.id);
     free(t->mem.list);
+    free(t->mem.ch);
     memset(&t->mem, 0, sizeof t->mem);
 }
 
@@ -348,16 +368,49 @@ static int target_add(uint32_t id, void *arg)
     return 0;
 }
 
+static int in_targets(const struct targets *g, uint32_t id)
+{
+    return g->n > 0 && bsearch(&id, g->id, g->n, sizeof *g->id, by_id) != NULL;
+}
+
+/* One entry change C of a member, into the union of each allocation it is
+ * a member of that is not recomputed whole (FULL). */
+struct one {
+    spfdb_txn *t;
+    const struct memchange *c;
+    const struct targets *full;
+};
+
+static int change_parent(uint32_t parent, void *arg)
+{
+    struct one *o = arg;
+    struct spfdb_alloc u;
+    char name[SPFDB_LABEL_MAX + 1];
+    int rc;
+
+    if (in_targets(o->full, parent))
+        return 0;
+    rc = alloc_name(o->t, parent, name);
+    if (rc == 0)
+        rc = alloc_get(o->t, name, &u);
+    if (rc)
+        return rc == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : rc;
+    return o->c->del ? set_union_del(o->t, parent, &o->c->p, u.members, u.n_members)
+                     : set_union_add(o->t, parent, &o->c->p);
+}
+
 int members_commit(spfdb_txn *t)
 {
     struct memtouch *m = &t->mem;
     struct targets g = {NULL, 0, 0};
     struct spfdb_alloc a;
     char name[SPFDB_LABEL_MAX + 1];
+    size_t k = 0;
     int rc = counts_flush(t);
 
-    /* the allocations concerned: each touched one with members (or whose
-     * list changed), and each allocation a touched one is a member of */
+    /* recomputed whole: each touched allocation with members (or whose
+     * list changed) and, past MEM_CHANGES_MAX changes, each allocation a
+     * touched one is a member of */
     for (size_t i = 0; rc == 0 && i < m->n; i++) {
         rc = alloc_name(t, m->id[i], name);
         if (rc == SPFDB_ENOTFOUND) { /* deleted since */
@@ -368,7 +421,7 @@ int members_commit(spfdb_txn *t)
             rc = alloc_get(t, name, &a);
         if (rc == 0 && (a.n_members > 0 || m->list[i]))
             rc = target_add(a.id, &g);
-        if (rc == 0)
+        if (rc == 0 && m->many)
             rc = parents_walk(t, a.id, target_add, &g);
     }
     if (rc == 0 && g.n > 1)
@@ -376,11 +429,24 @@ int members_commit(spfdb_txn *t)
     for (size_t i = 0; rc == 0 && i < g.n; i++) {
         if (i > 0 && g.id[i] == g.id[i - 1])
             continue;
+        g.id[k++] = g.id[i];
         rc = alloc_name(t, g.id[i], name);
         if (rc == 0)
             rc = alloc_get(t, name, &a);
         for (int f = 4; rc == 0 && f <= 6; f += 2)
             rc = set_union(t, a.id, f, a.members, a.n_members);
+    }
+    g.n = k;
+    /* the rest change by change, each as the sources now hold it: an
+     * entry added and removed again in one transaction is neither */
+    for (size_t i = 0; rc == 0 && !m->many && i < m->nch; i++) {
+        const struct memchange *c = &m->ch[i];
+        struct one o = {t, c, &g};
+        rc = set_has(t, c->id, &c->p);
+        if (rc >= 0 && rc == !c->del)
+            rc = parents_walk(t, c->id, change_parent, &o);
+        else if (rc >= 0)
+            rc = 0;
     }
     free(g.id);
     return rc == SPFDB_ENOTFOUND ? SPFDB_EFORMAT : rc;

@@ -659,6 +659,103 @@ static int cmp6(const void *a, const void *b)
     return memcmp(a, b, SET_MEMBER_MAX);
 }
 
+/* Append DB's members of KEY that lie inside P to G->out (growing it). */
+static int read_range(spfdb_txn *t, int db, const uint8_t *k, const struct spfdb_prefix *p,
+                      struct merge *g, size_t *cap)
+{
+    uint8_t kb[5], seek[SET_MEMBER_MAX], end[16];
+    MDB_val key, val;
+    MDB_cursor *c;
+    int rc = store_cursor(t, db, &c);
+
+    if (rc)
+        return rc;
+    memcpy(kb, k, 5);
+    memcpy(seek, p->addr, g->a);
+    seek[g->a] = 0;
+    last_addr(p->addr, p->len, g->a, end);
+    at(&key, kb, &val, seek, g->a);
+    for (rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &key, &val, MDB_NEXT_DUP)) {
+        const uint8_t *e = val.mv_data;
+        if (val.mv_size != g->ms || e[g->a] > g->a * 8)
+            return SPFDB_EFORMAT;
+        if (memcmp(e, end, g->a) > 0)
+            return 0;
+        if (g->o == *cap) {
+            size_t ncap = *cap ? 2 * *cap : 64;
+            uint8_t *b = ncap > SIZE_MAX / g->ms ? NULL : realloc(g->out, ncap * g->ms);
+            if (b == NULL)
+                return SPFDB_ENOMEM;
+            g->out = b;
+            *cap = ncap;
+        }
+        memcpy(g->out + g->o++ * g->ms, e, g->ms);
+    }
+    return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
+}
+
+int set_union_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p)
+{
+    uint8_t k[5], m[SET_MEMBER_MAX], len = 0;
+    int rc = set_top(t, alloc_id, p->family, p->addr, &len);
+
+    if (rc < 0 || (rc == 1 && len <= p->len))
+        return rc < 0 ? rc : 0; /* covered already */
+    pair(k, m, alloc_id, p->family, p->addr, p->len);
+    return top_insert(t, k, m, set_alen(p->family));
+}
+
+int set_union_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
+                  const uint32_t *members, size_t n)
+{
+    struct merge g = {.a = set_alen(p->family), .ms = set_alen(p->family) + 1};
+    uint8_t k[5], m[SET_MEMBER_MAX], mk[5];
+    MDB_val key, val;
+    MDB_cursor *c;
+    size_t cap = 0, kept;
+    int rc = untail(t, DB_MAXIMAL);
+
+    if (rc == 0)
+        rc = store_cursor(t, DB_MAXIMAL, &c);
+    if (rc)
+        return rc;
+    pair(k, m, alloc_id, p->family, p->addr, p->len);
+    at(&key, k, &val, m, g.a);
+    rc = mdb_cursor_get(c, &key, &val, MDB_GET_BOTH);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* inside a maximal entry of the union that stays */
+    if (rc)
+        return store_fail(t, rc);
+    rc = set_has(t, alloc_id, p);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = set_has(t, members[i], p);
+    if (rc != 0)
+        return rc < 0 ? rc : 0; /* still an entry of a source */
+    at(&key, k, &val, m, g.a);
+    rc = mdb_del(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val);
+    if (rc)
+        return store_fail(t, rc);
+    /* what P covered: the sources' entries inside it, reduced */
+    rc = read_range(t, DB_PREFIXES, k, p, &g, &cap);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        put_be32(mk, members[i]);
+        mk[4] = (uint8_t)p->family;
+        rc = read_range(t, DB_MAXIMAL, mk, p, &g, &cap);
+    }
+    if (rc == 0 && g.o > 1)
+        qsort(g.out, g.o, g.ms, p->family == 4 ? cmp4 : cmp6);
+    kept = rc == 0 ? keep_maximal(&g) : 0;
+    for (size_t i = 0; rc == 0 && i < kept; i++) {
+        memcpy(m, g.out + i * g.ms, g.ms);
+        at(&key, k, &val, m, g.a);
+        rc = mdb_put(t->mdb, t->env->dbi[DB_MAXIMAL], &key, &val, MDB_NODUPDATA);
+        rc = rc == MDB_KEYEXIST ? SPFDB_EFORMAT : rc ? store_fail(t, rc) : 0;
+    }
+    free(g.out);
+    return rc;
+}
+
 int set_union(spfdb_txn *t, uint32_t alloc_id, int family, const uint32_t *members, size_t n)
 {
     struct merge g = {.a = set_alen(family), .ms = set_alen(family) + 1};

@@ -63,6 +63,17 @@ int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op
  * have no members: theirs are their own), rewriting the key whole.  0 or
  * <0. */
 int set_union(spfdb_txn *t, uint32_t alloc_id, int family, const uint32_t *members, size_t n);
+/* The same one change at a time (members.c): entry P is now in some
+ * source of ALLOC_ID's union (ADD: its maximal entries take P unless one
+ * covers it), or P is gone from the source that held it (DEL: when P is a
+ * maximal entry of the union and no source, ALLOC_ID's own entries nor
+ * the N MEMBERS', still holds it exactly, P gives way to the sources'
+ * entries inside it, reduced to the maximal ones).  Each call sees the
+ * sources as they are, so a transaction's changes may come in any order,
+ * each once.  0 or <0. */
+int set_union_add(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p);
+int set_union_del(spfdb_txn *t, uint32_t alloc_id, const struct spfdb_prefix *p,
+                  const uint32_t *members, size_t n);
 /* The format upgrade: append member M under KEY (alloc_id | family) to the
  * prefixes (MAXIMAL 0) or maximal database.  Members must come in order;
  * SPFDB_EEXIST for a repeat. */

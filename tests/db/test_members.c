@@ -546,11 +546,64 @@ static void test_rules(void **state)
     tmpdb_remove(dir);
 }
 
+/* More changes than a commit applies one by one: the union recomputed
+ * whole, both ways. */
+struct many {
+    uint32_t eu;
+    int del;
+};
+
+static int many_fn(spfdb_txn *t, void *arg)
+{
+    struct many *mn = arg;
+    static struct spfdb_entry_op ops[1500];
+
+    for (unsigned i = 0; i < 1500; i++) {
+        ops[i] = (struct spfdb_entry_op){.del = (uint8_t)mn->del};
+        ops[i].p.family = 4;
+        ops[i].p.len = 32;
+        ops[i].p.addr[0] = 10, ops[i].p.addr[1] = 9;
+        ops[i].p.addr[2] = (uint8_t)(i >> 8), ops[i].p.addr[3] = (uint8_t)i;
+    }
+    return spfdb_entry_apply(t, mn->eu, ops, 1500, 0, NULL, NULL);
+}
+
+static void test_many_changes(void **state)
+{
+    char dir[256];
+    spfdb_env *env;
+    spfdb_txn *t;
+    struct spfdb_alloc eu, global;
+    static struct model m;
+    (void)state;
+
+    memset(&m, 0, sizeof m);
+    assert_int_equal(tmpdb_make(dir), 0);
+    assert_int_equal(spfdb_env_open(dir, &env), 0);
+    assert_int_equal(spfdb_write(env, setup_fn, &m), 0);
+    assert_int_equal(spfdb_txn_read(env, &t), 0);
+    assert_int_equal(spfdb_alloc_get(t, "eu", &eu), 0);
+    assert_int_equal(spfdb_alloc_get(t, "global", &global), 0);
+    for (int del = 0; del <= 1; del++) {
+        assert_int_equal(spfdb_write(env, many_fn, &(struct many){eu.id, del}), 0);
+        assert_int_equal(spfdb_txn_refresh(t), 0);
+        for (unsigned i = 0; i < 1500; i += 7) {
+            uint8_t a[4] = {10, 9, (uint8_t)(i >> 8), (uint8_t)i};
+            assert_int_equal(spfdb_covers(t, global.id, 4, a), !del);
+            assert_int_equal(spfdb_covers(t, eu.id, 4, a), !del);
+        }
+    }
+    spfdb_txn_close(t);
+    spfdb_env_close(env);
+    tmpdb_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_union_live),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_many_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
