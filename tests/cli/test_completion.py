@@ -285,13 +285,8 @@ class Names(unittest.TestCase):
 
 def main():
     global COMPLETION
-    args = sys.argv[1:]
-    test_ctl.CTL = os.path.abspath(args.pop(0))
-    COMPLETION = os.path.abspath(args.pop(0))
-    if args and args[0] == "--sanitize":
-        test_ctl.SANITIZE = True
-        args.pop(0)
-    unittest.main(argv=[sys.argv[0], "-v"] + args)
+    (COMPLETION,), args = test_ctl.take_args(1)
+    test_ctl.run(args)
 
 
 if __name__ == "__main__":

@@ -1045,14 +1045,26 @@ class StdFds(unittest.TestCase):
         self.assertEqual(self.listing(), "192.0.2.0/24\n2001:db8::/32\n")
 
 
-def main():
+def take_args(n_paths=0):
+    """The command line every tests/cli script takes: spfdb-ctl's path, N_PATHS
+    more paths (returned, absolute), --sanitize (a sanitizer build: smaller
+    loads), then unittest's own arguments (returned)."""
     global CTL, SANITIZE
     args = sys.argv[1:]
     CTL = os.path.abspath(args.pop(0))
+    paths = [os.path.abspath(args.pop(0)) for _ in range(n_paths)]
     if args and args[0] == "--sanitize":
         SANITIZE = True
         args.pop(0)
-    unittest.main(argv=[sys.argv[0], "-v"] + args)
+    return paths, args
+
+
+def run(args):
+    unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + args)
+
+
+def main():
+    run(take_args()[1])
 
 
 if __name__ == "__main__":

@@ -381,12 +381,7 @@ class Log(unittest.TestCase):
 
 
 def main():
-    args = sys.argv[1:]
-    test_ctl.CTL = os.path.abspath(args.pop(0))
-    if args and args[0] == "--sanitize":
-        test_ctl.SANITIZE = True
-        args.pop(0)
-    unittest.main(argv=[sys.argv[0], "-v"] + args)
+    test_ctl.run(test_ctl.take_args()[1])
 
 
 if __name__ == "__main__":

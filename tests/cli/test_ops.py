@@ -649,13 +649,9 @@ class Upgrade(unittest.TestCase):
 
 def main():
     global COMPLETION, SANITIZE
-    args = sys.argv[1:]
-    test_ctl.CTL = os.path.abspath(args.pop(0))
-    COMPLETION = os.path.abspath(args.pop(0))
-    if args and args[0] == "--sanitize":
-        SANITIZE = test_ctl.SANITIZE = True
-        args.pop(0)
-    unittest.main(argv=[sys.argv[0], "-v"] + args)
+    (COMPLETION,), args = test_ctl.take_args(1)
+    SANITIZE = test_ctl.SANITIZE
+    test_ctl.run(args)
 
 
 if __name__ == "__main__":

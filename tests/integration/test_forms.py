@@ -219,35 +219,21 @@ def run_spfquery(ns_addr, top, cases):
     return out
 
 
-class Forms(T.ServerCase):
-    strict = True
+class VerifierCase(T.ServerCase):
+    """spfdbd with unbound in front of it, serving the customers' records
+    (cls.senders(): name -> SPF text) as local data, and the verifiers."""
+    strict = True  # unbound's QNAME minimisation: strict or relaxed
 
     @classmethod
-    def setup_db(cls, db):
-        for a in ("acme", "cust", "p2", "p3") + tuple(CHAIN_SIZES):
-            db.ctl("allocation", "add", a)
-        db.ctl("add", "--allocation", "acme", *ACME)
-        db.ctl("add", "--allocation", "cust", *CUST)
-        db.ctl("add", "--allocation", "p2", *P2)
-        db.ctl("add", "--allocation", "p3", *P3)
-        cls.chain_sets = {}
-        for name, n in CHAIN_SIZES.items():
-            s = random_set(random.Random(20261207), n)
-            cls.chain_sets[name] = s
-            db.ctl("add", "--allocation", name, "-", stdin="\n".join(s) + "\n")
-        db.ctl("zone", "add", PZ, "--ns", "ns1.esp.example", "--ns", "ns2.esp.example")
-        db.ctl("zone", "add", DZ, "--allocation", "cust", "--ns", "ns1.esp.example",
-               "--ns", "ns2.esp.example")
+    def senders(cls):
+        return {}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        senders = dict(SENDERS)
-        for name in CHAIN_SIZES:
-            senders["%s.senders.test" % name] = "v=spf1 include:_spf.%s.%s -all" % (name, PZ)
         cls.unbound = None
         try:
-            cls.unbound = Unbound(cls.db.top, cls.server.port, senders, cls.strict).start()
+            cls.unbound = Unbound(cls.db.top, cls.server.port, cls.senders(), cls.strict).start()
         except BaseException:
             if cls.unbound is not None:
                 cls.unbound.stop()
@@ -277,6 +263,32 @@ class Forms(T.ServerCase):
                     bad.append("%s: %s from %s: want %s, got %s" % (v, d, ip, want, g))
         self.assertFalse(bad, "(qname-minimisation-strict %s)\n  %s\nunbound log:\n%s"
                          % (self.strict, "\n  ".join(bad), self.unbound.logtext()[-2000:]))
+
+
+class Forms(VerifierCase):
+    @classmethod
+    def setup_db(cls, db):
+        for a in ("acme", "cust", "p2", "p3") + tuple(CHAIN_SIZES):
+            db.ctl("allocation", "add", a)
+        db.ctl("add", "--allocation", "acme", *ACME)
+        db.ctl("add", "--allocation", "cust", *CUST)
+        db.ctl("add", "--allocation", "p2", *P2)
+        db.ctl("add", "--allocation", "p3", *P3)
+        cls.chain_sets = {}
+        for name, n in CHAIN_SIZES.items():
+            s = random_set(random.Random(20261207), n)
+            cls.chain_sets[name] = s
+            db.ctl("add", "--allocation", name, "-", stdin="\n".join(s) + "\n")
+        db.ctl("zone", "add", PZ, "--ns", "ns1.esp.example", "--ns", "ns2.esp.example")
+        db.ctl("zone", "add", DZ, "--allocation", "cust", "--ns", "ns1.esp.example",
+               "--ns", "ns2.esp.example")
+
+    @classmethod
+    def senders(cls):
+        senders = dict(SENDERS)
+        for name in CHAIN_SIZES:
+            senders["%s.senders.test" % name] = "v=spf1 include:_spf.%s.%s -all" % (name, PZ)
+        return senders
 
     def test_each_form_each_verifier(self):
         self.verify(FORM_CASES)
