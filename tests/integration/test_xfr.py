@@ -308,7 +308,8 @@ zone "{zone}" {{ type secondary; primaries port {primary} {{ 127.0.0.1 key "bind
 
 class XfrBind(T.ServerCase):
     """BIND as a secondary of spfdbd holds exactly the primary's records,
-    after its first AXFR and after an IXFR of three commits."""
+    member links included, after its first AXFR, after an IXFR of three
+    commits and after one of a member list changed."""
 
     @classmethod
     def setup_db(cls, db):
@@ -388,6 +389,17 @@ class XfrBind(T.ServerCase):
         self.assertEqual(self.axfr(self.nport), primary)
         # it came as an IXFR: 1 + 3 x 2 SOA records and 4 changes (the zone: out, in)
         self.assertRegex(self.named_log(), r"Transfer completed: 1 messages, 12 records")
+        # a member list changed: the member PTR records follow by IXFR too
+        time.sleep(1.1)
+        self.db.ctl("allocation", "set", "global", "--member", "eu", "--member", "acme")
+        serial3, primary = self.primary_serial()
+        self.assertIn("acme.m.global.a." + ZONE + ".", {r[0] for r in primary})
+        self.notify()
+        self.wait_serial(serial3)
+        self.assertEqual(self.axfr(self.nport), primary)
+        # an IXFR: the current SOA, one sequence (its two SOAs and the link
+        # added), the current SOA again
+        self.assertRegex(self.named_log(), r"Transfer completed: 1 messages, 5 records")
 
 
 class XfrPool(T.ServerCase):
