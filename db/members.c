@@ -12,12 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void changed(spfdb_txn *t)
-{
-    t->changed = 1;
-    t->meta_changed = 1;
-}
-
 static void touch(spfdb_txn *t, uint32_t id, uint8_t list)
 {
     struct memtouch *m = &t->mem;
@@ -270,7 +264,7 @@ int spfdb_alloc_set_members(spfdb_txn *t, const char *name, const char *const *m
     if (rc)
         return rc;
     touch(t, a.id, 1);
-    changed(t);
+    t->changed = 1; /* not meta_gen: no zone or allocation name changed */
     return 0;
 }
 
@@ -341,7 +335,8 @@ int spfdb_alloc_del(spfdb_txn *t, const char *name, int force)
     if (rc)
         return store_fail(t, rc);
     log_alloc(t, LOG_DEL, a.name);
-    changed(t);
+    t->changed = 1;
+    t->meta_changed = 1;
     return 0;
 }
 

@@ -270,7 +270,8 @@ int spfdb_log_prune(spfdb_txn *txn, int64_t before, struct spfdb_log_pruned *out
 
 struct spfdb_info {
     uint32_t serial;       /* SOA serial of every zone (SPEC §2) */
-    uint64_t meta_gen;     /* changes whenever zones or allocations change */
+    uint64_t meta_gen;     /* changes whenever zones change or allocations are
+                              added or deleted (not with entries or members) */
     int64_t changed;       /* time of the last committed change, or 0 */
     uint64_t xfr_gen;      /* changes whenever the transfer settings or ixfr_floor
                               change (a quiet commit) */
