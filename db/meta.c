@@ -115,7 +115,7 @@ int spfdb_info_get(spfdb_txn *t, struct spfdb_info *out)
     out->changed = m.changed;
     out->xfr_gen = m.xfr_gen;
     out->ixfr_floor = m.ixfr_floor;
-    return 0;
+    return log_last_seq(t, &out->log_seq);
 }
 
 /* ---- allocations ------------------------------------------------------ */

@@ -276,6 +276,7 @@ struct spfdb_info {
     uint64_t xfr_gen;      /* changes whenever the transfer settings or ixfr_floor
                               change (a quiet commit) */
     uint64_t ixfr_floor;   /* the first seq from which spfdb_log_find_serial finds */
+    uint64_t log_seq;      /* the change log's last record, 0 when it has none */
 };
 int spfdb_info_get(spfdb_txn *txn, struct spfdb_info *out);
 

@@ -25,6 +25,7 @@ struct view {
     uint64_t txn_id;          /* snapshot the zone table and serial come from */
     uint32_t serial;
     uint64_t meta_gen;        /* spfdb_info.meta_gen of the zone table */
+    uint64_t log_seq;         /* spfdb_info.log_seq of the zone table */
     struct zonetab *zones;    /* NULL until the first build; the last good one */
     uint64_t xfr_gen;         /* spfdb_info.xfr_gen of XFR */
     struct xfrzone *xfr;      /* the transfer zone and its keys; NULL: none */
@@ -169,6 +170,72 @@ static int rebuild(struct view *v)
     return 0;
 }
 
+/* The allocations added or deleted by the change log's records FROM on,
+ * at most FOLLOW_MAX names, or STOP (a zone changed, too many, a record
+ * too large to walk for it, a version 1 record, a gap). */
+enum { FOLLOW_MAX = 256, FOLLOW_CHANGES_MAX = 4096, FOLLOW_STOP = 1 };
+struct follow {
+    uint64_t next;            /* the seq the next record must have */
+    unsigned n;
+    char name[FOLLOW_MAX][SPFDB_LABEL_MAX + 1];
+};
+
+static int follow_rec(struct spfdb_log_rec *r, void *arg)
+{
+    struct follow *f = arg;
+    struct spfdb_log_change ch;
+    int rc;
+
+    if (r->seq != f->next++ || r->version < 2 || r->n_changes > FOLLOW_CHANGES_MAX)
+        return FOLLOW_STOP;
+    while ((rc = spfdb_log_next(r, &ch)) == 1) {
+        if (ch.op == SPFDB_LOG_ZONE_ADD || ch.op == SPFDB_LOG_ZONE_SET ||
+            ch.op == SPFDB_LOG_ZONE_DEL)
+            return FOLLOW_STOP;
+        if (ch.op != SPFDB_LOG_ALLOC_ADD && ch.op != SPFDB_LOG_ALLOC_DEL)
+            continue;
+        if (f->n == FOLLOW_MAX)
+            return FOLLOW_STOP;
+        snprintf(f->name[f->n++], sizeof f->name[0], "%s", ch.alloc);
+    }
+    return rc;
+}
+
+/* Commits since the table that only added or deleted allocations (an ESP
+ * onboarding customers) change the table in place: at 100,000
+ * allocations a rebuild stops the worker for about 30 ms.  Each name gets
+ * what the snapshot holds, so the order of the changes does not matter.
+ * 0 when done; else the table needs a rebuild (the table may then hold
+ * some of the changes: it is rebuilt or, failing that, kept as before). */
+static int follow_allocs(struct view *v, uint64_t last)
+{
+    struct follow *f = malloc(sizeof *f);
+    int rc;
+
+    if (f == NULL)
+        return SPFDB_ENOMEM;
+    f->next = v->log_seq + 1;
+    f->n = 0;
+    rc = v->log_seq == 0 ? FOLLOW_STOP : spfdb_log_foreach(v->txn, f->next, 0, follow_rec, f);
+    if (rc == 0 && f->next != last + 1)
+        rc = FOLLOW_STOP; /* pruned past the table's record */
+    for (unsigned i = 0; rc == 0 && i < f->n; i++) {
+        struct spfdb_alloc a;
+        rc = spfdb_alloc_get(v->txn, f->name[i], &a);
+        if (rc == 0 || rc == SPFDB_ENOTFOUND) {
+            int gone = rc == SPFDB_ENOTFOUND;
+            rc = zonetab_del_alloc(v->zones, f->name[i]);
+            if (rc == 0 || rc == SPFDB_ENOTFOUND)
+                rc = gone ? 0 : zonetab_add_alloc(v->zones, a.name, a.id);
+        }
+    }
+    /* dropped records take room until the next rebuild */
+    if (rc == 0 && zonetab_alloc_dead(v->zones) > zonetab_alloc_count(v->zones) + 1024)
+        rc = FOLLOW_STOP;
+    free(f);
+    return rc;
+}
+
 /* Metadata is re-read only when the snapshot changed, and the zone table
  * rebuilt only when zones or allocations changed: an entry change costs
  * one spfdb_info_get per view.  The serial and snapshot id are adopted
@@ -194,11 +261,17 @@ static int refresh(struct view *v)
         return rc;
     if (!first && info.meta_gen == v->meta_gen) {
         v->build_failed = 0;
+        v->log_seq = info.log_seq;
         return 0;
     }
     if (!first && v->build_failed && info.meta_gen == v->failed_gen &&
         time(NULL) == v->failed_at)
         return 0;
+    if (!first && !v->build_failed && follow_allocs(v, info.log_seq) == 0) {
+        v->meta_gen = info.meta_gen;
+        v->log_seq = info.log_seq;
+        return 0;
+    }
     rc = rebuild(v);
     if (rc != 0) {
         v->build_failed = 1;
@@ -208,6 +281,7 @@ static int refresh(struct view *v)
     }
     v->build_failed = 0;
     v->meta_gen = info.meta_gen;
+    v->log_seq = info.log_seq;
     unsigned n = zonetab_zone_count(v->zones);
     if (v->id == 0 && !first)
         log_info("zones or allocations changed: serving %u zone%s", n, n == 1 ? "" : "s");

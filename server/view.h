@@ -9,7 +9,8 @@
  * Each batch of queries runs between view_begin() and view_end().  Begin
  * refreshes the snapshot (a commit is answered by the next batch; a
  * snapshot that is still the last commit is kept, cursors, page index and
- * all), rebuilds the zone table when the zones or allocations changed, and
+ * all), rebuilds the zone table when the zones changed (allocations added
+ * or deleted, as the change log names them, are changed in place), and
  * fills in the answer_env's database half: the zones, the serial and the
  * lookup.  The lookup is SPEC §4's rule for a failed read, in one place:
  * the batch's lookups are made together (spfdb_covers_many), a failed one

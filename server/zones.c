@@ -45,6 +45,7 @@ struct zonetab {
     unsigned nzones, zcap;
     struct alloc *alloc;
     unsigned nallocs, acap;
+    unsigned dead;        /* records of dropped allocations (id 0) */
     uint64_t *akey;
     size_t nakey, akcap;  /* words */
     struct htab zh, ah;
@@ -128,6 +129,22 @@ static int htab_grow(struct htab *h)
     h->slot = s;
     h->mask = size - 1;
     return 0;
+}
+
+/* Empty slot I, moving later entries of its probe run back so that every
+ * lookup still finds them (linear probing has no tombstones here). */
+static void htab_remove(struct htab *h, uint32_t i)
+{
+    for (uint32_t k = (i + 1) & h->mask; h->slot[k].idx; k = (k + 1) & h->mask) {
+        uint32_t home = h->slot[k].hash & h->mask;
+        if (((k - home) & h->mask) >= ((k - i) & h->mask)) { /* I is on K's path */
+            h->slot[i] = h->slot[k];
+            i = k;
+        }
+    }
+    h->slot[i].idx = 0;
+    h->slot[i].hash = 0;
+    h->n--;
 }
 
 static int htab_put(struct htab *h, uint32_t hash, uint32_t idx)
@@ -359,16 +376,60 @@ int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z)
     return 0;
 }
 
-int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id)
+/* NAME as a wire label, lowercase, after 8 octets of zeros (lookups read
+ * before a label) in LABEL: its length, or 0 when it cannot be one. */
+static size_t alloc_label(const char *name, uint8_t *label)
 {
     size_t len = strlen(name);
-    uint8_t label[8 + 1 + DNS_LABEL_MAX] = { 0 };
 
-    if (id == 0 || len == 0 || len > DNS_LABEL_MAX || strchr(name, '.'))
-        return SPFDB_EINVAL;
+    if (len == 0 || len > DNS_LABEL_MAX || strchr(name, '.'))
+        return 0;
+    memset(label, 0, 8);
     label[8] = (uint8_t)len;
     for (size_t i = 0; i < len; i++)
         label[9 + i] = lower((uint8_t)name[i]);
+    return len;
+}
+
+int zonetab_del_alloc(struct zonetab *t, const char *name)
+{
+    uint8_t label[8 + 1 + DNS_LABEL_MAX];
+    size_t len = alloc_label(name, label);
+    struct htab *h = &t->ah;
+
+    if (len == 0 || !h->slot)
+        return SPFDB_ENOTFOUND;
+    const uint8_t *end = label + 9 + len;
+    uint32_t hash = key_hash(end, 1 + (unsigned)len);
+    for (uint32_t j = hash & h->mask; h->slot[j].idx; j = (j + 1) & h->mask) {
+        struct alloc *a = &t->alloc[h->slot[j].idx - 1];
+        if (h->slot[j].hash == hash && a->len == 1 + len && key_equal(t->akey + a->key, a->nw, end)) {
+            a->id = 0;
+            t->dead++;
+            htab_remove(h, j);
+            return 0;
+        }
+    }
+    return SPFDB_ENOTFOUND;
+}
+
+unsigned zonetab_alloc_count(const struct zonetab *t)
+{
+    return t ? t->nallocs - t->dead : 0;
+}
+
+unsigned zonetab_alloc_dead(const struct zonetab *t)
+{
+    return t ? t->dead : 0;
+}
+
+int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id)
+{
+    uint8_t label[8 + 1 + DNS_LABEL_MAX];
+    size_t len = alloc_label(name, label);
+
+    if (id == 0 || len == 0)
+        return SPFDB_EINVAL;
     if (zonetab_alloc_id(t, label + 8))
         return SPFDB_EINVAL;
     if (t->nallocs == t->acap) {

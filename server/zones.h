@@ -23,7 +23,14 @@ struct zonetab *zonetab_new(void);
 void zonetab_free(struct zonetab *t);
 int zonetab_add_zone(struct zonetab *t, const struct spfdb_zone *z);
 int zonetab_add_alloc(struct zonetab *t, const char *name, uint32_t id);
+/* Drop allocation NAME (a commit deleted it): 0, or SPFDB_ENOTFOUND.  Its
+ * record's room stays taken (zonetab_alloc_dead counts it) until the
+ * table is built anew. */
+int zonetab_del_alloc(struct zonetab *t, const char *name);
 unsigned zonetab_zone_count(const struct zonetab *t);
+/* Allocations in the table, and the records dropped ones left behind. */
+unsigned zonetab_alloc_count(const struct zonetab *t);
+unsigned zonetab_alloc_dead(const struct zonetab *t);
 
 /* A served zone, as answers need it.  Read-only once added.  The records
  * below are whole resource records: owner, type, class, TTL, RDLENGTH,

@@ -221,6 +221,55 @@ static void test_allocs(void **state)
     zonetab_free(t);
 }
 
+/* Allocations added and deleted in place (spfdbd's table follows the
+ * commits that add or delete allocations without a rebuild): a random
+ * run against a model, lookups of every name after each step, in a table
+ * small enough that deletions shift probe chains around. */
+static uint32_t model_id[400];
+
+static uint32_t lookup(const struct zonetab *t, unsigned i)
+{
+    uint8_t buf[8 + 64], *label = buf + 8;
+    int n = snprintf((char *)label + 1, 63, "t%u", i);
+    label[0] = (uint8_t)n;
+    return zonetab_alloc_id(t, label);
+}
+
+static void test_alloc_del(void **state)
+{
+    struct zonetab *t = zonetab_new();
+    uint64_t r = 88172645463325252ull;
+    char name[64];
+    uint32_t next = 1;
+    unsigned live = 0;
+    (void)state;
+
+    memset(model_id, 0, sizeof model_id);
+    assert_int_equal(zonetab_del_alloc(t, "none"), SPFDB_ENOTFOUND);
+    for (unsigned step = 0; step < 20000; step++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        unsigned i = (unsigned)(r % 400);
+        snprintf(name, sizeof name, "t%u", i);
+        if (model_id[i]) {
+            assert_int_equal(zonetab_del_alloc(t, name), 0);
+            assert_int_equal(zonetab_del_alloc(t, name), SPFDB_ENOTFOUND);
+            model_id[i] = 0;
+            live--;
+        } else {
+            assert_int_equal(zonetab_add_alloc(t, name, next), 0);
+            model_id[i] = next++;
+            live++;
+        }
+        assert_int_equal(zonetab_alloc_count(t), live);
+        for (unsigned k = 0; k < 400; k += step % 16 == 0 ? 1 : 37)
+            assert_int_equal(lookup(t, k), model_id[k]);
+    }
+    for (unsigned k = 0; k < 400; k++)
+        assert_int_equal(lookup(t, k), model_id[k]);
+    assert_true(zonetab_alloc_dead(t) > 0);
+    zonetab_free(t);
+}
+
 static void classify(const char *labels, struct qname_addr *a)
 {
     uint8_t w[300], off[128];
@@ -285,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_zones), cmocka_unit_test(test_bad_zones),
         cmocka_unit_test(test_soa_rdata),  cmocka_unit_test(test_allocs),
+        cmocka_unit_test(test_alloc_del),
         cmocka_unit_test(test_depths),
         cmocka_unit_test(test_qname),
     };
