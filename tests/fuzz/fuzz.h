@@ -21,6 +21,44 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* stderr captured (the targets that run a tool's code check its
+ * messages): whole lines of printable ASCII, or abort(). */
+struct capture {
+    FILE *saved, *f;
+    char *p;
+    size_t n;
+};
+
+static inline void capture_begin(struct capture *c)
+{
+    c->p = NULL;
+    c->n = 0;
+    c->f = open_memstream(&c->p, &c->n);
+    CHECK(c->f != NULL);
+    c->saved = stderr;
+    stderr = c->f;
+}
+
+/* End the capture, checked; the text stays in C->p (the caller frees it).
+ * Returns how many octets were written. */
+static inline size_t capture_end_keep(struct capture *c)
+{
+    stderr = c->saved;
+    CHECK(fclose(c->f) == 0);
+    CHECK(c->n == 0 || c->p[c->n - 1] == '\n');
+    for (size_t i = 0; i < c->n; i++)
+        CHECK(c->p[i] == '\n' || (c->p[i] >= 0x20 && c->p[i] < 0x7f));
+    return c->n;
+}
+
+static inline size_t capture_end(struct capture *c)
+{
+    size_t n = capture_end_keep(c);
+
+    free(c->p);
+    return n;
+}
+
 /* The input read front to back as fields; past its end, zeros. */
 struct input {
     const uint8_t *p;

@@ -21,40 +21,6 @@
 #define FUZZ_NAME "fuzz_ctl"
 #include "fuzz.h"
 
-/* ---- stderr, captured ----------------------------------------------------- */
-
-struct capture {
-    FILE *saved, *f;
-    char *p;
-    size_t n;
-};
-
-static void capture_begin(struct capture *c)
-{
-    c->p = NULL;
-    c->n = 0;
-    c->f = open_memstream(&c->p, &c->n);
-    CHECK(c->f != NULL);
-    c->saved = stderr;
-    stderr = c->f;
-}
-
-/* End the capture; the messages must be whole lines of printable ASCII.
- * Returns how many octets were written. */
-static size_t capture_end(struct capture *c)
-{
-    size_t n;
-
-    stderr = c->saved;
-    CHECK(fclose(c->f) == 0);
-    n = c->n;
-    CHECK(n == 0 || c->p[n - 1] == '\n');
-    for (size_t i = 0; i < n; i++)
-        CHECK(c->p[i] == '\n' || (c->p[i] >= 0x20 && c->p[i] < 0x7f));
-    free(c->p);
-    return n;
-}
-
 /* ---- prefixes ------------------------------------------------------------- */
 
 /* A parsed prefix: valid, canonical, and what its canonical text parses
