@@ -600,6 +600,23 @@ int set_merge(spfdb_txn *t, uint32_t alloc_id, int family, struct spfdb_entry_op
 
 /* ---- unions (member allocations) ---------------------------------------- */
 
+/* Room in G->out for WANT members (doubling): 0 or SPFDB_ENOMEM. */
+static int out_room(struct merge *g, size_t *cap, size_t want)
+{
+    size_t ncap = *cap ? *cap : 64;
+    uint8_t *p;
+
+    if (want <= *cap)
+        return 0;
+    while (ncap < want)
+        ncap *= 2;
+    if (ncap > SIZE_MAX / g->ms || !(p = realloc(g->out, ncap * g->ms)))
+        return SPFDB_ENOMEM;
+    g->out = p;
+    *cap = ncap;
+    return 0;
+}
+
 /* Append every member of DB's KEY to G->out (growing it): 0 or <0. */
 static int read_all(spfdb_txn *t, int db, const uint8_t *k, struct merge *g, size_t *cap)
 {
@@ -619,16 +636,8 @@ static int read_all(spfdb_txn *t, int db, const uint8_t *k, struct merge *g, siz
         rc = mdb_cursor_count(c, &count);
     if (rc)
         return store_fail(t, rc);
-    if (g->o + count > *cap) {
-        size_t want = g->o + count, ncap = *cap ? *cap : 64;
-        uint8_t *p;
-        while (ncap < want)
-            ncap *= 2;
-        if (ncap > SIZE_MAX / g->ms || !(p = realloc(g->out, ncap * g->ms)))
-            return SPFDB_ENOMEM;
-        g->out = p;
-        *cap = ncap;
-    }
+    if (out_room(g, cap, g->o + count) != 0)
+        return SPFDB_ENOMEM;
     /* one member is a plain value, with no duplicate page to list */
     if (count > 1)
         rc = mdb_cursor_get(c, &key, &val, MDB_GET_MULTIPLE);
@@ -682,14 +691,8 @@ static int read_range(spfdb_txn *t, int db, const uint8_t *k, const struct spfdb
             return SPFDB_EFORMAT;
         if (memcmp(e, end, g->a) > 0)
             return 0;
-        if (g->o == *cap) {
-            size_t ncap = *cap ? 2 * *cap : 64;
-            uint8_t *b = ncap > SIZE_MAX / g->ms ? NULL : realloc(g->out, ncap * g->ms);
-            if (b == NULL)
-                return SPFDB_ENOMEM;
-            g->out = b;
-            *cap = ncap;
-        }
+        if (out_room(g, cap, g->o + 1) != 0)
+            return SPFDB_ENOMEM;
         memcpy(g->out + g->o++ * g->ms, e, g->ms);
     }
     return rc == MDB_NOTFOUND ? 0 : store_fail(t, rc);
